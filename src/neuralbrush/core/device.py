@@ -1,0 +1,150 @@
+"""The one device and precision policy.
+
+``--device auto`` picks cuda > mps > cpu. ``--precision auto`` picks bf16 autocast with
+channels_last memory format on CPUs that have AMX-BF16 (there it runs convolutions several
+times faster than fp32), bf16 autocast on CUDA devices that support it (fp16 otherwise), and
+fp32 everywhere else. This is the only module allowed to name a device type literally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import random
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .errors import UsageError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_amx() -> bool:
+    """True when the CPU advertises AMX-BF16 (Linux /proc/cpuinfo flags)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="ignore") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "amx_bf16" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Turn ``auto|cpu|cuda|mps|cuda:N`` into a :class:`torch.device`, checking availability."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    base = name.split(":")[0]
+    if base not in DEVICE_CHOICES:
+        raise UsageError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    if base == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but no CUDA GPU is available; use --device auto or cpu")
+    if base == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError("--device mps was asked for but Apple MPS is not available; use --device auto or cpu")
+    if base == "cuda" and ":" not in name:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how to compute: the device, the autocast dtype (None = fp32) and layout."""
+
+    device: torch.device
+    precision: str  # resolved: fp32 | bf16 | fp16
+    channels_last: bool
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Autocast context for the hot path (a no-op for fp32)."""
+        dtype = self.autocast_dtype
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def module(self, m: torch.nn.Module) -> torch.nn.Module:
+        """Move a module to the device (and channels_last layout when the policy says so)."""
+        m = m.to(self.device)
+        if self.channels_last:
+            m = m.to(memory_format=torch.channels_last)
+        return m
+
+    def tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """Move an image batch to the device in the preferred layout."""
+        x = x.to(self.device)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def describe(self) -> str:
+        layout = ", channels_last" if self.channels_last else ""
+        return f"{self.device} {self.precision}{layout}"
+
+
+def resolve_precision(precision: str, device: torch.device) -> tuple[str, bool]:
+    """Resolve ``auto|fp32|bf16|fp16`` for a device; returns (precision, channels_last)."""
+    precision = (precision or "auto").lower()
+    if precision not in PRECISION_CHOICES:
+        raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_CHOICES)}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return ("bf16" if torch.cuda.is_bf16_supported() else "fp16"), True
+        if device.type == "cpu" and cpu_has_amx():
+            return "bf16", True
+        return "fp32", False
+    if precision == "fp16" and device.type == "cpu":
+        raise UsageError("fp16 autocast is not supported on the CPU; use --precision bf16 or fp32")
+    return precision, precision != "fp32" and device.type in ("cpu", "cuda")
+
+
+def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
+    """The single entry point: ``resolve_runtime('auto', 'auto')`` -> Runtime."""
+    dev = resolve_device(device)
+    prec, channels_last = resolve_precision(precision, dev)
+    return Runtime(device=dev, precision=prec, channels_last=channels_last)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; returns a CPU generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def empty_cache(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def num_threads(n: int | None) -> Iterator[None]:
+    """Temporarily set torch's intra-op thread count (None leaves it alone)."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

@@ -1,0 +1,1 @@
+"""Datasets: building, face alignment, pix2pix pairs, reading, procedural samples, Flickr."""

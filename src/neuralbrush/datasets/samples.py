@@ -1,0 +1,106 @@
+"""Built-in sample data: procedural "blooms" and the photographs scikit-image ships.
+
+Blooms are flower-like images in varied palettes: a soft background gradient, one or two
+layers of petals drawn from a polar rose curve, and a textured centre disc. Any size, any
+count, fully determined by the seed, so the demo and the tests need no downloads.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    return np.array(colorsys.hsv_to_rgb(h % 1.0, min(max(s, 0), 1), min(max(v, 0), 1)), dtype=np.float32)
+
+
+def bloom(size: int = 64, seed: int = 0) -> Image.Image:
+    """One procedural bloom as an RGB image of ``size`` x ``size``."""
+    rng = np.random.default_rng(seed)
+    ss = 2 if size <= 256 else 1  # supersample small images for smooth edges
+    n = size * ss
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    cx = n * (0.5 + rng.uniform(-0.08, 0.08))
+    cy = n * (0.5 + rng.uniform(-0.08, 0.08))
+    dx, dy = (xx - cx) / n, (yy - cy) / n
+    r = np.sqrt(dx * dx + dy * dy)
+    theta = np.arctan2(dy, dx)
+
+    base_hue = rng.uniform(0, 1)
+    bg_a = _hsv(base_hue + 0.5 + rng.uniform(-0.1, 0.1), rng.uniform(0.2, 0.6), rng.uniform(0.15, 0.45))
+    bg_b = _hsv(base_hue + 0.4 + rng.uniform(-0.1, 0.1), rng.uniform(0.2, 0.6), rng.uniform(0.35, 0.7))
+    t = np.clip((yy / n) * 0.8 + r * 0.4, 0, 1)[..., None]
+    img = bg_a * (1 - t) + bg_b * t
+
+    layers = rng.integers(1, 3, endpoint=True)
+    radius = rng.uniform(0.28, 0.42)
+    for layer in range(layers):
+        k = int(rng.integers(4, 13))
+        sharp = rng.uniform(0.6, 3.0)
+        rot = rng.uniform(0, 2 * np.pi)
+        R = radius * (1.0 - 0.3 * layer)
+        petal = R * (0.35 + 0.65 * np.abs(np.cos(k * (theta + rot) / 2.0)) ** sharp)
+        inside = np.clip((petal - r) * n / (1.5 * ss) + 0.5, 0, 1)[..., None]
+        hue = base_hue + layer * rng.uniform(-0.12, 0.12)
+        col_out = _hsv(hue, rng.uniform(0.55, 1.0), rng.uniform(0.75, 1.0))
+        col_in = _hsv(hue + rng.uniform(-0.08, 0.08), rng.uniform(0.3, 0.9), rng.uniform(0.5, 0.95))
+        g = np.clip(r / np.maximum(petal, 1e-6), 0, 1)[..., None]
+        veins = (0.92 + 0.08 * np.cos(theta * k * 6 + rot))[..., None]
+        petal_col = (col_in * (1 - g) + col_out * g) * veins
+        img = img * (1 - inside) + petal_col * inside
+
+    disc_r = radius * rng.uniform(0.12, 0.25)
+    disc = np.clip((disc_r - r) * n / (1.5 * ss) + 0.5, 0, 1)[..., None]
+    dots = 0.8 + 0.2 * np.sin(xx * 0.9 / ss) * np.sin(yy * 0.9 / ss)
+    disc_col = _hsv(base_hue + rng.uniform(0.08, 0.2), rng.uniform(0.6, 1), rng.uniform(0.4, 0.9)) * dots[..., None]
+    img = img * (1 - disc) + disc_col * disc
+
+    arr = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+    im = Image.fromarray(arr, "RGB")
+    if ss > 1:
+        im = im.resize((size, size), Image.BOX)
+    return im
+
+
+def blooms(count: int, size: int = 64, seed: int = 0) -> Iterator[Image.Image]:
+    """``count`` blooms; image ``i`` is ``bloom(size, seed * 1_000_003 + i)``."""
+    for i in range(count):
+        yield bloom(size, seed * 1_000_003 + i)
+
+
+def write_blooms(folder: str | os.PathLike, count: int, size: int = 64, seed: int = 0, fmt: str = "png") -> list[Path]:
+    """Write ``count`` blooms as ``bloom_00000.png``... into ``folder``; returns the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, im in enumerate(blooms(count, size, seed)):
+        p = folder / f"bloom_{i:05d}.{fmt}"
+        im.save(p)
+        paths.append(p)
+    return paths
+
+
+SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "motorcycle_left", "camera",
+                  "cat")
+
+
+def skimage_photo(name: str) -> Image.Image:
+    """One of the photographs scikit-image ships, as an RGB image."""
+    from skimage import data
+
+    if name == "motorcycle_left":
+        arr = data.stereo_motorcycle()[0]
+    else:
+        arr = getattr(data, name)()
+    im = Image.fromarray(np.asarray(arr))
+    return im.convert("RGB")
+
+
+def skimage_photos(names: tuple[str, ...] = ("astronaut", "coffee", "chelsea", "rocket")) -> dict[str, Image.Image]:
+    return {n: skimage_photo(n) for n in names}

@@ -1,0 +1,210 @@
+"""The weights store: where pretrained files live, and how they get there.
+
+Files live in ``$NEURALBRUSH_HOME/weights`` (default ``~/.cache/neuralbrush/weights``) under
+their catalogue file names. ``fetch`` downloads with a progress bar to a temporary file,
+verifies the sha256 (or its published prefix) and renames it into place. Offline, or when a
+download fails, the error names the URL and the exact path to put the file at; ``import_file``
+copies a file obtained elsewhere into the store after the same verification. Nothing here ever
+falls back to untrained weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..core.checkpoint import atomic_path, write_json
+from ..core.errors import UsageError, WeightsMissingError
+
+NV = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
+NV_TL = f"{NV}/transfer-learning-source-nets"
+NV_LICENCE = "NVIDIA Source Code License-NC (non-commercial research use)"
+P2P = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch"
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    name: str
+    kind: str  # vgg19 | vgg16 | lpips | stylegan2-pkl | pix2pix-g | inception
+    url: str
+    filename: str
+    licence: str
+    size_mb: float | None = None
+    sha256: str | None = None  # full hex digest, or a published prefix (torchvision's 8 hex digits)
+    description: str = ""
+    resolution: int | None = None
+
+
+def _nv(name: str, file: str, res: int, size: float, desc: str, tl: bool = False) -> WeightsEntry:
+    return WeightsEntry(name, "stylegan2-pkl", f"{NV_TL if tl else NV}/{file}", file, NV_LICENCE, size, None, desc, res)
+
+
+def _p2p(name: str, desc: str) -> WeightsEntry:
+    return WeightsEntry(f"pix2pix-{name.replace('_', '-')}", "pix2pix-g", f"{P2P}/{name}.pth", f"pix2pix_{name}.pth",
+                        "BSD-2-Clause (junyanz/pytorch-CycleGAN-and-pix2pix)", 217.7, None,
+                        f"pix2pix U-Net-256 generator: {desc}", 256)
+
+
+_ENTRIES = [
+    WeightsEntry("vgg19", "vgg19", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "vgg19-dcbb9e9d.pth",
+                 "BSD-3-Clause (torchvision); trained on ImageNet", 548.1, "dcbb9e9d",
+                 "torchvision VGG-19 IMAGENET1K_V1: the style-transfer feature network"),
+    WeightsEntry("vgg16", "vgg16", "https://download.pytorch.org/models/vgg16-397923af.pth", "vgg16-397923af.pth",
+                 "BSD-3-Clause (torchvision); trained on ImageNet", 527.8, "397923af",
+                 "torchvision VGG-16 IMAGENET1K_V1: the backbone LPIPS uses"),
+    WeightsEntry("lpips-vgg", "lpips", "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth",
+                 "lpips-vgg-v0.1.pth", "BSD-2-Clause (richzhang/PerceptualSimilarity)", 0.007, None,
+                 "LPIPS v0.1 linear calibration layers on top of VGG-16 (needs vgg16 too)"),
+    WeightsEntry("inception-fid", "inception",
+                 "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+                 "pt_inception-2015-12-05-6726825d.pth", "Apache-2.0 (mseitzer/pytorch-fid); TF Inception port", 95.6,
+                 "6726825d", "Inception-v3 weights of the FID reference implementation"),
+    _nv("ffhq", "ffhq.pkl", 1024, 363.9, "StyleGAN2-ADA FFHQ faces 1024px"),
+    _nv("metfaces", "metfaces.pkl", 1024, 363.9, "StyleGAN2-ADA MetFaces (portrait art) 1024px"),
+    _nv("afhqcat", "afhqcat.pkl", 512, 348.0, "StyleGAN2-ADA AFHQ cats 512px"),
+    _nv("afhqdog", "afhqdog.pkl", 512, 348.0, "StyleGAN2-ADA AFHQ dogs 512px"),
+    _nv("afhqwild", "afhqwild.pkl", 512, 348.0, "StyleGAN2-ADA AFHQ wild animals 512px"),
+    _nv("brecahad", "brecahad.pkl", 512, 348.0, "StyleGAN2-ADA BreCaHAD histology 512px"),
+    _nv("cifar10", "cifar10.pkl", 32, 257.0, "StyleGAN2-ADA CIFAR-10 32px, conditional"),
+    _nv("ffhq256", "ffhq-res256-mirror-paper256-noaug.pkl", 256, 280.0, "transfer source: FFHQ 256px (paper256)", True),
+    _nv("ffhq512", "ffhq-res512-mirror-stylegan2-noaug.pkl", 512, 363.0, "transfer source: FFHQ 512px", True),
+    _nv("ffhq1024", "ffhq-res1024-mirror-stylegan2-noaug.pkl", 1024, 363.9, "transfer source: FFHQ 1024px", True),
+    _nv("celebahq256", "celebahq-res256-mirror-paper256-kimg100000-ada-target0.5.pkl", 256, 280.0,
+        "transfer source: CelebA-HQ 256px", True),
+    _nv("lsundog256", "lsundog-res256-paper256-kimg100000-noaug.pkl", 256, 280.0, "transfer source: LSUN dog 256px", True),
+    _p2p("edges2shoes", "edges to shoes"),
+    _p2p("sat2map", "satellite photo to map"),
+    _p2p("map2sat", "map to satellite photo"),
+    _p2p("facades_label2photo", "facade labels to photo"),
+    _p2p("day2night", "day to night"),
+]
+
+CATALOGUE: dict[str, WeightsEntry] = {e.name: e for e in _ENTRIES}
+
+
+def store_dir() -> Path:
+    """The folder holding the weight files (created on demand)."""
+    home = os.environ.get("NEURALBRUSH_HOME")
+    base = Path(home) if home else Path.home() / ".cache" / "neuralbrush"
+    return base / "weights"
+
+
+def list_entries() -> list[WeightsEntry]:
+    return list(CATALOGUE.values())
+
+
+def entry(name: str) -> WeightsEntry:
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        close = [n for n in CATALOGUE if name.lower() in n]
+        hint = f" (did you mean {', '.join(close)}?)" if close else f"; known: {', '.join(CATALOGUE)}"
+        raise UsageError(f"no weights named {name!r} in the catalogue{hint}") from None
+
+
+def path_for(name: str) -> Path:
+    """Where the file for ``name`` lives (whether or not it is there yet)."""
+    return store_dir() / entry(name).filename
+
+
+def find(name: str) -> Path | None:
+    """The stored file for ``name``, or None when it is not in the store."""
+    p = path_for(name)
+    return p if p.is_file() else None
+
+
+def _missing_message(e: WeightsEntry, why: str = "") -> str:
+    dest = store_dir() / e.filename
+    return (f"weights {e.name!r} are not in the store{why}: download {e.url} and put it at {dest} "
+            f"(or run: neuralbrush weights import {e.name} FILE)")
+
+
+def require(name: str) -> Path:
+    """The stored file for ``name``; raises :class:`WeightsMissingError` with directions if absent."""
+    e = entry(name)
+    p = find(name)
+    if p is None:
+        raise WeightsMissingError(_missing_message(e))
+    return p
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def verify(name: str, path: str | os.PathLike | None = None) -> str:
+    """Check a file against the catalogue's sha256 (or prefix); returns the digest."""
+    e = entry(name)
+    p = Path(path) if path is not None else require(name)
+    digest = sha256_file(p)
+    if e.sha256 and not digest.startswith(e.sha256):
+        raise WeightsMissingError(f"{p} does not match the catalogue entry {name!r}: sha256 {digest[:12]}... "
+                                  f"expected {e.sha256[:12]}...; it is a different or damaged file")
+    _check_format(e, p)
+    return digest
+
+
+def _check_format(e: WeightsEntry, p: Path) -> None:
+    with open(p, "rb") as f:
+        head = f.read(4)
+    if e.kind == "stylegan2-pkl" and not head.startswith(b"\x80"):
+        raise WeightsMissingError(f"{p} is not a pickle file, so it cannot be the NVIDIA network {e.name!r}")
+    if e.kind in ("vgg19", "vgg16", "lpips", "inception", "pix2pix-g") and not (head.startswith(b"PK") or head.startswith(b"\x80")):
+        raise WeightsMissingError(f"{p} is not a PyTorch weights file, so it cannot be {e.name!r}")
+
+
+def _record(e: WeightsEntry, dest: Path, digest: str, source: str) -> None:
+    write_json(dest.with_name(dest.name + ".json"), {**asdict(e), "sha256_actual": digest, "source": source})
+
+
+def fetch(name: str, *, force: bool = False, timeout: float = 30.0) -> Path:
+    """Download ``name`` into the store (progress bar, verification, atomic rename)."""
+    from ..core.progress import make_progress
+
+    e = entry(name)
+    dest = store_dir() / e.filename
+    if dest.is_file() and not force:
+        return dest
+    try:
+        with urllib.request.urlopen(e.url, timeout=timeout) as resp, atomic_path(dest) as tmp:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with open(tmp, "wb") as out, make_progress() as prog:
+                task = prog.add_task(f"fetch {name}", total=total, info="")
+                while True:
+                    buf = resp.read(1 << 20)
+                    if not buf:
+                        break
+                    out.write(buf)
+                    prog.advance(task, len(buf))
+            digest = verify(name, tmp)
+    except (urllib.error.URLError, OSError, TimeoutError) as err:
+        reason = getattr(err, "reason", err)
+        raise WeightsMissingError(_missing_message(e, f" and could not be downloaded ({reason})")) from None
+    _record(e, dest, digest, e.url)
+    return dest
+
+
+def import_file(name: str, file: str | os.PathLike) -> Path:
+    """Copy a file the user obtained elsewhere into the store, verifying it first."""
+    e = entry(name)
+    src = Path(file)
+    if not src.is_file():
+        raise UsageError(f"{src} does not exist")
+    digest = verify(name, src)
+    dest = store_dir() / e.filename
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+    _record(e, dest, digest, str(src.resolve()))
+    return dest
