@@ -223,7 +223,7 @@ def to_pil(x: Image.Image | np.ndarray | torch.Tensor, *, value_range: tuple[flo
 
 def to_tensor(img: Image.Image | np.ndarray, *, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
     """PIL/uint8 array -> float CHW tensor scaled to ``value_range`` (default [-1, 1])."""
-    arr = np.asarray(img)
+    arr = np.array(img, dtype=np.uint8, copy=True)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0

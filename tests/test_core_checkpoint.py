@@ -1,0 +1,52 @@
+"""Checkpoints are safetensors + JSON, atomic, and refuse the wrong kind of file."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from neuralbrush.core.checkpoint import (load_checkpoint, prefixed, read_json, read_meta, save_checkpoint,
+                                         unprefixed, write_json)
+from neuralbrush.core.errors import CheckpointError
+
+
+def test_roundtrip_with_meta(tmp_path):
+    net = torch.nn.Linear(4, 3)
+    p = save_checkpoint(tmp_path / "c.safetensors", prefixed(net.state_dict(), "G"),
+                        {"format": "test.net", "version": 1, "kwargs": {"in": 4}, "nimg": torch.tensor(7)})
+    tensors, meta = load_checkpoint(p, expect_format="test.net")
+    assert meta["kwargs"] == {"in": 4} and meta["nimg"] == 7
+    net2 = torch.nn.Linear(4, 3)
+    net2.load_state_dict(unprefixed(tensors, "G"))
+    assert torch.equal(net2.weight, net.weight)
+    assert read_meta(p)["format"] == "test.net"
+    assert [f.name for f in tmp_path.iterdir()] == ["c.safetensors"]
+
+
+def test_wrong_format_and_garbage_refused(tmp_path):
+    p = save_checkpoint(tmp_path / "c.safetensors", {"x": torch.zeros(2)}, {"format": "a"})
+    with pytest.raises(CheckpointError, match="expected 'b'"):
+        load_checkpoint(p, expect_format="b")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x80\x04garbage pickle")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(bad)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_failed_write_keeps_previous_file(tmp_path):
+    p = save_checkpoint(tmp_path / "c.safetensors", {"x": torch.ones(2)}, {"format": "a"})
+    with pytest.raises(TypeError):
+        save_checkpoint(p, {"x": torch.zeros(2)}, {"format": "a", "bad": object()})
+    tensors, _ = load_checkpoint(p)
+    assert torch.equal(tensors["x"], torch.ones(2))
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_json_helpers(tmp_path):
+    write_json(tmp_path / "o.json", {"a": torch.tensor(1.5), "p": tmp_path})
+    assert read_json(tmp_path / "o.json")["a"] == 1.5
+    (tmp_path / "x.json").write_text("{broken")
+    with pytest.raises(CheckpointError):
+        read_json(tmp_path / "x.json")
