@@ -1,0 +1,2 @@
+"""Painterly effects for photographs, folders and videos: colour quantization, SLIC
+superpixels (stained glass) and enhancement."""
