@@ -13,7 +13,7 @@ import typer
 dataset_app = typer.Typer(help="Build datasets from your images: validate, crop, align faces, pairs, Flickr.",
                           no_args_is_help=True)
 
-EXTRA_MODULES = ()  # e.g. ("dataset_pairs", "dataset_flickr"): modules adding commands to dataset_app
+EXTRA_MODULES = ("dataset_pairs",)  # modules adding commands to dataset_app
 
 
 def register(app: typer.Typer) -> None:
