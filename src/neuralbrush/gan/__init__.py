@@ -1,0 +1,51 @@
+"""GAN networks (StyleGAN2, DCGAN), snapshots, NVIDIA .pkl import and model loading.
+
+``build_generator('stylegan2', img_resolution=64, ...)`` / ``build_discriminator('dcgan', ...)``
+construct a network from keyword arguments (the same dict a snapshot stores as ``G_kwargs`` /
+``D_kwargs``). Heavier pieces live in submodules: :mod:`.networks`, :mod:`.dcgan`,
+:mod:`.snapshot`, :mod:`.nvidia_pkl`, :mod:`.loading`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ..core.errors import UsageError
+
+ARCHS = ("stylegan2", "dcgan")
+
+
+def _classes(arch: str) -> tuple[type[nn.Module], type[nn.Module]]:
+    if arch == "stylegan2":
+        from .networks import Discriminator, Generator
+        return Generator, Discriminator
+    if arch == "dcgan":
+        from .dcgan import DCGANDiscriminator, DCGANGenerator
+        return DCGANGenerator, DCGANDiscriminator
+    raise UsageError(f"unknown GAN architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+
+
+def build_generator(arch: str, **kwargs: Any) -> nn.Module:
+    """A freshly initialised generator of ``arch`` ('stylegan2' or 'dcgan')."""
+    return _classes(arch)[0](**kwargs)
+
+
+def build_discriminator(arch: str, **kwargs: Any) -> nn.Module:
+    """A freshly initialised discriminator of ``arch`` ('stylegan2' or 'dcgan')."""
+    return _classes(arch)[1](**kwargs)
+
+
+def arch_of(module: nn.Module) -> str:
+    """'stylegan2' or 'dcgan' for one of our network modules."""
+    from .dcgan import DCGANDiscriminator, DCGANGenerator
+    from .networks import Discriminator, Generator
+    if isinstance(module, (Generator, Discriminator)):
+        return "stylegan2"
+    if isinstance(module, (DCGANGenerator, DCGANDiscriminator)):
+        return "dcgan"
+    raise UsageError(f"{type(module).__name__} is not a neuralbrush GAN network")
+
+
+__all__ = ["ARCHS", "arch_of", "build_discriminator", "build_generator"]

@@ -1,0 +1,354 @@
+"""Building blocks of StyleGAN2 written with plain PyTorch operations.
+
+Everything here is ordinary ``conv2d`` / ``conv_transpose2d`` / elementwise work, so it runs
+on any device, under ``torch.autocast``, with channels_last tensors, and supports double
+backward (R1 and path-length regularisation). The numerical conventions follow NVIDIA's
+stylegan2-ada-pytorch so that their trained weights give the same images here:
+
+* equalised learning rate: weights are stored N(0, 1) (divided by the lr multiplier) and
+  scaled at run time by ``lr_multiplier / sqrt(fan_in)``;
+* ``bias_act``: bias, activation, gain (``sqrt(2)`` for leaky ReLU), then optional clamp;
+* FIR resampling (``upfirdn2d``) with the separable ``[1, 3, 3, 1]`` filter, stored as a 4x4
+  buffer normalised to sum 1, with NVIDIA's padding rules for 2x up/down sampling;
+* ``conv2d_resample`` picks the same fused paths (transposed conv then FIR for upsampling,
+  FIR then strided conv for downsampling), including their weight-flip convention.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SQRT2 = math.sqrt(2.0)
+
+#: activation name -> (function, default gain)
+ACTIVATIONS = {
+    "linear": (lambda x, alpha: x, 1.0),
+    "relu": (lambda x, alpha: F.relu(x), SQRT2),
+    "lrelu": (lambda x, alpha: F.leaky_relu(x, alpha), SQRT2),
+    "tanh": (lambda x, alpha: torch.tanh(x), 1.0),
+    "sigmoid": (lambda x, alpha: torch.sigmoid(x), 1.0),
+}
+
+
+def def_gain(act: str) -> float:
+    return ACTIVATIONS[act][1]
+
+
+def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, act: str = "linear", gain: float | None = None,
+             clamp: float | None = None, alpha: float = 0.2, dim: int = 1) -> torch.Tensor:
+    """Add bias ``b`` along ``dim``, apply ``act``, multiply by ``gain`` (default: the activation's
+    own gain), clamp to ``[-clamp, clamp]``."""
+    if act not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {act!r}")
+    func, dgain = ACTIVATIONS[act]
+    if b is not None:
+        shape = [1] * x.ndim
+        shape[dim] = -1
+        x = x + b.to(x.dtype).reshape(shape)
+    x = func(x, alpha)
+    gain = dgain if gain is None else float(gain)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None and clamp >= 0:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
+    return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
+
+
+# ----------------------------------------------------------------------------------------------
+# FIR resampling
+
+
+def setup_filter(f: Sequence[float] | torch.Tensor | None = (1, 3, 3, 1), normalize: bool = True) -> torch.Tensor:
+    """A 2-D FIR filter: a 1-D list becomes its outer product; normalised to sum 1."""
+    f = torch.as_tensor([1.0] if f is None else f, dtype=torch.float32)
+    if f.ndim == 0:
+        f = f[None]
+    if f.ndim == 1:
+        f = torch.outer(f, f)
+    if f.ndim != 2:
+        raise ValueError("resample filter must be 1-D or 2-D")
+    if normalize:
+        f = f / f.sum()
+    return f
+
+
+def _pad4(padding: int | Sequence[int]) -> list[int]:
+    if isinstance(padding, int):
+        return [padding] * 4
+    padding = list(padding)
+    if len(padding) == 2:
+        px, py = padding
+        return [px, px, py, py]
+    return padding
+
+
+def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
+              padding: int | Sequence[int] = 0, flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
+    """Upsample by zero insertion, pad (or crop, negative), convolve with the 2-D FIR ``f``,
+    keep every ``down``-th pixel. ``padding`` = (x0, x1, y0, y1)."""
+    if f is None:
+        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    n, c, h, w = x.shape
+    px0, px1, py0, py1 = _pad4(padding)
+    if up > 1:
+        x = x.reshape(n, c, h, 1, w, 1)
+        x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
+        x = x.reshape(n, c, h * up, w * up)
+    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+    x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+    f = f * (gain ** (f.ndim / 2))
+    if not flip_filter:
+        f = f.flip([0, 1])
+    weight = f.to(device=x.device)[None, None].repeat(c, 1, 1, 1)
+    if not torch.is_autocast_enabled(x.device.type):
+        weight = weight.to(x.dtype)
+    if weight.shape[-1] > 1 or weight.shape[-2] > 1 or gain != 1:
+        x = F.conv2d(x, weight, groups=c)
+    if down > 1:
+        x = x[:, :, ::down, ::down]
+    return x
+
+
+def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2, gain: float = 1.0) -> torch.Tensor:
+    fh, fw = f.shape
+    p = [(fw + up - 1) // 2, (fw - up) // 2, (fh + up - 1) // 2, (fh - up) // 2]
+    return upfirdn2d(x, f, up=up, padding=p, gain=gain * up * up)
+
+
+def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2, gain: float = 1.0) -> torch.Tensor:
+    fh, fw = f.shape
+    p = [(fw - down + 1) // 2, (fw - down) // 2, (fh - down + 1) // 2, (fh - down) // 2]
+    return upfirdn2d(x, f, down=down, padding=p, gain=gain)
+
+
+def _conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int | Sequence[int] = 0, groups: int = 1,
+          transpose: bool = False, flip_weight: bool = True) -> torch.Tensor:
+    # conv2d computes a correlation; flip_weight=False turns it into a true convolution.
+    if not flip_weight:
+        w = w.flip([2, 3])
+    if transpose:
+        return F.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
+    return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
+
+
+def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1, down: int = 1,
+                    padding: int = 0, groups: int = 1, flip_weight: bool = True) -> torch.Tensor:
+    """2-D convolution with optional 2x FIR up- or downsampling (NVIDIA's conventions)."""
+    out_ch, in_per_group, kh, kw = w.shape
+    fh, fw = (f.shape if f is not None else (1, 1))
+    px0, px1, py0, py1 = _pad4(padding)
+    if up > 1:
+        px0 += (fw + up - 1) // 2
+        px1 += (fw - up) // 2
+        py0 += (fh + up - 1) // 2
+        py1 += (fh - up) // 2
+    if down > 1:
+        px0 += (fw - down + 1) // 2
+        px1 += (fw - down) // 2
+        py0 += (fh - down + 1) // 2
+        py1 += (fh - down) // 2
+
+    if kw == 1 and kh == 1 and down > 1 and up == 1:  # 1x1 with downsampling: filter first
+        x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1])
+        return _conv(x, w, groups=groups, flip_weight=flip_weight)
+    if kw == 1 and kh == 1 and up > 1 and down == 1:  # 1x1 with upsampling: convolve first
+        x = _conv(x, w, groups=groups, flip_weight=flip_weight)
+        return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up ** 2)
+    if down > 1 and up == 1:  # FIR then strided convolution
+        x = upfirdn2d(x, f, padding=[px0, px1, py0, py1])
+        return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
+    if up > 1:  # transposed strided convolution then FIR
+        if groups == 1:
+            w = w.transpose(0, 1)
+        else:
+            w = w.reshape(groups, out_ch // groups, in_per_group, kh, kw).transpose(1, 2)
+            w = w.reshape(groups * in_per_group, out_ch // groups, kh, kw)
+        px0 -= kw - 1
+        px1 -= kw - up
+        py0 -= kh - 1
+        py1 -= kh - up
+        pxt = max(min(-px0, -px1), 0)
+        pyt = max(min(-py0, -py1), 0)
+        x = _conv(x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True, flip_weight=not flip_weight)
+        x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up ** 2)
+        if down > 1:
+            x = upfirdn2d(x, f, down=down)
+        return x
+    if up == 1 and down == 1 and px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
+        return _conv(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight)
+    # General fallback.
+    x = upfirdn2d(x, f if up > 1 else None, up=up, padding=[px0, px1, py0, py1], gain=up ** 2)
+    x = _conv(x, w, groups=groups, flip_weight=flip_weight)
+    if down > 1:
+        x = upfirdn2d(x, f, down=down)
+    return x
+
+
+# ----------------------------------------------------------------------------------------------
+# Layers with equalised learning rate
+
+
+def _autocast_off(device_type: str):
+    return torch.autocast(device_type=device_type, enabled=False)
+
+
+class FullyConnectedLayer(nn.Module):
+    """Dense layer with equalised lr: y = act(x @ (W * lr/sqrt(in)).T + b * lr)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
+                 lr_multiplier: float = 1.0, bias_init: float = 0.0) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
+        self.weight_gain = lr_multiplier / np.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias
+        if b is not None:
+            b = b.to(x.dtype)
+            if self.bias_gain != 1:
+                b = b * self.bias_gain
+        if self.activation == "linear" and b is not None:
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return bias_act(x.matmul(w.t()), b, act=self.activation)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
+
+
+class Conv2dLayer(nn.Module):
+    """Convolution with equalised lr, optional 2x FIR up/downsampling, bias, activation, clamp.
+
+    ``trainable=False`` registers weight and bias as buffers (Freeze-D), as NVIDIA does; the
+    state_dict names stay the same either way.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
+                 activation: str = "linear", up: int = 1, down: int = 1,
+                 resample_filter: Sequence[float] = (1, 3, 3, 1), conv_clamp: float | None = None,
+                 trainable: bool = True) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.activation = activation
+        self.up, self.down = up, down
+        self.conv_clamp = conv_clamp
+        self.register_buffer("resample_filter", setup_filter(resample_filter))
+        self.padding = kernel_size // 2
+        self.weight_gain = 1 / np.sqrt(in_channels * kernel_size ** 2)
+        self.act_gain = def_gain(activation)
+        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size])
+        b = torch.zeros([out_channels]) if bias else None
+        if trainable:
+            self.weight = nn.Parameter(weight)
+            self.bias = nn.Parameter(b) if b is not None else None
+        else:
+            self.register_buffer("weight", weight)
+            self.register_buffer("bias", b)
+
+    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        w = self.weight * self.weight_gain
+        b = self.bias.to(x.dtype) if self.bias is not None else None
+        flip_weight = self.up == 1
+        if not torch.is_autocast_enabled(x.device.type):
+            w = w.to(x.dtype)
+        x = conv2d_resample(x, w, f=self.resample_filter, up=self.up, down=self.down, padding=self.padding,
+                            flip_weight=flip_weight)
+        act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)
+
+    def extra_repr(self) -> str:
+        return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, activation={self.activation}, "
+                f"up={self.up}, down={self.down}")
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, noise: torch.Tensor | None = None,
+                     up: int = 1, down: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
+                     demodulate: bool = True, flip_weight: bool = True, fused_modconv: bool = True) -> torch.Tensor:
+    """StyleGAN2 modulated convolution.
+
+    x: [N, I, H, W]; weight: [O, I, k, k]; styles: [N, I] (fp32). Per-sample weights are
+    ``weight * styles`` demodulated to unit norm per output channel. ``fused_modconv`` runs it
+    as one grouped convolution; otherwise the activations are scaled before and after a shared
+    convolution (same maths, better for large training batches).
+    The style and demodulation arithmetic stays in fp32 even under autocast.
+    """
+    n = x.shape[0]
+    out_ch, in_ch, kh, kw = weight.shape
+    lowp = x.dtype in (torch.float16, torch.bfloat16) or torch.is_autocast_enabled(x.device.type)
+    with _autocast_off(x.device.type):
+        weight = weight.float()
+        styles = styles.float()
+        if lowp and demodulate:  # pre-normalise to keep low-precision activations in range
+            weight = weight * (1 / np.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+            styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
+        w = None
+        dcoefs = None
+        if demodulate or fused_modconv:
+            w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)  # [N, O, I, k, k]
+        if demodulate:
+            dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, O]
+        if demodulate and fused_modconv:
+            w = w * dcoefs.reshape(n, -1, 1, 1, 1)
+    cdtype = x.dtype
+    if not fused_modconv:
+        x = x * styles.to(cdtype).reshape(n, -1, 1, 1)
+        wt = weight if torch.is_autocast_enabled(x.device.type) else weight.to(cdtype)
+        x = conv2d_resample(x, wt, f=resample_filter, up=up, down=down, padding=padding, flip_weight=flip_weight)
+        if demodulate:
+            x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
+        if noise is not None:
+            x = x + noise.to(x.dtype)
+        return x
+    x = x.reshape(1, -1, *x.shape[2:])
+    w = w.reshape(-1, in_ch, kh, kw)
+    if not torch.is_autocast_enabled(x.device.type):
+        w = w.to(cdtype)
+    x = conv2d_resample(x, w, f=resample_filter, up=up, down=down, padding=padding, groups=n,
+                        flip_weight=flip_weight)
+    x = x.reshape(n, -1, *x.shape[2:])
+    if noise is not None:
+        x = x + noise.to(x.dtype)
+    return x
+
+
+class MinibatchStdLayer(nn.Module):
+    """Append the mean standard deviation over groups of samples as extra feature maps."""
+
+    def __init__(self, group_size: int | None, num_channels: int = 1) -> None:
+        super().__init__()
+        self.group_size = group_size
+        self.num_channels = num_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = min(self.group_size, n) if self.group_size is not None else n
+        while n % g:  # NVIDIA requires divisibility; fall back to the largest group that divides N
+            g -= 1
+        fch = self.num_channels
+        cc = c // fch
+        y = x.reshape(g, -1, fch, cc, h, w)
+        y = y - y.mean(dim=0)
+        y = y.square().mean(dim=0)
+        y = (y + 1e-8).sqrt()
+        y = y.mean(dim=[2, 3, 4])
+        y = y.reshape(-1, fch, 1, 1)
+        y = y.repeat(g, 1, h, w)
+        return torch.cat([x, y.to(x.dtype)], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"group_size={self.group_size}, num_channels={self.num_channels}"

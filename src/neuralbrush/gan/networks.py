@@ -1,0 +1,485 @@
+"""StyleGAN2 generator and discriminator, parameter-compatible with NVIDIA stylegan2-ada-pytorch.
+
+The module tree, parameter and buffer names, shapes and initialisation follow NVIDIA's
+``training/networks.py`` (written afresh from the published architecture), so a state_dict
+from one of their pickles loads strictly here and gives the same images:
+
+Generator
+    ``mapping.fc{i}.{weight,bias}``, ``mapping.w_avg``, ``mapping.embed.*`` (c_dim > 0),
+    ``synthesis.b{R}.resample_filter``, ``synthesis.b4.const``,
+    ``synthesis.b{R}.conv0`` (R > 4, 2x up) / ``conv1`` with ``weight, bias, noise_const,
+    noise_strength, resample_filter, affine.{weight,bias}``, ``synthesis.b{R}.torgb.{weight,
+    bias, affine.weight, affine.bias}``.
+Discriminator (resnet)
+    ``b{R}.fromrgb`` (R = img_resolution), ``b{R}.conv0`` (3x3), ``b{R}.conv1`` (3x3, 2x down),
+    ``b{R}.skip`` (1x1, 2x down, no bias), ``b4.mbstd`` (no state), ``b4.conv``
+    ([C, C + mbstd_num_channels, 3, 3]), ``b4.fc`` ([C, C*16]), ``b4.out``, ``mapping.*`` (c_dim > 0).
+
+Precision: with no autocast everything runs in fp32. Under ``torch.autocast`` (see
+``core.device.Runtime.autocast``) the convolutions of every synthesis/discriminator block
+run in bf16; with fp16 autocast only the ``num_fp16_res`` highest resolutions do (like
+NVIDIA's mixed precision, the low resolutions with many channels overflow fp16) and
+``conv_clamp`` keeps activations in range. The mapping network, style/demodulation maths and
+the discriminator epilogue always run in fp32. ``force_fp32=True`` disables autocast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .layers import (Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer, bias_act, def_gain, modulated_conv2d,
+                     normalize_2nd_moment, setup_filter, upsample2d, downsample2d)
+
+NOISE_MODES = ("random", "const", "none")
+
+
+def _block_precision(x: torch.Tensor, use_fp16: bool, force_fp32: bool) -> contextlib.AbstractContextManager:
+    """Context for one block: keep the caller's autocast, or switch it off for this block."""
+    dev = x.device.type
+    if not torch.is_autocast_enabled(dev):
+        return contextlib.nullcontext()
+    if force_fp32 or (torch.get_autocast_dtype(dev) == torch.float16 and not use_fp16):
+        return torch.autocast(device_type=dev, enabled=False)
+    return contextlib.nullcontext()
+
+
+def _lowp_active(x: torch.Tensor) -> bool:
+    return torch.is_autocast_enabled(x.device.type)
+
+
+# ----------------------------------------------------------------------------------------------
+# Mapping network
+
+
+class MappingNetwork(nn.Module):
+    """z (+ embedded label c) -> w, broadcast to ``num_ws`` copies; tracks the mean w."""
+
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
+                 embed_features: int | None = None, layer_features: int | None = None, activation: str = "lrelu",
+                 lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.995) -> None:
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
+        self.num_layers = num_layers
+        self.w_avg_beta = w_avg_beta
+        if embed_features is None:
+            embed_features = w_dim
+        if c_dim == 0:
+            embed_features = 0
+        if layer_features is None:
+            layer_features = w_dim
+        features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
+        if c_dim > 0:
+            self.embed = FullyConnectedLayer(c_dim, embed_features)
+        for idx in range(num_layers):
+            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation=activation,
+                                        lr_multiplier=lr_multiplier)
+            setattr(self, f"fc{idx}", layer)
+        if num_ws is not None and w_avg_beta is not None:
+            self.register_buffer("w_avg", torch.zeros([w_dim]))
+
+    def forward(self, z: torch.Tensor | None, c: torch.Tensor | None, truncation_psi: float = 1,
+                truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:
+        dev = (z if z is not None else c).device.type
+        with torch.autocast(device_type=dev, enabled=False):
+            x = None
+            if self.z_dim > 0:
+                if z is None or z.ndim != 2 or z.shape[1] != self.z_dim:
+                    raise ValueError(f"z must have shape [N, {self.z_dim}], got {None if z is None else list(z.shape)}")
+                x = normalize_2nd_moment(z.float())
+            if self.c_dim > 0:
+                if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
+                    raise ValueError(f"c must have shape [N, {self.c_dim}] (conditional network)")
+                y = normalize_2nd_moment(self.embed(c.float()))
+                x = torch.cat([x, y], dim=1) if x is not None else y
+            for idx in range(self.num_layers):
+                x = getattr(self, f"fc{idx}")(x)
+            if update_emas and self.w_avg_beta is not None:
+                with torch.no_grad():
+                    self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+            if self.num_ws is not None:
+                x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
+            if truncation_psi != 1:
+                if self.w_avg_beta is None:
+                    raise ValueError("truncation needs a mapping network that tracks w_avg")
+                if self.num_ws is None or truncation_cutoff is None:
+                    x = self.w_avg.lerp(x, truncation_psi)
+                else:
+                    x = torch.cat([self.w_avg.lerp(x[:, :truncation_cutoff], truncation_psi),
+                                   x[:, truncation_cutoff:]], dim=1)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Synthesis network
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 convolution (optionally 2x upsampling) + noise + bias + lrelu."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, kernel_size: int = 3,
+                 up: int = 1, use_noise: bool = True, activation: str = "lrelu",
+                 resample_filter: Sequence[float] = (1, 3, 3, 1), conv_clamp: float | None = None) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.resolution = resolution
+        self.up = up
+        self.use_noise = use_noise
+        self.activation = activation
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.register_buffer("resample_filter", setup_filter(resample_filter))
+        self.padding = kernel_size // 2
+        self.act_gain = def_gain(activation)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        if use_noise:
+            self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused_modconv: bool = True,
+                gain: float = 1.0) -> torch.Tensor:
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            styles = self.affine(w.float())
+        noise = None
+        if self.use_noise and noise_mode == "random":
+            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
+        if self.use_noise and noise_mode == "const":
+            noise = self.noise_const * self.noise_strength
+        x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
+                             resample_filter=self.resample_filter, flip_weight=(self.up == 1),
+                             fused_modconv=fused_modconv)
+        act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_channels}, out={self.out_channels}, resolution={self.resolution}, up={self.up}"
+
+
+class ToRGBLayer(nn.Module):
+    """Modulated 1x1 convolution to image channels, without demodulation."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
+                 conv_clamp: float | None = None) -> None:
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = 1 / np.sqrt(in_channels * kernel_size ** 2)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            styles = self.affine(w.float()) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
+        return bias_act(x, self.bias, clamp=self.conv_clamp)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution of the synthesis network (architecture 'skip', 'orig' or 'resnet')."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
+                 is_last: bool, architecture: str = "skip", resample_filter: Sequence[float] = (1, 3, 3, 1),
+                 conv_clamp: float | None = None, use_fp16: bool = False, **layer_kwargs: Any) -> None:
+        super().__init__()
+        if architecture not in ("orig", "skip", "resnet"):
+            raise ValueError(f"unknown synthesis architecture {architecture!r}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.w_dim = w_dim
+        self.resolution = resolution
+        self.img_channels = img_channels
+        self.is_last = is_last
+        self.architecture = architecture
+        self.use_fp16 = use_fp16
+        self.register_buffer("resample_filter", setup_filter(resample_filter))
+        self.num_conv = 0
+        self.num_torgb = 0
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim=w_dim, resolution=resolution, up=2,
+                                        resample_filter=resample_filter, conv_clamp=conv_clamp, **layer_kwargs)
+            self.num_conv += 1
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim=w_dim, resolution=resolution,
+                                    conv_clamp=conv_clamp, **layer_kwargs)
+        self.num_conv += 1
+        if is_last or architecture == "skip":
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp)
+            self.num_torgb += 1
+        if in_channels != 0 and architecture == "resnet":
+            self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
+                                    resample_filter=resample_filter)
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, force_fp32: bool = False,
+                fused_modconv: bool | None = None, noise_mode: str = "random") -> tuple[torch.Tensor, torch.Tensor]:
+        w_iter = iter(ws.unbind(dim=1))
+        ref = ws
+        with _block_precision(ref, self.use_fp16, force_fp32):
+            lowp = _lowp_active(ref)
+            if fused_modconv is None:
+                fused_modconv = (not self.training) and (not lowp or ws.shape[0] == 1)
+            if self.in_channels == 0:
+                x = self.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            elif not lowp:
+                x = x.float()
+            if self.in_channels == 0:
+                x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, noise_mode=noise_mode)
+            elif self.architecture == "resnet":
+                y = self.skip(x, gain=np.sqrt(0.5))
+                x = self.conv0(x, next(w_iter), fused_modconv=fused_modconv, noise_mode=noise_mode)
+                x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, noise_mode=noise_mode,
+                               gain=np.sqrt(0.5))
+                x = y + x
+            else:
+                x = self.conv0(x, next(w_iter), fused_modconv=fused_modconv, noise_mode=noise_mode)
+                x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, noise_mode=noise_mode)
+            if img is not None:
+                img = upsample2d(img, self.resample_filter)
+            if self.is_last or self.architecture == "skip":
+                y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv).float()
+                img = img + y if img is not None else y
+        return x, img
+
+    def extra_repr(self) -> str:
+        return f"resolution={self.resolution}, architecture={self.architecture}"
+
+
+class SynthesisNetwork(nn.Module):
+    """ws [N, num_ws, w_dim] -> image [N, img_channels, R, R] (roughly in [-1, 1])."""
+
+    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
+                 channel_max: int = 512, num_fp16_res: int = 0, **block_kwargs: Any) -> None:
+        super().__init__()
+        if img_resolution < 4 or img_resolution & (img_resolution - 1):
+            raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
+        self.w_dim = w_dim
+        self.img_resolution = img_resolution
+        self.img_resolution_log2 = int(np.log2(img_resolution))
+        self.img_channels = img_channels
+        self.num_fp16_res = num_fp16_res
+        self.block_resolutions = [2 ** i for i in range(2, self.img_resolution_log2 + 1)]
+        channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
+        fp16_resolution = max(2 ** (self.img_resolution_log2 + 1 - num_fp16_res), 8)
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            in_channels = channels[res // 2] if res > 4 else 0
+            is_last = res == img_resolution
+            block = SynthesisBlock(in_channels, channels[res], w_dim=w_dim, resolution=res,
+                                   img_channels=img_channels, is_last=is_last, use_fp16=res >= fp16_resolution,
+                                   **block_kwargs)
+            self.num_ws += block.num_conv
+            if is_last:
+                self.num_ws += block.num_torgb
+            setattr(self, f"b{res}", block)
+
+    def forward(self, ws: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False,
+                fused_modconv: bool | None = None) -> torch.Tensor:
+        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
+            raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
+        ws = ws.float()
+        w_idx = 0
+        x = img = None
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            cur = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            w_idx += block.num_conv
+            x, img = block(x, img, cur, force_fp32=force_fp32, fused_modconv=fused_modconv, noise_mode=noise_mode)
+        return img
+
+    def extra_repr(self) -> str:
+        return f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}"
+
+
+class Generator(nn.Module):
+    """StyleGAN2 generator: ``G(z, c) -> img``; ``G.mapping`` and ``G.synthesis`` are public."""
+
+    def __init__(self, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, img_resolution: int = 256,
+                 img_channels: int = 3, mapping_kwargs: dict | None = None,
+                 synthesis_kwargs: dict | None = None) -> None:
+        super().__init__()
+        mapping_kwargs = dict(mapping_kwargs if mapping_kwargs is not None else {"num_layers": 8})
+        synthesis_kwargs = dict(synthesis_kwargs if synthesis_kwargs is not None else
+                                {"channel_base": 32768, "channel_max": 512, "num_fp16_res": 0, "conv_clamp": None})
+        self.init_kwargs = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
+                                img_channels=img_channels, mapping_kwargs=dict(mapping_kwargs),
+                                synthesis_kwargs=dict(synthesis_kwargs))
+        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        self.img_resolution, self.img_channels = img_resolution, img_channels
+        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
+                                          **synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
+                truncation_cutoff: int | None = None, noise_mode: str = "random", force_fp32: bool = False,
+                update_emas: bool = False, fused_modconv: bool | None = None) -> torch.Tensor:
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_emas=update_emas)
+        return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32, fused_modconv=fused_modconv)
+
+
+# ----------------------------------------------------------------------------------------------
+# Discriminator
+
+
+class DiscriminatorBlock(nn.Module):
+    """One resolution of the discriminator: (fromrgb) conv0, conv1 with 2x down, skip."""
+
+    def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, resolution: int, img_channels: int,
+                 first_layer_idx: int, architecture: str = "resnet", activation: str = "lrelu",
+                 resample_filter: Sequence[float] = (1, 3, 3, 1), conv_clamp: float | None = None,
+                 use_fp16: bool = False, freeze_layers: int = 0) -> None:
+        super().__init__()
+        if in_channels not in (0, tmp_channels):
+            raise ValueError("in_channels must be 0 or tmp_channels")
+        if architecture not in ("orig", "skip", "resnet"):
+            raise ValueError(f"unknown discriminator architecture {architecture!r}")
+        self.in_channels = in_channels
+        self.resolution = resolution
+        self.img_channels = img_channels
+        self.first_layer_idx = first_layer_idx
+        self.architecture = architecture
+        self.use_fp16 = use_fp16
+        self.register_buffer("resample_filter", setup_filter(resample_filter))
+        self.num_layers = 0
+
+        def trainable() -> bool:
+            idx = self.first_layer_idx + self.num_layers
+            self.num_layers += 1
+            return idx >= freeze_layers
+
+        if in_channels == 0 or architecture == "skip":
+            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, kernel_size=1, activation=activation,
+                                       trainable=trainable(), conv_clamp=conv_clamp)
+        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, kernel_size=3, activation=activation,
+                                 trainable=trainable(), conv_clamp=conv_clamp)
+        self.conv1 = Conv2dLayer(tmp_channels, out_channels, kernel_size=3, activation=activation, down=2,
+                                 trainable=trainable(), resample_filter=resample_filter, conv_clamp=conv_clamp)
+        if architecture == "resnet":
+            self.skip = Conv2dLayer(tmp_channels, out_channels, kernel_size=1, bias=False, down=2,
+                                    trainable=trainable(), resample_filter=resample_filter)
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None,
+                force_fp32: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        ref = x if x is not None else img
+        with _block_precision(ref, self.use_fp16, force_fp32):
+            lowp = _lowp_active(ref)
+            if x is not None and not lowp:
+                x = x.float()
+            if self.in_channels == 0 or self.architecture == "skip":
+                if not lowp:
+                    img = img.float()
+                y = self.fromrgb(img)
+                x = x + y if x is not None else y
+                img = downsample2d(img, self.resample_filter) if self.architecture == "skip" else None
+            if self.architecture == "resnet":
+                y = self.skip(x, gain=np.sqrt(0.5))
+                x = self.conv0(x)
+                x = self.conv1(x, gain=np.sqrt(0.5))
+                x = y + x
+            else:
+                x = self.conv0(x)
+                x = self.conv1(x)
+        return x, img
+
+
+class DiscriminatorEpilogue(nn.Module):
+    """4x4 head: minibatch stddev, conv, fc, out (projection onto the label embedding when c_dim>0)."""
+
+    def __init__(self, in_channels: int, cmap_dim: int, resolution: int, img_channels: int,
+                 architecture: str = "resnet", mbstd_group_size: int | None = 4, mbstd_num_channels: int = 1,
+                 activation: str = "lrelu", conv_clamp: float | None = None) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.cmap_dim = cmap_dim
+        self.resolution = resolution
+        self.architecture = architecture
+        if architecture == "skip":
+            self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
+        self.mbstd = (MinibatchStdLayer(group_size=mbstd_group_size, num_channels=mbstd_num_channels)
+                      if mbstd_num_channels > 0 else None)
+        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation=activation,
+                                conv_clamp=conv_clamp)
+        self.fc = FullyConnectedLayer(in_channels * resolution ** 2, in_channels, activation=activation)
+        self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
+
+    def forward(self, x: torch.Tensor, img: torch.Tensor | None, cmap: torch.Tensor | None) -> torch.Tensor:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.float().contiguous()
+            if self.architecture == "skip":
+                x = x + self.fromrgb(img.float())
+            if self.mbstd is not None:
+                x = self.mbstd(x)
+            x = self.conv(x)
+            x = self.fc(x.flatten(1))
+            x = self.out(x)
+            if self.cmap_dim > 0:
+                x = (x * cmap).sum(dim=1, keepdim=True) * (1 / np.sqrt(self.cmap_dim))
+        return x
+
+
+class Discriminator(nn.Module):
+    """StyleGAN2 residual discriminator: ``D(img, c) -> logits [N, 1]``."""
+
+    def __init__(self, c_dim: int = 0, img_resolution: int = 256, img_channels: int = 3, architecture: str = "resnet",
+                 channel_base: int = 32768, channel_max: int = 512, num_fp16_res: int = 0,
+                 conv_clamp: float | None = None, mbstd_group_size: int | None = 4, mbstd_num_channels: int = 1,
+                 cmap_dim: int | None = None, freeze_layers: int = 0, mapping_kwargs: dict | None = None) -> None:
+        super().__init__()
+        if img_resolution < 4 or img_resolution & (img_resolution - 1):
+            raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
+        self.init_kwargs = dict(c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels,
+                                architecture=architecture, channel_base=channel_base, channel_max=channel_max,
+                                num_fp16_res=num_fp16_res, conv_clamp=conv_clamp, mbstd_group_size=mbstd_group_size,
+                                mbstd_num_channels=mbstd_num_channels, cmap_dim=cmap_dim)
+        if freeze_layers:
+            self.init_kwargs["freeze_layers"] = freeze_layers
+        if mapping_kwargs:
+            self.init_kwargs["mapping_kwargs"] = dict(mapping_kwargs)
+        self.c_dim = c_dim
+        self.img_resolution = img_resolution
+        self.img_resolution_log2 = int(np.log2(img_resolution))
+        self.img_channels = img_channels
+        self.block_resolutions = [2 ** i for i in range(self.img_resolution_log2, 2, -1)]
+        channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions + [4]}
+        fp16_resolution = max(2 ** (self.img_resolution_log2 + 1 - num_fp16_res), 8)
+        if cmap_dim is None:
+            cmap_dim = channels[4]
+        if c_dim == 0:
+            cmap_dim = 0
+        self.cmap_dim = cmap_dim
+        common = dict(img_channels=img_channels, architecture=architecture, conv_clamp=conv_clamp)
+        layer_idx = 0
+        for res in self.block_resolutions:
+            in_channels = channels[res] if res < img_resolution else 0
+            block = DiscriminatorBlock(in_channels, channels[res], channels[res // 2], resolution=res,
+                                       first_layer_idx=layer_idx, use_fp16=res >= fp16_resolution,
+                                       freeze_layers=freeze_layers, **common)
+            setattr(self, f"b{res}", block)
+            layer_idx += block.num_layers
+        if c_dim > 0:
+            self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None,
+                                          **(mapping_kwargs or {}))
+        self.b4 = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=4,
+                                        mbstd_group_size=mbstd_group_size, mbstd_num_channels=mbstd_num_channels,
+                                        **common)
+
+    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, force_fp32: bool = False) -> torch.Tensor:
+        if img.ndim != 4 or img.shape[1] != self.img_channels or img.shape[2] != self.img_resolution \
+                or img.shape[3] != self.img_resolution:
+            raise ValueError(f"D expects images [N, {self.img_channels}, {self.img_resolution}, "
+                             f"{self.img_resolution}], got {list(img.shape)}")
+        x = None
+        for res in self.block_resolutions:
+            x, img = getattr(self, f"b{res}")(x, img, force_fp32=force_fp32)
+        cmap = self.mapping(None, c) if self.c_dim > 0 else None
+        return self.b4(x, img, cmap)
