@@ -1,0 +1,607 @@
+"""``dataset build``: turn folders and zips of images into a clean training dataset.
+
+Every input is validated with the one image loader (:func:`neuralbrush.core.imageio.load_image`);
+a file that cannot be used is skipped and reported with its reason (``too-small``, ``corrupt``,
+``truncated``, ``empty``, ``not-an-image``, ``too-large``, ``duplicate``, ``near-duplicate``,
+``no-face``, ``no-label``, ``unreadable``), never fatal. Accepted images are cropped
+(``center``), letterboxed (``pad``) or face-aligned (``face``), resized with quality (Pillow's
+Lanczos with ``reducing_gap``, i.e. a box reduction first for big downscales) and written in the
+NVlabs layout::
+
+    OUT(.zip or folder)/00000/img00000000.png ... 00001/img00001000.png ...
+    OUT/dataset.json   {"labels": [[name, label], ...] | null, "label_names": [...] | null,
+                        "images": [{name, source, original_size, sha256, format, mode, ops}, ...]}
+
+Beside the output, in ``<OUT stem>-report/``: ``options.json`` (the resolved options),
+``summary.json``, ``rejected.json`` and ``rejected.csv`` (path, reason, detail, duplicate_of),
+``contact_sheet.png`` and ``preview.gif`` (a sample of the dataset). The dataset itself is
+written atomically: a zip goes to a temporary file, a folder to a temporary folder, and both
+are renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import time
+import warnings
+import zipfile
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from PIL import Image, ImageOps
+
+from ..core.errors import ImageLoadError, NeuralbrushError, UsageError
+from ..core.imageio import DEFAULT_MAX_PIXELS, load_image, parse_color
+from .build_options import CROPS, BuildOptions
+from .sources import SourceItem, count_ignored, iter_sources
+
+IMAGES_PER_FOLDER = 1000
+
+
+@dataclass
+class Rejection:
+    path: str
+    reason: str
+    detail: str = ""
+    duplicate_of: str | None = None
+
+    def as_dict(self) -> dict:
+        d = {"path": self.path, "reason": self.reason, "detail": self.detail}
+        if self.duplicate_of is not None:
+            d["duplicate_of"] = self.duplicate_of
+        return d
+
+
+@dataclass
+class BuildResult:
+    output: Path
+    report_dir: Path
+    accepted: int  # source images kept
+    written: int  # images in the dataset (accepted, plus mirrored copies)
+    candidates: int  # image files looked at
+    ignored: int  # non-image files skipped without reading
+    rejected: list[Rejection] = field(default_factory=list)
+    seconds: float = 0.0
+    contact_sheet: Path | None = None
+    preview_gif: Path | None = None
+    label_names: list[str] | None = None
+
+    @property
+    def rejected_by_reason(self) -> dict[str, int]:
+        return dict(sorted(Counter(r.reason for r in self.rejected).items()))
+
+    @property
+    def images_per_second(self) -> float:
+        return self.candidates / self.seconds if self.seconds > 0 else 0.0
+
+
+def report_dir_for(output: str | os.PathLike) -> Path:
+    """Where the report, contact sheet and preview of a dataset go: ``<parent>/<stem>-report``."""
+    out = Path(output)
+    stem = out.name[:-4] if out.name.lower().endswith(".zip") else out.name
+    return out.parent / f"{stem}-report"
+
+
+def image_name(index: int) -> str:
+    """NVlabs layout: 1000 images per folder."""
+    return f"{index // IMAGES_PER_FOLDER:05d}/img{index:08d}.png"
+
+
+# ---------------------------------------------------------------------------------------------
+# per-image work (runs in worker processes)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Job:
+    size: int
+    crop: str
+    min_size: int
+    mirror: bool
+    dedupe: bool
+    pad_color: tuple[int, int, int]
+    pad_color_text: str
+    background: tuple[int, int, int]
+    max_pixels: int
+    png_level: int
+
+
+@dataclass
+class _Outcome:
+    item: SourceItem
+    reason: str | None = None
+    detail: str = ""
+    meta: dict = field(default_factory=dict)
+    png: bytes | None = None
+    png_mirror: bytes | None = None
+    pixel_sha: str | None = None
+    phash: int | None = None
+    thumb: Any = None
+
+
+def _peek(data: bytes) -> dict | None:
+    """Header facts without decoding pixels: format, mode, size, frames, EXIF orientation."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            old = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None  # the loader applies the limit; here we only read headers
+            try:
+                im = Image.open(io.BytesIO(data))
+                frames = im.n_frames if getattr(im, "is_animated", False) else 1
+                try:
+                    orientation = int(im.getexif().get(0x0112, 1))
+                except Exception:
+                    orientation = 1
+                return {"format": im.format, "mode": im.mode, "size": im.size, "frames": frames,
+                        "orientation": orientation, "transparency": "transparency" in im.info or "A" in im.mode}
+            finally:
+                Image.MAX_IMAGE_PIXELS = old
+    except Exception:  # the loader will classify the problem
+        return None
+
+
+def _resize(img: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float] | None = None) -> tuple[Image.Image, str]:
+    """Lanczos; for big downscales Pillow first reduces by an integer factor (area average)."""
+    bw = (box[2] - box[0]) if box else img.width
+    bh = (box[3] - box[1]) if box else img.height
+    if (round(bw), round(bh)) == size and (box is None or all(float(v).is_integer() for v in box)):
+        return (img.crop(tuple(int(v) for v in box)) if box else img), "none"
+    factor = min(bw / size[0], bh / size[1])
+    gap = 2.0 if factor > 2.0 else None
+    out = img.resize(size, Image.LANCZOS, box=box, reducing_gap=gap)
+    return out, ("area+lanczos" if gap else "lanczos")
+
+
+def _center(img: Image.Image, size: int) -> tuple[Image.Image, list[dict]]:
+    w, h = img.size
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
+    box = (left, top, left + s, top + s)
+    out, how = _resize(img, (size, size), box)
+    ops = []
+    if (w, h) != (s, s):
+        ops.append({"op": "crop", "box": list(box)})
+    if how != "none":
+        ops.append({"op": "resize", "from": [s, s], "to": [size, size], "filter": how})
+    return out, ops
+
+
+def _pad(img: Image.Image, size: int, color: tuple[int, int, int], color_text: str) -> tuple[Image.Image, list[dict]]:
+    w, h = img.size
+    scale = size / max(w, h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    resized, how = _resize(img, (nw, nh))
+    canvas = Image.new("RGB", (size, size), color)
+    off = ((size - nw) // 2, (size - nh) // 2)
+    canvas.paste(resized, off)
+    ops = []
+    if how != "none":
+        ops.append({"op": "resize", "from": [w, h], "to": [nw, nh], "filter": how})
+    if (nw, nh) != (size, size):
+        ops.append({"op": "pad", "offset": list(off), "size": [size, size], "color": color_text})
+    return canvas, ops
+
+
+def _png(img: Image.Image, level: int) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=level)
+    return buf.getvalue()
+
+
+def process_item(item: SourceItem, job: _Job) -> _Outcome:
+    """Read, validate, convert, crop/align, resize and encode one input. Never raises."""
+    out = _Outcome(item)
+    try:
+        return _process(item, job, out)
+    except ImageLoadError as e:
+        out.reason, out.detail = e.reason, e.detail
+    except MemoryError:
+        out.reason, out.detail = "too-large", "out of memory while decoding"
+    except NeuralbrushError as e:
+        out.reason, out.detail = "unreadable", str(e)[:160]
+    except Exception as e:  # a decoder bug must not stop a build of thousands of images
+        out.reason, out.detail = "unreadable", f"{type(e).__name__}: {str(e)[:120]}"
+    out.png = out.png_mirror = None
+    return out
+
+
+def _process(item: SourceItem, job: _Job, out: _Outcome) -> _Outcome:
+    data = item.read_bytes()
+    meta: dict[str, Any] = {"source": item.path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    out.meta = meta
+    head = _peek(data)
+    if head is not None:
+        meta.update(format=head["format"], mode=head["mode"])
+        w, h = head["size"]
+        if head["orientation"] in (5, 6, 7, 8):
+            w, h = h, w
+        meta["original_size"] = [w, h]
+        used = {"center": min(w, h), "pad": max(w, h), "face": max(w, h)}[job.crop]
+        if used < job.min_size and w * h <= job.max_pixels:
+            out.reason = "too-small"
+            out.detail = f"{w}x{h}: {'shorter' if job.crop == 'center' else 'longer'} side {used} < {job.min_size}"
+            return out
+    img = load_image(data, "RGB", background=job.background, name=item.path, max_pixels=job.max_pixels)
+    meta["original_size"] = list(img.size)
+    ops: list[dict] = []
+    if head is not None:
+        if head["orientation"] not in (1, 0):
+            ops.append({"op": "exif-rotate", "orientation": head["orientation"]})
+        if head["frames"] > 1:
+            ops.append({"op": "first-frame", "frames": head["frames"]})
+        if head["mode"] != "RGB":
+            conv = {"op": "convert", "from": head["mode"], "to": "RGB"}
+            if head["mode"].startswith("I;16") or head["mode"] in ("I", "F"):
+                conv["range"] = "full range mapped to 0..255"
+            ops.append(conv)
+        if head["transparency"]:
+            ops.append({"op": "composite-alpha", "background": "#%02x%02x%02x" % job.background})
+    if job.dedupe:
+        from .dedupe import pixel_digest
+
+        out.pixel_sha = pixel_digest(img)
+    if job.crop == "center":
+        result, more = _center(img, job.size)
+    elif job.crop == "pad":
+        result, more = _pad(img, job.size, job.pad_color, job.pad_color_text)
+    else:
+        from .faces import FaceNotFound, align_face
+
+        try:
+            result, al = align_face(img, job.size)
+        except FaceNotFound as e:
+            out.reason, out.detail = "no-face", str(e)
+            return out
+        if al.crop_side < job.min_size:
+            out.reason = "too-small"
+            out.detail = f"face crop side {al.crop_side:.0f} px < {job.min_size}"
+            return out
+        more = [al.as_op()]
+    ops.extend(more)
+    meta["ops"] = ops
+    if job.dedupe:
+        from .dedupe import phash, thumbnail
+
+        out.phash = phash(result)
+        out.thumb = thumbnail(result)
+    out.png = _png(result, job.png_level)
+    if job.mirror:
+        out.png_mirror = _png(ImageOps.mirror(result), job.png_level)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# orchestration
+# ---------------------------------------------------------------------------------------------
+
+def _worker_init() -> None:
+    os.environ["NEURALBRUSH_QUIET"] = "1"
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except Exception:
+        pass
+
+
+def _ordered_map(fn: Callable, items: Iterable, workers: int, window: int) -> Iterator:
+    """``map`` over worker processes, results in input order, at most ``window`` in flight."""
+    if workers <= 1:
+        for a in items:
+            yield fn(a)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+    ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init)
+    try:
+        it = iter(items)
+        pending: deque = deque()
+        for a in it:
+            pending.append(ex.submit(fn, a))
+            if len(pending) >= window:
+                break
+        while pending:
+            res = pending.popleft().result()
+            for a in it:
+                pending.append(ex.submit(fn, a))
+                break
+            yield res
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _call(args: tuple[SourceItem, _Job]) -> _Outcome:
+    return process_item(*args)
+
+
+class _DatasetWriter:
+    """Writes images to a temporary zip/folder; ``commit`` renames it into place."""
+
+    def __init__(self, output: Path, overwrite: bool) -> None:
+        self.output = output
+        self.overwrite = overwrite
+        self.is_zip = output.suffix.lower() == ".zip"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = output.parent / f".{output.name}.partial-{os.getpid()}"
+        if self.tmp.exists():
+            self._remove(self.tmp)
+        if self.is_zip:
+            self.zip: zipfile.ZipFile | None = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_STORED)
+        else:
+            self.zip = None
+            self.tmp.mkdir()
+
+    @staticmethod
+    def _remove(p: Path) -> None:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+
+    def add(self, name: str, data: bytes) -> None:
+        if self.zip is not None:
+            self.zip.writestr(name, data)
+        else:
+            p = self.tmp / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+
+    def commit(self) -> None:
+        if self.zip is not None:
+            self.zip.close()
+            self.zip = None
+            with open(self.tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        old = None
+        if self.output.exists() or self.output.is_symlink():
+            old = self.output.parent / f".{self.output.name}.old-{os.getpid()}"
+            os.replace(self.output, old) if not self.output.is_dir() else self.output.rename(old)
+        os.replace(self.tmp, self.output)
+        if old is not None:
+            self._remove(old)
+
+    def abort(self) -> None:
+        if self.zip is not None:
+            try:
+                self.zip.close()
+            except Exception:
+                pass
+            self.zip = None
+        if self.tmp.exists():
+            self._remove(self.tmp)
+
+
+def _check_output(output: Path, sources: Sequence[Path], overwrite: bool) -> None:
+    if output.exists() and not overwrite:
+        raise UsageError(f"{output} already exists; pass --overwrite to replace it")
+    if output.exists() and output.is_file() and output.suffix.lower() != ".zip":
+        raise UsageError(f"{output} is a file; give a folder or a .zip name")
+    out_abs = output.resolve()
+    for s in sources:
+        s_abs = s.resolve()
+        if s_abs == out_abs:
+            raise UsageError(f"the output {output} is also a source")
+        if s.is_dir() and s_abs in out_abs.parents:
+            raise UsageError(f"the output {output} is inside the source folder {s}; write it elsewhere")
+
+
+def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, output: str | os.PathLike,
+                  options: BuildOptions | None = None, **overrides: Any) -> BuildResult:
+    """Validate, convert, crop/align and write ``sources`` as a dataset at ``output`` (.zip or folder).
+
+    ``options`` (or keyword overrides of :class:`BuildOptions` fields) choose what is done.
+    Returns a :class:`BuildResult`; raises :class:`UsageError` for bad options or when no image
+    at all could be used (the report is still written then).
+    """
+    opts = dataclasses.replace(options or BuildOptions(), **overrides)
+    opts.validate()
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    src_paths = [Path(s) for s in sources]
+    output = Path(output)
+    t0 = time.perf_counter()
+    items = list(iter_sources(src_paths))
+    _check_output(output, src_paths, opts.overwrite)
+    ignored = count_ignored(src_paths)
+    report_dir = report_dir_for(output)
+
+    rejected: list[Rejection] = []
+    label_names: list[str] | None = None
+    label_of: dict[str, int] = {}
+    if opts.labels_from_folders:
+        label_names = sorted({it.label_folder for it in items if it.label_folder is not None})
+        label_of = {n: i for i, n in enumerate(label_names)}
+        todo = []
+        for it in items:
+            if it.label_folder is None:
+                rejected.append(Rejection(it.path, "no-label", "not inside a class folder"))
+            else:
+                todo.append(it)
+    else:
+        todo = items
+
+    pad_rgb = parse_color(opts.pad_color)
+    job = _Job(size=opts.size, crop=opts.crop, min_size=opts.min_size, mirror=opts.mirror, dedupe=opts.dedupe,
+               pad_color=pad_rgb, pad_color_text="#%02x%02x%02x" % pad_rgb, background=parse_color(opts.background),
+               max_pixels=opts.max_pixels or DEFAULT_MAX_PIXELS, png_level=opts.png_compress_level)
+    workers = opts.workers or (os.cpu_count() or 1)
+    workers = max(1, min(workers, len(todo) or 1))
+
+    exact_seen: dict[str, str] = {}
+    near_index = None
+    if opts.dedupe:
+        from .dedupe import NearDuplicateIndex
+
+        near_index = NearDuplicateIndex(opts.dedupe_threshold)
+    thumbs: list[tuple[str, Any]] = []  # (source path, thumbnail) of kept images, when deduplicating
+    images_meta: list[dict] = []
+    labels: list[list] = []
+    sample: list[tuple[str, bytes]] = []
+    rng = random.Random(opts.seed)
+    accepted = 0
+    written = 0
+
+    from ..core.progress import make_progress
+
+    writer = _DatasetWriter(output, opts.overwrite)
+    try:
+        with make_progress() as prog:
+            task = prog.add_task("building dataset", total=len(todo), info="")
+            results = _ordered_map(_call, ((it, job) for it in todo), workers, window=workers * 4)
+            try:
+                for res in results:
+                    prog.advance(task)
+                    if res.reason is not None:
+                        rejected.append(Rejection(res.item.path, res.reason, res.detail))
+                    elif opts.dedupe and res.pixel_sha in exact_seen:
+                        rejected.append(Rejection(res.item.path, "duplicate", "same pixels",
+                                                  duplicate_of=exact_seen[res.pixel_sha]))
+                    else:
+                        near = _near_duplicate(res, near_index, thumbs, opts.dedupe_difference) if opts.dedupe else None
+                        if near is not None:
+                            rejected.append(Rejection(res.item.path, "near-duplicate", near[1], duplicate_of=near[0]))
+                        else:
+                            if opts.dedupe:
+                                exact_seen[res.pixel_sha] = res.item.path  # type: ignore[index]
+                                near_index.add(res.phash, len(thumbs))  # type: ignore[union-attr]
+                                thumbs.append((res.item.path, res.thumb))
+                            label = label_of.get(res.item.label_folder) if opts.labels_from_folders else None
+                            name = image_name(written)
+                            writer.add(name, res.png)  # type: ignore[arg-type]
+                            entry = {"name": name, **res.meta}
+                            if label is not None:
+                                entry["label"] = label
+                                labels.append([name, label])
+                            images_meta.append(entry)
+                            if len(sample) < opts.sample_count:
+                                sample.append((name, res.png))  # type: ignore[arg-type]
+                            elif opts.sample_count:
+                                j = rng.randint(0, accepted)
+                                if j < opts.sample_count:
+                                    sample[j] = (name, res.png)  # type: ignore[assignment]
+                            written += 1
+                            accepted += 1
+                            if res.png_mirror is not None:
+                                mname = image_name(written)
+                                writer.add(mname, res.png_mirror)
+                                mentry = {"name": mname, **res.meta, "ops": res.meta.get("ops", []) + [{"op": "mirror"}],
+                                          "mirror_of": name}
+                                if label is not None:
+                                    mentry["label"] = label
+                                    labels.append([mname, label])
+                                images_meta.append(mentry)
+                                written += 1
+                    prog.update(task, info=f"kept {accepted}, rejected {len(rejected)}")
+                    if opts.max_images is not None and accepted >= opts.max_images:
+                        break
+            finally:
+                if hasattr(results, "close"):
+                    results.close()
+        seconds = time.perf_counter() - t0
+        result = BuildResult(output=output, report_dir=report_dir, accepted=accepted, written=written,
+                             candidates=len(items), ignored=ignored, rejected=rejected, seconds=seconds,
+                             label_names=label_names)
+        if written == 0:
+            writer.abort()
+            _write_report(result, opts, src_paths, [])
+            raise UsageError(f"no usable images among {len(items)} candidates "
+                             f"({_reason_text(result.rejected_by_reason)}); see {report_dir / 'rejected.csv'}")
+        meta = {
+            "labels": labels if opts.labels_from_folders else None,
+            "label_names": label_names,
+            "images": images_meta,
+            "neuralbrush": {"format": "neuralbrush.dataset", "version": 1, "size": opts.size, "crop": opts.crop,
+                            "mirror": opts.mirror, "count": written},
+        }
+        writer.add("dataset.json", json.dumps(meta, indent=1).encode())
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    _write_report(result, opts, src_paths, sorted(sample))
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _near_duplicate(res: _Outcome, index: Any, thumbs: list[tuple[str, Any]], max_diff: float) -> tuple[str, str] | None:
+    """(kept image path, detail) when ``res`` nearly repeats a kept image: close pHash, confirmed by thumbnails."""
+    from .dedupe import thumbnail_difference
+
+    for dist, key in index.candidates(res.phash):
+        path, thumb = thumbs[key]  # type: ignore[index]
+        diff = thumbnail_difference(res.thumb, thumb)
+        if diff <= max_diff:
+            return path, f"pHash {dist} bits apart, mean colour difference {diff:.1f}"
+    return None
+
+
+def _reason_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {r}" for r, n in counts.items()) or "none"
+
+
+def _write_report(result: BuildResult, opts: BuildOptions, sources: Sequence[Path],
+                  sample: list[tuple[str, bytes]]) -> None:
+    from ..core.checkpoint import atomic_path, write_json
+
+    rd = result.report_dir
+    rd.mkdir(parents=True, exist_ok=True)
+    write_json(rd / "options.json", {"sources": [str(s) for s in sources], "output": str(result.output),
+                                     **dataclasses.asdict(opts)})
+    write_json(rd / "rejected.json", [r.as_dict() for r in result.rejected])
+    with atomic_path(rd / "rejected.csv") as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["path", "reason", "detail", "duplicate_of"])
+            for r in result.rejected:
+                w.writerow([r.path, r.reason, r.detail, r.duplicate_of or ""])
+    write_json(rd / "summary.json", {"output": str(result.output), "candidates": result.candidates,
+                                     "accepted": result.accepted, "written": result.written,
+                                     "ignored_non_image_files": result.ignored,
+                                     "rejected": len(result.rejected), "rejected_by_reason": result.rejected_by_reason,
+                                     "seconds": round(result.seconds, 3), "label_names": result.label_names})
+    if sample:
+        from ..core.media import make_grid, write_video
+
+        cell = min(opts.size, 128)
+        thumbs = [Image.open(io.BytesIO(png)).convert("RGB") for _, png in sample]
+        small = [t if t.width == cell else t.resize((cell, cell), Image.LANCZOS, reducing_gap=2.0) for t in thumbs]
+        from ..core.imageio import save_image
+
+        result.contact_sheet = save_image(make_grid(small, pad=2, background=(24, 24, 24)), rd / "contact_sheet.png")
+        gif_size = min(opts.size, 256)
+        frames = [t if t.width == gif_size else t.resize((gif_size, gif_size), Image.LANCZOS, reducing_gap=2.0)
+                  for t in thumbs[:32]]
+        result.preview_gif = write_video(frames, rd / "preview.gif", fps=3)
+
+
+def print_summary(result: BuildResult) -> None:
+    """A rich table: kept, rejected by reason, where everything went."""
+    from rich.table import Table
+
+    from ..core.progress import console
+
+    table = Table(title=f"dataset {result.output}", show_header=True)
+    table.add_column("")
+    table.add_column("images", justify="right")
+    table.add_row("candidates", str(result.candidates))
+    table.add_row("[green]accepted[/]", str(result.accepted))
+    if result.written != result.accepted:
+        table.add_row("written (with mirrors)", str(result.written))
+    for reason, n in result.rejected_by_reason.items():
+        table.add_row(f"[red]rejected: {reason}[/]", str(n))
+    if result.ignored:
+        table.add_row("ignored (not image files)", str(result.ignored))
+    console.print(table)
+    console.print(f"{result.seconds:.1f} s ({result.images_per_second:.1f} images/s); report in {result.report_dir}")

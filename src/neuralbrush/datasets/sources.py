@@ -1,0 +1,130 @@
+"""Walking the inputs of ``dataset build``: folders (recursive), zip files, single files.
+
+Each candidate image becomes a :class:`SourceItem` that knows how to read its own bytes, so
+the work of reading can happen in a worker process. Zip members are read in memory; their
+nested paths are kept (``archive.zip:cats/indoor/a.jpg``) so labels can come from folders.
+Files whose extension is not an image extension are not candidates (they are counted as
+``ignored``); a text file *named* ``.png`` is a candidate and is rejected later by the loader.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterator, Sequence
+
+from ..core.errors import ImageLoadError, UsageError
+from ..core.imageio import is_image_file
+
+MAX_MEMBER_BYTES = 1 << 30  # a zip member larger than 1 GiB uncompressed is refused (zip bomb guard)
+_JUNK_PARTS = ("__MACOSX",)
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One candidate input: ``path`` names it for people, ``rel`` is its path below its source root."""
+
+    path: str  # e.g. "/data/cats/a.jpg" or "/data/pets.zip:cats/a.jpg"
+    rel: str  # posix path relative to the source root, e.g. "cats/a.jpg"
+    file: str  # the file on disk (the folder file itself, or the zip)
+    member: str | None = None  # zip member name when the item lives in a zip
+
+    @property
+    def label_folder(self) -> str | None:
+        """The top-level folder below the source root (ImageFolder convention), or None."""
+        parts = PurePosixPath(self.rel).parts
+        return parts[0] if len(parts) > 1 else None
+
+    def read_bytes(self, max_bytes: int = MAX_MEMBER_BYTES) -> bytes:
+        """The raw bytes; raises :class:`ImageLoadError` (``unreadable``, ``too-large``, ``missing``)."""
+        if self.member is None:
+            try:
+                return Path(self.file).read_bytes()
+            except FileNotFoundError:
+                raise ImageLoadError(self.path, "missing", "the file disappeared") from None
+            except OSError as e:
+                raise ImageLoadError(self.path, "unreadable", e.strerror or str(e)) from None
+        try:
+            with zipfile.ZipFile(self.file) as z:
+                info = z.getinfo(self.member)
+                if info.file_size > max_bytes:
+                    raise ImageLoadError(self.path, "too-large", f"{info.file_size} bytes uncompressed")
+                if info.flag_bits & 0x1:
+                    raise ImageLoadError(self.path, "unreadable", "encrypted zip member")
+                return z.read(self.member)
+        except ImageLoadError:
+            raise
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, OSError, EOFError, NotImplementedError,
+                RuntimeError, ValueError) as e:
+            raise ImageLoadError(self.path, "unreadable", str(e).splitlines()[0][:120] if str(e) else type(e).__name__) from None
+
+
+def _hidden(parts: Sequence[str]) -> bool:
+    return any(p.startswith(".") or p in _JUNK_PARTS for p in parts)
+
+
+def iter_folder(root: Path) -> Iterator[SourceItem]:
+    """Image candidates below ``root``, recursive, in sorted path order (deterministic)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _JUNK_PARTS)
+        for fn in sorted(filenames):
+            p = Path(dirpath) / fn
+            rel = p.relative_to(root).as_posix()
+            if fn.startswith(".") or not is_image_file(fn):
+                continue
+            yield SourceItem(path=str(p), rel=rel, file=str(p))
+
+
+def iter_zip(path: Path) -> Iterator[SourceItem]:
+    """Image candidates inside a zip file (members in sorted order)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = sorted(i.filename for i in z.infolist() if not i.is_dir())
+    except (zipfile.BadZipFile, OSError) as e:
+        raise UsageError(f"{path} is not a readable zip file ({str(e)[:80]})") from None
+    for name in names:
+        posix = PurePosixPath(name.replace("\\", "/"))
+        if _hidden(posix.parts) or not is_image_file(posix.name):
+            continue
+        yield SourceItem(path=f"{path}:{posix.as_posix()}", rel=posix.as_posix(), file=str(path), member=name)
+
+
+def count_ignored(sources: Sequence[str | os.PathLike]) -> int:
+    """How many non-image files the sources hold (reported, never read)."""
+    n = 0
+    for src in map(Path, sources):
+        if src.is_dir():
+            for dirpath, dirnames, filenames in os.walk(src):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in _JUNK_PARTS]
+                n += sum(1 for f in filenames if not f.startswith(".") and not is_image_file(f))
+        elif src.is_file() and zipfile.is_zipfile(src):
+            try:
+                with zipfile.ZipFile(src) as z:
+                    n += sum(1 for i in z.infolist() if not i.is_dir()
+                             and not _hidden(PurePosixPath(i.filename).parts) and not is_image_file(i.filename))
+            except (zipfile.BadZipFile, OSError):
+                pass
+    return n
+
+
+def iter_sources(sources: Sequence[str | os.PathLike]) -> Iterator[SourceItem]:
+    """All image candidates of ``sources`` (folders, zips or single image files), in order.
+
+    A missing source, or a file that is neither a zip nor an image, is a usage error.
+    """
+    if not sources:
+        raise UsageError("give at least one source folder or zip file")
+    for src in map(Path, sources):
+        if not src.exists():
+            raise UsageError(f"source {src} does not exist")
+    for src in map(Path, sources):
+        if src.is_dir():
+            yield from iter_folder(src)
+        elif src.suffix.lower() == ".zip" or zipfile.is_zipfile(src):
+            yield from iter_zip(src)
+        elif is_image_file(src):
+            yield SourceItem(path=str(src), rel=src.name, file=str(src))
+        else:
+            raise UsageError(f"source {src} is neither a folder, a zip file nor an image")
