@@ -16,6 +16,7 @@ import typer
 from ..core.errors import NeuralbrushError
 
 COMMAND_MODULES = (
+    "dataset",
     "demo",
     "weights",
 )

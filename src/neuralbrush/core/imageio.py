@@ -141,7 +141,9 @@ def open_image(source: str | os.PathLike | bytes, *, name: str | None = None,
         raise ImageLoadError(label, "too-large", str(e).split(".")[0]) from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         msg = str(e)
-        reason = "truncated" if ("truncated" in msg or "broken data stream" in msg or "EOF" in msg) else "corrupt"
+        # "Truncated File Read" (JPEG cut inside its headers) counts too; a broken zlib stream
+        # inside a complete file is corruption, not truncation
+        reason = "truncated" if ("truncated" in msg.lower() or "EOF" in msg) else "corrupt"
         raise ImageLoadError(label, reason, msg.splitlines()[0][:120] if msg else type(e).__name__) from None
     finally:
         Image.MAX_IMAGE_PIXELS = old_max
