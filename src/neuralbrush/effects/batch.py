@@ -1,0 +1,203 @@
+"""Run an effect on an image, a folder of images, or a video, with the same code path.
+
+An :class:`Effect` turns one uint8 image array into another. :func:`run_effect` decides what
+the input is, streams video frames through ``core.media.read_video`` / ``VideoWriter`` (audio
+kept), walks folders with a progress bar (unreadable images are skipped and reported), and
+writes the resolved options as JSON beside the outputs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import ImageLoadError, UsageError
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".gif")
+WRITABLE_VIDEO = (".mp4", ".gif")
+PALETTE_SAMPLE_FRAMES = 16  # frames a video palette is fitted on (spread over the whole video)
+
+
+class Effect:
+    """One effect: ``apply`` maps a uint8 image (HxW, HxWx3 or HxWx4) to a new one.
+
+    Subclasses may fit shared state on sampled video frames (``prepare_video``) and write extra
+    files beside each output (``write_extras``).
+    """
+
+    name = "effect"
+
+    def __init__(self, options: Any) -> None:
+        self.options = options.validate() if hasattr(options, "validate") else options
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def prepare_video(self, frames: list[np.ndarray]) -> None:
+        """Called with frames sampled across a video before any frame is processed."""
+
+    def write_extras(self, output: Path) -> dict[str, str]:
+        """Called after each image output (and once after a video); returns extra files written."""
+        return {}
+
+    def summary(self) -> dict[str, Any]:
+        """Facts about the last output, recorded in the options JSON."""
+        return {}
+
+
+@dataclass
+class EffectRun:
+    """What a run produced: the kind of input, output paths, skipped inputs and extra files."""
+
+    kind: str  # image | folder | video
+    input: Path
+    output: Path
+    outputs: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    extras: dict[str, str] = field(default_factory=dict)
+    options_file: Path | None = None
+    frames: int = 0
+
+
+def input_kind(path: Path) -> str:
+    """``'folder'``, ``'video'`` or ``'image'`` (a single-frame GIF is an image)."""
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    if path.is_dir():
+        return "folder"
+    ext = path.suffix.lower()
+    if ext == ".gif":
+        from PIL import Image
+
+        try:
+            with Image.open(path) as im:
+                return "video" if getattr(im, "n_frames", 1) > 1 else "image"
+        except Exception:
+            return "image"  # the image loader gives the clear error
+    return "video" if ext in VIDEO_EXTENSIONS else "image"
+
+
+def default_output(path: Path, kind: str, effect: str) -> Path:
+    if kind == "folder":
+        return path.with_name(f"{path.name}-{effect}")
+    if kind == "video":
+        ext = path.suffix.lower() if path.suffix.lower() in WRITABLE_VIDEO else ".mp4"
+        return path.with_name(f"{path.stem}-{effect}{ext}")
+    return path.with_name(f"{path.stem}-{effect}.png")
+
+
+def load_for_effect(path: str | os.PathLike) -> np.ndarray:
+    """An image file as the array effects take: gray stays HxW, alpha gives HxWx4, 16-bit and
+    float files are scaled to 8 bits (all through ``core.imageio``)."""
+    from ..core.imageio import normalize_mode, open_image
+
+    img = open_image(path)
+    mode = img.mode
+    if mode in ("L", "1", "I", "F") or mode.startswith("I;16"):
+        target = "L"
+    elif mode == "LA" or mode == "La":
+        return np.asarray(normalize_mode(img, "RGBA"))[:, :, [0, 3]].copy()
+    elif mode in ("RGBA", "RGBa", "PA") or (mode == "P" and "transparency" in img.info):
+        target = "RGBA"
+    else:
+        target = "RGB"
+    return np.asarray(normalize_mode(img, target)).copy()
+
+
+def save_effect_image(array: np.ndarray, path: Path) -> Path:
+    from PIL import Image
+
+    from ..core.imageio import save_image
+
+    img = Image.fromarray(np.ascontiguousarray(np.asarray(array)))  # HxWx2 becomes LA
+    if path.suffix.lower() in (".jpg", ".jpeg") and img.mode not in ("RGB", "L"):
+        from ..core.imageio import normalize_mode
+
+        img = normalize_mode(img, "RGB")
+    return save_image(img, path)
+
+
+def _options_path(output: Path, kind: str) -> Path:
+    return output / "options.json" if kind == "folder" else output.with_name(f"{output.stem}-options.json")
+
+
+def run_effect(effect: Effect, input: str | os.PathLike, output: str | os.PathLike | None = None, *,
+               recursive: bool = True, fps: float | None = None) -> EffectRun:
+    """Apply ``effect`` to an image, every image of a folder, or every frame of a video."""
+    from ..core.checkpoint import write_json
+
+    src = Path(input)
+    kind = input_kind(src)
+    out = Path(output) if output is not None else default_output(src, kind, effect.name)
+    if out.resolve() == src.resolve():
+        raise UsageError(f"the output {out} would overwrite the input; choose another -o")
+    run = EffectRun(kind=kind, input=src, output=out)
+    if kind == "image":
+        if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"):
+            raise UsageError(f"the output for an image must be an image file (.png, .jpg, .webp), not {out.name}")
+        result = effect.apply(load_for_effect(src))
+        run.outputs.append(save_effect_image(result, out))
+        run.extras.update(effect.write_extras(out))
+    elif kind == "folder":
+        _run_folder(effect, src, out, run, recursive)
+    else:
+        _run_video(effect, src, out, run, fps)
+    run.options_file = _options_path(out, kind)
+    write_json(run.options_file, {
+        "effect": effect.name, "input": str(src), "output": str(out), "kind": kind,
+        "options": asdict(effect.options), "outputs": len(run.outputs), "frames": run.frames,
+        "skipped": [{"path": p, "reason": r} for p, r in run.skipped], "extras": run.extras,
+        **effect.summary()})
+    return run
+
+
+def _run_folder(effect: Effect, src: Path, out: Path, run: EffectRun, recursive: bool) -> None:
+    from ..core.imageio import list_images
+    from ..core.progress import info, track
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"the output for a folder must be a folder, and {out} is a file")
+    files = list_images([src], recursive=recursive)
+    if not files:
+        raise UsageError(f"no images found in {src}")
+    out.mkdir(parents=True, exist_ok=True)
+    for f in track(files, f"{effect.name} {src.name}"):
+        target = (out / f.relative_to(src)).with_suffix(".png")
+        try:
+            image = load_for_effect(f)
+        except ImageLoadError as e:
+            run.skipped.append((str(f), e.reason))
+            continue
+        run.outputs.append(save_effect_image(effect.apply(image), target))
+        for k, v in effect.write_extras(target).items():
+            run.extras[f"{target.relative_to(out)}:{k}"] = v
+    if run.skipped:
+        info(f"skipped {len(run.skipped)} unreadable image(s), e.g. {run.skipped[0][0]} ({run.skipped[0][1]})")
+    if not run.outputs:
+        raise UsageError(f"none of the {len(files)} images in {src} could be read")
+
+
+def _run_video(effect: Effect, src: Path, out: Path, run: EffectRun, fps: float | None) -> None:
+    from ..core.media import VideoWriter, read_video, video_info
+    from ..core.progress import track
+
+    if out.suffix.lower() not in WRITABLE_VIDEO:
+        raise UsageError(f"the output for a video must be a .mp4 or .gif file, not {out.name}")
+    meta = video_info(src)
+    total = max(int(meta["frames"]), 1)
+    step = max(1, total // PALETTE_SAMPLE_FRAMES)
+    sampled = [f.copy() for i, f in enumerate(read_video(src)) if i % step == 0][:PALETTE_SAMPLE_FRAMES]
+    if not sampled:
+        raise UsageError(f"the video {src} has no frames")
+    effect.prepare_video(sampled)
+    audio = src if out.suffix.lower() == ".mp4" and meta.get("audio") else None
+    with VideoWriter(out, fps or meta["fps"], audio_from=audio) as writer:
+        for frame in track(read_video(src), f"{effect.name} {src.name}", total=total):
+            writer.append(effect.apply(frame))
+            run.frames += 1
+    run.outputs.append(out)
+    run.extras.update(effect.write_extras(out))
