@@ -18,6 +18,7 @@ from ..core.errors import NeuralbrushError
 COMMAND_MODULES = (
     "dataset",
     "demo",
+    "effects",
     "weights",
 )
 
