@@ -1,0 +1,405 @@
+"""StyleGAN2 / DCGAN networks: NVIDIA layout, shapes, determinism, truncation, precision,
+double backward, snapshots and loading."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from neuralbrush.core.errors import CheckpointError, UsageError
+from neuralbrush.gan import build_discriminator, build_generator
+from neuralbrush.gan.dcgan import DCGANDiscriminator, DCGANGenerator
+from neuralbrush.gan.layers import conv2d_resample, downsample2d, setup_filter, upfirdn2d, upsample2d
+from neuralbrush.gan.loading import load_discriminator, load_gan, load_generator, transfer_state
+from neuralbrush.gan.networks import Discriminator, Generator
+from neuralbrush.gan.snapshot import load_snapshot, save_snapshot, snapshot_name
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny networks: one thread avoids OpenMP spin-wait stalls on a loaded 2-core machine.
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def small_G(res: int = 32, c_dim: int = 0, **syn) -> Generator:
+    kw = dict(channel_base=512 * res // 32, channel_max=32, num_fp16_res=0, conv_clamp=None)
+    kw.update(syn)
+    return Generator(z_dim=32, w_dim=32, c_dim=c_dim, img_resolution=res, img_channels=3,
+                     mapping_kwargs=dict(num_layers=2), synthesis_kwargs=kw)
+
+
+def small_D(res: int = 32, c_dim: int = 0, **kw) -> Discriminator:
+    return Discriminator(c_dim=c_dim, img_resolution=res, channel_base=512 * res // 32, channel_max=32, **kw)
+
+
+def zs(n: int, dim: int = 32, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, dim, generator=torch.Generator().manual_seed(seed))
+
+
+# ----------------------------------------------------------------------------------------------
+# NVIDIA layout
+
+
+def test_parameter_counts_match_nvidia_1024_config():
+    # stylegan2-ada-pytorch prints these totals for its 1024x1024 G and D (config-f channels)
+    G = Generator(img_resolution=1024)
+    D = Discriminator(img_resolution=1024)
+    assert sum(p.numel() for p in G.parameters()) == 30_370_060
+    assert sum(p.numel() for p in D.parameters()) == 29_012_513
+    assert sum(p.numel() for p in G.mapping.parameters()) == 8 * (512 * 512 + 512)
+    assert G.num_ws == 18
+
+
+def test_256px_names_and_shapes_follow_nvidia():
+    G = Generator(img_resolution=256, synthesis_kwargs=dict(channel_base=16384, channel_max=512))  # paper256
+    D = Discriminator(img_resolution=256, channel_base=16384, channel_max=512)
+    g = {k: tuple(v.shape) for k, v in G.state_dict().items()}
+    d = {k: tuple(v.shape) for k, v in D.state_dict().items()}
+    assert G.num_ws == 14
+    assert g["synthesis.b4.const"] == (512, 4, 4)
+    assert g["mapping.fc0.weight"] == (512, 512) and g["mapping.fc7.bias"] == (512,)
+    assert g["mapping.w_avg"] == (512,)
+    assert g["synthesis.b4.resample_filter"] == (4, 4)
+    assert "synthesis.b4.conv0.weight" not in g  # b4 has the constant and conv1 only
+    assert g["synthesis.b4.conv1.weight"] == (512, 512, 3, 3)
+    assert g["synthesis.b4.conv1.noise_const"] == (4, 4) and g["synthesis.b4.conv1.noise_strength"] == ()
+    assert g["synthesis.b64.conv0.weight"] == (256, 512, 3, 3)  # 16384 // 64 = 256 channels at 64 px
+    assert g["synthesis.b64.conv0.affine.weight"] == (512, 512)  # styles for the 512 input channels
+    assert g["synthesis.b64.conv0.noise_const"] == (64, 64)
+    assert g["synthesis.b64.conv0.resample_filter"] == (4, 4)
+    assert g["synthesis.b256.torgb.weight"] == (3, 64, 1, 1)
+    assert g["synthesis.b256.torgb.affine.weight"] == (64, 512)
+    assert "synthesis.b256.torgb.resample_filter" not in g
+    # per block: resample_filter + conv0 (7) + conv1 (7) + torgb (4); b4: const, filter, conv1, torgb
+    assert len(g) == 2 * 8 + 1 + (1 + 1 + 7 + 4) + 6 * (1 + 7 + 7 + 4)
+    assert d["b256.fromrgb.weight"] == (64, 3, 1, 1)
+    assert d["b256.conv0.weight"] == (64, 64, 3, 3)
+    assert d["b256.conv1.weight"] == (128, 64, 3, 3)
+    assert d["b256.skip.weight"] == (128, 64, 1, 1) and "b256.skip.bias" not in d
+    assert "b128.fromrgb.weight" not in d
+    assert d["b4.conv.weight"] == (512, 513, 3, 3)  # + 1 minibatch-stddev channel
+    assert d["b4.fc.weight"] == (512, 512 * 16)
+    assert d["b4.out.weight"] == (1, 512)
+    assert not any(k.startswith("b4.mbstd") for k in d)
+    assert "mapping.fc0.weight" not in d
+
+
+def test_conditional_layout():
+    G = Generator(z_dim=512, c_dim=10, img_resolution=32)
+    D = Discriminator(c_dim=10, img_resolution=32)
+    g, d = G.state_dict(), D.state_dict()
+    assert tuple(g["mapping.embed.weight"].shape) == (512, 10)
+    assert tuple(g["mapping.fc0.weight"].shape) == (512, 1024)  # z concatenated with the embedded label
+    assert tuple(d["mapping.embed.weight"].shape) == (512, 10)  # cmap_dim = channels at 4x4
+    assert tuple(d["b4.out.weight"].shape) == (512, 512)
+    assert "mapping.w_avg" not in d
+
+
+# ----------------------------------------------------------------------------------------------
+# Resampling conventions
+
+
+def test_fir_filter_and_resampling():
+    f = setup_filter([1, 3, 3, 1])
+    assert f.shape == (4, 4) and math.isclose(f.sum().item(), 1.0, rel_tol=1e-6)
+    assert torch.allclose(f, torch.outer(torch.tensor([1., 3, 3, 1]), torch.tensor([1., 3, 3, 1])) / 64)
+    x = torch.ones(1, 2, 8, 8)
+    up = upsample2d(x, f)
+    down = downsample2d(x, f)
+    assert up.shape == (1, 2, 16, 16) and down.shape == (1, 2, 4, 4)
+    assert torch.allclose(up[:, :, 2:-2, 2:-2], torch.ones(1, 2, 12, 12), atol=1e-6)  # constant interior stays
+    assert torch.allclose(down[:, :, 1:-1, 1:-1], torch.ones(1, 2, 2, 2), atol=1e-6)
+
+
+@pytest.mark.parametrize("flip_weight", [True, False])
+def test_transposed_upsampling_equals_zero_insertion_reference(flip_weight):
+    """The fast transposed-conv path equals the defining computation: zero-insert, FIR, conv."""
+    torch.manual_seed(0)
+    f = setup_filter([1, 3, 3, 1])
+    x, w = torch.randn(2, 4, 6, 6), torch.randn(5, 4, 3, 3)
+    fast = conv2d_resample(x, w, f=f, up=2, padding=1, flip_weight=flip_weight)
+    ref = upfirdn2d(x, f, up=2, padding=[1 + 2, 1 + 1, 1 + 2, 1 + 1], gain=4)
+    ref = F.conv2d(ref, w if flip_weight else w.flip([2, 3]))
+    assert fast.shape == (2, 5, 12, 12)
+    assert torch.allclose(fast, ref, atol=1e-5)
+    # grouped (fused modulated conv) path agrees with per-sample convolutions
+    wg = torch.randn(2 * 5, 4, 3, 3)
+    grouped = conv2d_resample(x.reshape(1, 8, 6, 6), wg, f=f, up=2, padding=1, groups=2, flip_weight=flip_weight)
+    single = torch.cat([conv2d_resample(x[i:i + 1], wg[5 * i:5 * i + 5], f=f, up=2, padding=1,
+                                        flip_weight=flip_weight) for i in range(2)], dim=1)
+    assert torch.allclose(grouped, single, atol=1e-5)
+
+
+def test_strided_downsampling_equals_reference():
+    torch.manual_seed(1)
+    f = setup_filter([1, 3, 3, 1])
+    x, w = torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3)
+    fast = conv2d_resample(x, w, f=f, down=2, padding=1)
+    ref = upfirdn2d(F.conv2d(upfirdn2d(x, f, padding=2), w), None, down=2)
+    assert fast.shape == (2, 4, 4, 4) and torch.allclose(fast, ref, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------
+# Behaviour
+
+
+@pytest.mark.parametrize("res", [32, 64])
+def test_generator_and_discriminator_shapes(res):
+    G, D = small_G(res).eval(), small_D(res).eval()
+    with torch.no_grad():
+        img = G(zs(4), None, noise_mode="const")
+        ws = G.mapping(zs(4), None)
+        logits = D(img, None)
+    assert img.shape == (4, 3, res, res) and img.dtype == torch.float32
+    assert ws.shape == (4, G.num_ws, 32) and G.num_ws == 2 * int(math.log2(res)) - 2
+    assert logits.shape == (4, 1) and torch.isfinite(logits).all()
+    assert 0.05 < img.std().item() < 5
+
+
+def test_const_noise_is_deterministic_random_noise_is_not():
+    G = small_G().eval()
+    for p in G.synthesis.parameters():
+        if p.ndim == 0:
+            p.data.fill_(0.5)  # noise strengths
+    z = zs(3)
+    with torch.no_grad():
+        a, b = G(z, None, noise_mode="const"), G(z, None, noise_mode="const")
+        r1, r2 = G(z, None, noise_mode="random"), G(z, None, noise_mode="random")
+        n = G(z, None, noise_mode="none")
+    assert torch.equal(a, b)
+    assert not torch.allclose(r1, r2)
+    assert not torch.allclose(a, n)
+    with pytest.raises(ValueError, match="noise_mode"):
+        G(z, None, noise_mode="loud")
+
+
+def test_fused_and_unfused_modulated_conv_agree():
+    G = small_G().eval()
+    z = zs(3)
+    with torch.no_grad():
+        fused = G(z, None, noise_mode="const", fused_modconv=True)
+        split = G(z, None, noise_mode="const", fused_modconv=False)
+    assert torch.allclose(fused, split, atol=1e-4)
+
+
+def test_truncation_psi_zero_gives_the_w_avg_image_and_cutoff():
+    G = small_G().eval()
+    G.mapping.w_avg.normal_()
+    with torch.no_grad():
+        imgs = G(zs(4), None, truncation_psi=0, noise_mode="const")
+        ref = G.synthesis(G.mapping.w_avg.expand(1, G.num_ws, -1), noise_mode="const")
+        assert torch.allclose(imgs, ref.expand_as(imgs), atol=1e-5)
+        ws = G.mapping(zs(2), None)
+        wt = G.mapping(zs(2), None, truncation_psi=0.5, truncation_cutoff=3)
+    assert torch.allclose(wt[:, :3], G.mapping.w_avg.lerp(ws[:, :3], 0.5))
+    assert torch.equal(wt[:, 3:], ws[:, 3:])
+
+
+def test_w_avg_tracks_only_when_asked():
+    G = small_G().train()
+    G.mapping(zs(8), None)
+    assert torch.count_nonzero(G.mapping.w_avg) == 0
+    w = G.mapping(zs(8), None, update_emas=True)
+    assert torch.allclose(G.mapping.w_avg, w[:, 0].mean(0) * (1 - 0.995), atol=1e-6)
+
+
+def test_conditional_generator_uses_labels():
+    G, D = small_G(c_dim=4).eval(), small_D(c_dim=4).eval()
+    z = zs(4)
+    c1, c2 = torch.eye(4), torch.eye(4).roll(1, 0)
+    with torch.no_grad():
+        a, b = G(z, c1, noise_mode="const"), G(z, c2, noise_mode="const")
+        assert not torch.allclose(a, b)
+        assert D(a, c1).shape == (4, 1) and not torch.allclose(D(a, c1), D(a, c2))
+    with pytest.raises(ValueError):
+        G(z, None)
+
+
+def test_bf16_autocast_channels_last_close_to_fp32():
+    G, D = small_G().eval(), small_D().eval()
+    z = zs(4)
+    with torch.no_grad():
+        ref = G(z, None, noise_mode="const")
+        ref_logits = D(ref, None)
+        Gc, Dc = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        for fused in (True, False):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = Gc(z, None, noise_mode="const", fused_modconv=fused)
+                logits = Dc(ref.contiguous(memory_format=torch.channels_last), None)
+            assert out.dtype == torch.float32 and logits.dtype == torch.float32
+            assert (out - ref).abs().mean() < 0.03 * ref.abs().mean() + 0.01
+            assert torch.allclose(logits, ref_logits, atol=0.05 * ref_logits.abs().max().item() + 0.05)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            forced = Gc(z, None, noise_mode="const", force_fp32=True)
+    assert torch.allclose(forced, ref, atol=1e-4)
+
+
+def test_conv_clamp_limits_activations():
+    G = small_G(conv_clamp=0.5).eval()
+    with torch.no_grad():
+        img = G(zs(2), None, noise_mode="const")
+    # each torgb output is clamped to [-0.5, 0.5]; the skip sum of 4 resolutions stays within 4 * 0.5 (FIR gain 1)
+    assert img.abs().max() <= 2.0 + 1e-5
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_r1_double_backward_through_discriminator(autocast):
+    D = small_D().train()
+    reals = torch.randn(4, 3, 32, 32).requires_grad_(True)
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else torch.autocast("cpu", enabled=False)
+    with ctx:
+        logits = D(reals, None)
+    (grad,) = torch.autograd.grad(logits.sum(), reals, create_graph=True)
+    penalty = grad.square().sum(dim=[1, 2, 3]).mean()
+    penalty.backward()
+    g = D.b32.conv0.weight.grad
+    assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+def test_path_length_double_backward_through_synthesis():
+    G = small_G().train()
+    ws = G.mapping(zs(2), None).detach().requires_grad_(True)
+    img = G.synthesis(ws)
+    noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
+    (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
+    lengths = grad.square().sum(2).mean(1).sqrt()
+    (lengths - lengths.mean().detach()).square().mean().backward()
+    for p in (G.synthesis.b8.conv0.weight, G.synthesis.b8.conv0.affine.weight):
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+
+
+def test_freeze_layers_turns_highest_resolution_layers_into_buffers():
+    D = small_D(freeze_layers=2)
+    names = {n for n, _ in D.named_parameters()}
+    assert "b32.fromrgb.weight" not in names and "b32.conv0.weight" not in names
+    assert "b32.conv1.weight" in names
+    assert "b32.fromrgb.weight" in D.state_dict()
+
+
+# ----------------------------------------------------------------------------------------------
+# DCGAN
+
+
+@pytest.mark.parametrize("res", [16, 32, 64])
+def test_dcgan_shapes_and_interface(res):
+    G = DCGANGenerator(img_resolution=res, ngf=8).eval()
+    D = DCGANDiscriminator(img_resolution=res, ndf=8).eval()
+    assert G.w_dim is None and G.num_ws == 0 and G.z_dim == 100
+    z = zs(3, 100)
+    with torch.no_grad():
+        img = G(z, None, noise_mode="const")
+        assert img.shape == (3, 3, res, res) and img.abs().max() <= 1
+        assert D(img, None).shape == (3, 1)
+        assert torch.equal(G(z, None, truncation_psi=0.5), G(z * 0.5, None))
+        assert torch.equal(G(z, None, truncation_psi=0), G(torch.zeros_like(z), None))
+
+
+def test_dcgan_64_matches_pytorch_examples_widths():
+    G, D = DCGANGenerator(), DCGANDiscriminator()
+    convs = [m for m in G.main if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [c.out_channels for c in convs] == [512, 256, 128, 64, 3]
+    assert sum(p.numel() for p in G.parameters()) == 3_576_704  # pytorch/examples netG
+    assert sum(p.numel() for p in D.parameters()) == 2_765_568  # pytorch/examples netD
+    with pytest.raises(ValueError):
+        DCGANGenerator(img_resolution=48)
+
+
+def test_dcgan_conditional():
+    G = DCGANGenerator(c_dim=3, img_resolution=16, ngf=8).eval()
+    D = DCGANDiscriminator(c_dim=3, img_resolution=16, ndf=8).eval()
+    z = zs(3, 100)
+    with torch.no_grad():
+        a, b = G(z, torch.eye(3)), G(z, torch.eye(3).roll(1, 0))
+        assert not torch.allclose(a, b)
+        assert D(a, torch.eye(3)).shape == (3, 1)
+
+
+def test_build_helpers():
+    assert isinstance(build_generator("dcgan", img_resolution=16, ngf=4), DCGANGenerator)
+    assert isinstance(build_discriminator("stylegan2", img_resolution=8, channel_base=64, channel_max=8),
+                      Discriminator)
+    with pytest.raises(UsageError, match="unknown GAN architecture"):
+        build_generator("biggan")
+
+
+# ----------------------------------------------------------------------------------------------
+# Snapshots and loading
+
+
+def test_snapshot_round_trip_gives_identical_outputs(tmp_path):
+    G, D = small_G(), small_D()
+    G_ema = Generator(**G.init_kwargs).eval()
+    G_ema.mapping.w_avg.normal_()
+    extra = {"opt_G.step": torch.tensor(7), "augment.p": torch.tensor(0.3)}
+    path = save_snapshot(tmp_path / snapshot_name(12), arch="stylegan2", G=G, D=D, G_ema=G_ema,
+                         meta={"cur_nimg": 12000, "augment_p": 0.3}, extra_tensors=extra)
+    assert path.name == "network-snapshot-000012.safetensors"
+    snap = load_snapshot(path)
+    assert snap.meta["format"] == "neuralbrush.gan" and snap.meta["version"] == 1
+    assert snap.meta["cur_nimg"] == 12000 and snap.meta["G_kwargs"] == G.init_kwargs
+    assert set(snap.extra_tensors) == set(extra) and snap.extra_tensors["opt_G.step"].item() == 7
+    z = zs(3)
+    with torch.no_grad():
+        assert torch.equal(snap.G_ema(z, None, noise_mode="const"), G_ema.eval()(z, None, noise_mode="const"))
+        assert torch.equal(snap.G(z, None, noise_mode="const"), G.eval()(z, None, noise_mode="const"))
+        img = torch.randn(4, 3, 32, 32)
+        assert torch.equal(snap.D(img, None), D.eval()(img, None))
+
+
+def test_dcgan_snapshot_round_trip(tmp_path):
+    G, D = DCGANGenerator(img_resolution=16, ngf=8), DCGANDiscriminator(img_resolution=16, ndf=8)
+    G.train()(zs(8, 100), None)  # move the BatchNorm running statistics
+    path = save_snapshot(tmp_path / "dc.safetensors", arch="dcgan", G=G, D=D, G_ema=G)
+    snap = load_snapshot(path)
+    with torch.no_grad():
+        assert torch.equal(snap.G_ema(zs(2, 100), None), G.eval()(zs(2, 100), None))
+
+
+def test_loader_takes_the_latest_snapshot_of_a_run(tmp_path):
+    run = tmp_path / "00003-blooms-small"
+    run.mkdir()
+    old, new = small_G(), small_G()
+    save_snapshot(run / snapshot_name(4), arch="stylegan2", G=old, G_ema=old)
+    save_snapshot(run / snapshot_name(40), arch="stylegan2", G=new, G_ema=new)
+    z = zs(2)
+    G = load_generator(run)
+    assert not G.training
+    with torch.no_grad():
+        assert torch.equal(G(z, None, noise_mode="const"), new.eval()(z, None, noise_mode="const"))
+    with pytest.raises(CheckpointError, match="no discriminator"):
+        load_discriminator(run)
+    assert load_gan(run).path.name == snapshot_name(40)
+    empty = tmp_path / "empty-run"
+    empty.mkdir()
+    with pytest.raises(UsageError, match="without network snapshots"):
+        load_generator(empty)
+
+
+def test_snapshot_errors_are_clear(tmp_path):
+    from neuralbrush.core.checkpoint import save_checkpoint
+    other = save_checkpoint(tmp_path / "other.safetensors", {"x": torch.zeros(1)}, {"format": "neuralbrush.pix2pix"})
+    with pytest.raises(CheckpointError, match="expected 'neuralbrush.gan'"):
+        load_snapshot(other)
+    G = small_G()
+    path = save_snapshot(tmp_path / "g.safetensors", arch="stylegan2", G=G)
+    from neuralbrush.core.checkpoint import load_checkpoint
+    tensors, meta = load_checkpoint(path)
+    meta["G_kwargs"]["synthesis_kwargs"]["channel_max"] = 16  # kwargs no longer fit the tensors
+    save_checkpoint(path, tensors, meta)
+    with pytest.raises(CheckpointError, match="wrong shape"):
+        load_snapshot(path)
+    with pytest.raises(CheckpointError, match="needs G or G_ema"):
+        save_snapshot(tmp_path / "x.safetensors", arch="stylegan2", G=None, D=small_D())
+
+
+def test_transfer_state_loads_matching_layers():
+    src, dst = small_G(64), small_G(32)
+    loaded, skipped = transfer_state(dst, src)
+    assert "mapping.fc0.weight" in loaded and torch.equal(dst.mapping.fc0.weight, src.mapping.fc0.weight)
+    assert "synthesis.b32.torgb.weight" in skipped  # 64px source has other channel counts at 32 px
