@@ -458,6 +458,11 @@ def quantize_colors(image: np.ndarray, *, colors: int = QuantizeOptions.colors, 
         if fitted:
             pal, labels = _fill_unused(flat, visible, pal, labels, space)
     counts = np.bincount(labels[visible], minlength=len(pal)).astype(np.float64)
+    if fitted:  # most used colour first (a user's fixed palette keeps its order)
+        order = np.argsort(-counts, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        pal, counts, labels = pal[order], counts[order], rank[labels]
     shares = counts / max(counts.sum(), 1.0)
     out_rgb = pal[labels].reshape(h, w, 3)
     return QuantizeResult(image=merge_alpha(out_rgb, alpha, gray), labels=labels.reshape(h, w),
