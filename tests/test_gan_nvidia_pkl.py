@@ -128,7 +128,7 @@ def write_nvidia_pkl(path: Path, nets: dict, protocol: int = 4, marker: Path | N
                 ik = m.init_kwargs
                 kw[id(m)] = EasyDict(block_kwargs=EasyDict(freeze_layers=0), mapping_kwargs=EasyDict(),
                                      epilogue_kwargs=EasyDict(mbstd_group_size=ik["mbstd_group_size"]),
-                                     channel_base=ik["channel_base"], channel_max=ik["channel_max"],
+                                     architecture=ik["architecture"], channel_base=ik["channel_base"], channel_max=ik["channel_max"],
                                      num_fp16_res=ik["num_fp16_res"], conv_clamp=ik["conv_clamp"], c_dim=ik["c_dim"],
                                      img_resolution=ik["img_resolution"], img_channels=ik["img_channels"])
         data = dict(nets)
@@ -367,3 +367,48 @@ def test_state_mismatch_names_the_tensors(tmp_path):
     path = write_nvidia_pkl(tmp_path / "odd.pkl", {"G_ema": G_ema})
     with pytest.raises(CheckpointError, match="synthesis.b8.conv1.noise_strength"):
         load_nvidia_pkl(path)
+
+
+def test_kwargs_translation_covers_nvidia_spellings():
+    from neuralbrush.gan.nvidia_pkl import discriminator_kwargs, generator_kwargs
+    # legacy.py (TF-converted) spelling: everything explicit
+    g = generator_kwargs({"z_dim": 512, "c_dim": 0, "w_dim": 512, "img_resolution": 256, "img_channels": 3,
+                          "mapping_kwargs": {"num_layers": 8, "embed_features": None, "layer_features": None,
+                                             "activation": "lrelu", "lr_multiplier": 0.01, "w_avg_beta": 0.995},
+                          "synthesis_kwargs": {"channel_base": 16384, "channel_max": 512, "num_fp16_res": 0,
+                                               "conv_clamp": None, "architecture": "skip",
+                                               "resample_filter": [1, 3, 3, 1], "use_noise": True,
+                                               "activation": "lrelu"}})
+    assert g["synthesis_kwargs"]["architecture"] == "skip" and g["mapping_kwargs"]["w_avg_beta"] == 0.995
+    # stylegan3-repository spelling: synthesis options flat beside mapping_kwargs
+    g3 = generator_kwargs({"z_dim": 512, "w_dim": 512, "c_dim": 0, "img_resolution": 64, "img_channels": 3,
+                           "mapping_kwargs": {"num_layers": 2}, "channel_base": 16384, "channel_max": 512,
+                           "num_fp16_res": 4, "conv_clamp": 256, "fused_modconv_default": "inference_only"})
+    assert g3["synthesis_kwargs"] == {"channel_base": 16384, "channel_max": 512, "num_fp16_res": 4, "conv_clamp": 256}
+    d = discriminator_kwargs({"c_dim": 0, "img_resolution": 256, "img_channels": 3, "architecture": "resnet",
+                              "channel_base": 16384, "channel_max": 512, "num_fp16_res": 4, "conv_clamp": 256,
+                              "cmap_dim": None,
+                              "block_kwargs": {"activation": "lrelu", "resample_filter": [1, 3, 3, 1],
+                                               "freeze_layers": 0},
+                              "mapping_kwargs": {}, "epilogue_kwargs": {"mbstd_group_size": 8,
+                                                                        "mbstd_num_channels": 1,
+                                                                        "activation": "lrelu"}})
+    assert d["mbstd_group_size"] == 8 and d["mbstd_num_channels"] == 1 and "block_kwargs" not in d
+    with torch.device("meta"):
+        Generator(**g3), Discriminator(**d)
+    with pytest.raises(CheckpointError, match="does not support: magic"):
+        generator_kwargs({"z_dim": 4, "synthesis_kwargs": {"magic": 1}})
+
+
+@pytest.mark.parametrize("g_arch,d_arch", [("orig", "orig"), ("resnet", "skip")])
+def test_other_architectures_round_trip(tmp_path, g_arch, d_arch):
+    torch.manual_seed(3)
+    G = Generator(z_dim=16, w_dim=16, img_resolution=16, mapping_kwargs=dict(num_layers=1),
+                  synthesis_kwargs=dict(channel_base=256, channel_max=16, architecture=g_arch)).eval()
+    D = Discriminator(img_resolution=16, channel_base=256, channel_max=16, architecture=d_arch).eval()
+    path = write_nvidia_pkl(tmp_path / "arch.pkl", {"G_ema": G, "D": D})
+    nets = load_nvidia_networks(path)
+    z, img = torch.randn(2, 16), torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(nets.networks["G_ema"](z, None, noise_mode="const"), G(z, None, noise_mode="const"))
+        assert torch.equal(nets.networks["D"](img, None), D(img, None))

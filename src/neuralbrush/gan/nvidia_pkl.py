@@ -270,7 +270,8 @@ _G_SYN = {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architec
 _MAP = {"num_layers", "embed_features", "layer_features", "activation", "lr_multiplier", "w_avg_beta"}
 _D_TOP = {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base", "channel_max", "num_fp16_res",
           "conv_clamp", "cmap_dim"}
-_PERF_ONLY = {"fp16_channels_last", "channels_last", "freeze_layers"}  # no effect on the maths
+# no effect on the maths (precision/layout/speed choices, Freeze-D which the trainer decides)
+_PERF_ONLY = {"fp16_channels_last", "channels_last", "freeze_layers", "fused_modconv_default"}
 
 
 def _check_keys(d: dict, allowed: set, where: str) -> dict:
@@ -302,7 +303,9 @@ def discriminator_kwargs(nv: dict[str, Any]) -> dict[str, Any]:
     kw = _check_keys(nv, _D_TOP, "the discriminator")
     if block.get("activation", "lrelu") != "lrelu" or epilogue.get("activation", "lrelu") != "lrelu":
         raise CheckpointError("the discriminator uses an activation other than lrelu, which is not supported")
-    _check_keys(block, {"activation"}, "the discriminator blocks")
+    if list(block.get("resample_filter", [1, 3, 3, 1])) != [1, 3, 3, 1]:
+        raise CheckpointError("the discriminator uses a resample filter other than [1, 3, 3, 1], which is not supported")
+    _check_keys(block, {"activation", "resample_filter"}, "the discriminator blocks")
     ep = _check_keys(epilogue, {"mbstd_group_size", "mbstd_num_channels", "activation"}, "the discriminator epilogue")
     ep.pop("activation", None)
     kw.update(ep)
