@@ -1,0 +1,89 @@
+"""``generate``: images from seeds (or saved w latents), truncation sweeps, latents alongside.
+
+Every image gets a sibling ``.npz`` with its ``z`` and ``w`` (NVIDIA key ``w``, shape
+``[1, num_ws, w_dim]``), so any picture can be fed back into ``generate --w``, ``walk``,
+``neighbours`` or a storyboard later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.checkpoint import write_json
+from ..core.errors import UsageError
+from ..core.imageio import save_image
+from ..core.media import make_grid
+from ..core.seeds import parse_float_sweep, parse_grid, parse_int_list
+from .latents import Latents, has_w, latents_from_seeds, load_latents, save_latents
+from .options import GenerateOptions
+from .render import Renderer
+
+
+def _fmt_psi(p: float) -> str:
+    return f"{p:.2f}"
+
+
+def generate(G: torch.nn.Module, outdir: str | Path, opts: GenerateOptions, runtime, *,
+             model: str | None = None) -> dict:
+    """Render the images, save each with its latents, and a labelled grid; returns paths."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    psis = parse_float_sweep(opts.trunc)
+    r = Renderer(G, runtime, psi=1.0, noise_mode=opts.noise_mode, class_idx=opts.class_idx, batch=opts.batch)
+    space = "w" if has_w(G) else "z"
+    images: list[np.ndarray] = []
+    labels: list[str] = []
+    files: list[str] = []
+    grid = parse_grid(opts.grid)
+
+    if opts.w_file:
+        lat = load_latents(opts.w_file, G)
+        if len(psis) > 1:
+            raise UsageError("a truncation sweep needs seeds; --w images are rendered as saved")
+        for i in range(len(lat)):
+            one = lat.select(i)
+            frame = r.frames(one.in_space(space), space)[0]
+            name = f"w{i:04d}"
+            save_image(frame, outdir / f"{name}.png")
+            save_latents(outdir / f"{name}.npz", one)
+            images.append(frame)
+            labels.append(str(i) if one.seeds is None else f"seed {one.seeds[0]}")
+            files.append(f"{name}.png")
+    else:
+        seeds = parse_int_list(opts.seeds)
+        sweep = len(psis) > 1
+        rows = []
+        for seed in seeds:
+            row = []
+            for j, psi in enumerate(psis):
+                if has_w(G):
+                    lat = latents_from_seeds(G, [seed], psi=psi, cutoff=opts.trunc_cutoff, class_idx=opts.class_idx)
+                    r.noise_seed = seed
+                    frame = r.frames(lat.w, "w")[0]
+                else:
+                    lat = latents_from_seeds(G, [seed], psi=psi)
+                    r.psi = psi
+                    frame = r.frames(lat.z, "z")[0]
+                name = f"seed{seed:04d}" + (f"-psi{_fmt_psi(psi)}" if sweep else "")
+                save_image(frame, outdir / f"{name}.png")
+                save_latents(outdir / f"{name}.npz", lat)
+                files.append(f"{name}.png")
+                row.append(frame)
+                if sweep:
+                    parts = ([f"seed {seed}"] if j == 0 else []) + ([f"psi {_fmt_psi(psi)}"] if seed == seeds[0] else [])
+                    labels.append(" ".join(parts))
+                else:
+                    labels.append(f"seed {seed}")
+            rows.append(row)
+        images = [im for row in rows for im in row]
+        if sweep:
+            grid = (len(psis), len(seeds))
+    grid_img = make_grid(images, grid, labels=labels, pad=2)
+    grid_path = save_image(grid_img, outdir / "grid.png")
+    options = {"model": model, "runtime": runtime.describe(), **asdict(opts)}
+    write_json(outdir / "options.json", options)
+    return {"grid": grid_path, "images": [outdir / f for f in files], "options": outdir / "options.json"}

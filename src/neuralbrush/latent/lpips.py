@@ -1,0 +1,99 @@
+"""LPIPS (VGG-16 variant): the perceptual distance the projector minimises.
+
+Features of torchvision's VGG-16 at relu1_2, relu2_2, relu3_3, relu4_3 and relu5_3 are
+unit-normalised along channels, their squared differences weighted per channel by the LPIPS
+v0.1 linear layers, averaged over space and summed over layers. Both weight files come from
+the weights store (``vgg16`` and ``lpips-vgg``); nothing falls back to untrained weights.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.errors import WeightsMissingError
+
+# Slices of torchvision vgg16().features ending at relu1_2, relu2_2, relu3_3, relu4_3, relu5_3.
+_SLICES = ((0, 4), (4, 9), (9, 16), (16, 23), (23, 30))
+_CHANNELS = (64, 128, 256, 512, 512)
+# LPIPS input scaling for images in [-1, 1].
+_SHIFT = (-0.030, -0.088, -0.188)
+_SCALE = (0.458, 0.448, 0.450)
+WEIGHT_NAMES = ("vgg16", "lpips-vgg")
+
+
+def missing_weights() -> list[str]:
+    """Names of the store entries LPIPS needs that are not stored."""
+    from ..weights import store
+
+    return [n for n in WEIGHT_NAMES if store.find(n) is None]
+
+
+class LPIPS(nn.Module):
+    """``LPIPS(vgg_state, lin_state)(x, y)`` -> distance per image ``[N]`` for x, y in [-1, 1]."""
+
+    def __init__(self, vgg_state: dict[str, torch.Tensor] | None = None,
+                 lin_state: dict[str, torch.Tensor] | None = None) -> None:
+        super().__init__()
+        from torchvision.models import vgg16
+
+        features = vgg16(weights=None).features[:30]
+        if vgg_state is not None:
+            sub = {k[len("features."):]: v for k, v in vgg_state.items() if k.startswith("features.")}
+            sub = {k: v for k, v in sub.items() if int(k.split(".")[0]) < 30}
+            features.load_state_dict(sub)
+        for m in features:
+            if isinstance(m, nn.ReLU):
+                m.inplace = False
+        self.slices = nn.ModuleList(features[a:b] for a, b in _SLICES)
+        self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in _CHANNELS)
+        if lin_state is not None:
+            for i, lin in enumerate(self.lins):
+                keys = [k for k in lin_state if re.match(rf"^lin{i}\.(model\.\d+\.)?weight$", k)]
+                if len(keys) != 1:
+                    raise WeightsMissingError(f"the lpips-vgg file has no weights for layer lin{i}")
+                lin.weight.data.copy_(lin_state[keys[0]].reshape_as(lin.weight))
+        self.register_buffer("shift", torch.tensor(_SHIFT).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1))
+        self.requires_grad_(False).eval()
+
+    @classmethod
+    def from_store(cls) -> "LPIPS":
+        """Build from the weights store; a clear error names every missing file."""
+        from ..weights import store
+
+        missing = missing_weights()
+        if missing:
+            msgs = []
+            for n in missing:
+                try:
+                    store.require(n)
+                except WeightsMissingError as e:
+                    msgs.append(str(e))
+            raise WeightsMissingError(
+                f"the LPIPS loss needs {' and '.join(repr(m) for m in missing)} in the weights store "
+                f"(or use --loss mse for the pixel loss only): " + "; ".join(msgs))
+        vgg = torch.load(store.require("vgg16"), map_location="cpu", weights_only=True)
+        lin = torch.load(store.require("lpips-vgg"), map_location="cpu", weights_only=True)
+        return cls(vgg, lin)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        h = (x - self.shift.to(x.dtype)) / self.scale.to(x.dtype)
+        out = []
+        for s in self.slices:
+            h = s(h)
+            out.append(h)
+        return out
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        fx, fy = self.features(x), self.features(y)
+        total = x.new_zeros(x.shape[0], dtype=torch.float32)
+        for lin, a, b in zip(self.lins, fx, fy):
+            a = a.float() / (a.float().square().sum(1, keepdim=True).sqrt() + 1e-10)
+            b = b.float() / (b.float().square().sum(1, keepdim=True).sqrt() + 1e-10)
+            d = F.conv2d((a - b).square(), lin.weight.float())
+            total = total + d.mean(dim=(1, 2, 3))
+        return total

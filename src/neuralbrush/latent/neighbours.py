@@ -1,0 +1,77 @@
+"""Neighbours: Gaussian variations of a latent, shown on a numbered contact sheet.
+
+Neighbour i = latent + sigma * spread * n_i, n_i ~ N(0, I) drawn from ``seed``; ``spread`` is
+the natural per-dimension spread of the space (1 in z, the std of w in w), so sigma 0.5 means
+about the same amount of change on any model. In w the same offset is added to every layer
+row, so a w+ projection stays a w+ latent with its per-layer detail intact.
+
+Files: the sheet, ``neighbours.npz`` (all of them), ``neighbours/NNN.npz`` (one each, ready
+for ``generate --w`` or a storyboard) and, with ``pick``, ``keyframe_NNN.npz`` + ``.png``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.checkpoint import write_json
+from ..core.errors import UsageError
+from ..core.imageio import save_image
+from ..core.media import make_grid
+from .latents import Latents, check_space, latent_scale, load_latents, save_latents
+from .render import Renderer
+
+
+def neighbour_latents(G: torch.nn.Module, source: Latents, *, count: int = 100, sigma: float = 0.5,
+                      space: str = "w", seed: int = 0) -> Latents:
+    """``count`` Gaussian neighbours of the first latent in ``source`` (in ``space``)."""
+    space = check_space(G, space)
+    if count < 1:
+        raise UsageError("--count must be at least 1")
+    if sigma < 0:
+        raise UsageError("--sigma must not be negative")
+    base = source.in_space(space)[0].float()
+    rng = np.random.RandomState(seed)
+    noise = torch.from_numpy(rng.randn(count, base.shape[-1])).float() * (sigma * latent_scale(G, space))
+    if space == "w":
+        return Latents(w=base[None] + noise[:, None, :])
+    return Latents(z=base[None] + noise)
+
+
+def neighbours_sheet(G: torch.nn.Module, latent_file: str | Path, sheet: str | Path, *, count: int = 100,
+                     sigma: float = 0.5, space: str = "w", seed: int = 0, pick: int | None = None, runtime=None,
+                     batch: int = 8, model: str | None = None, noise_mode: str = "const") -> dict:
+    """Write the numbered sheet and every neighbour's latent; promote ``pick`` to a keyframe."""
+    from ..core.device import resolve_runtime
+
+    runtime = runtime or resolve_runtime("cpu", "fp32")
+    sheet = Path(sheet)
+    if sheet.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise UsageError(f"the contact sheet must be an image file (.png), not {sheet.name}")
+    outdir = sheet.parent
+    outdir.mkdir(parents=True, exist_ok=True)
+    source = load_latents(latent_file, G)
+    space = check_space(G, space)
+    lat = neighbour_latents(G, source, count=count, sigma=sigma, space=space, seed=seed)
+    r = Renderer(G, runtime, noise_mode=noise_mode, batch=batch)
+    if pick is not None and not 0 <= pick < count:
+        raise UsageError(f"--pick {pick} is not on the sheet: neighbours are numbered 0-{count - 1}")
+    frames = r.frames(lat.in_space(space), space)
+    save_image(make_grid(list(frames), None, labels=[str(i) for i in range(count)], pad=2), sheet)
+    save_latents(outdir / "neighbours.npz", lat, sigma=sigma, neighbour_seed=seed)
+    per = outdir / "neighbours"
+    per.mkdir(exist_ok=True)
+    for i in range(count):
+        save_latents(per / f"{i:03d}.npz", lat.select(i))
+    out = {"sheet": sheet, "latents": outdir / "neighbours.npz", "folder": per}
+    if pick is not None:
+        kf = outdir / f"keyframe_{pick}.npz"
+        save_latents(kf, lat.select(pick))
+        save_image(frames[pick], outdir / f"keyframe_{pick}.png")
+        out["keyframe"] = kf
+    write_json(outdir / "neighbours.json", {"model": model, "source": str(latent_file), "count": count,
+                                            "sigma": sigma, "space": space, "seed": seed, "pick": pick,
+                                            "runtime": runtime.describe()})
+    return out

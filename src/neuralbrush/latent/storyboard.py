@@ -1,0 +1,318 @@
+"""Storyboard films: keyframes, noise loops around them, transitions between them.
+
+A storyboard is a YAML file (see docs/latent.md for a worked example)::
+
+    model: runs/00001-blooms-small   # optional; the CLI's --model wins
+    fps: 30
+    space: w                          # w (StyleGAN2) or z (DCGAN)
+    trunc: 0.8                        # truncation of seed keyframes
+    seed: 0                           # noise loops are drawn from it
+    project: {steps: 300, loss: mse, space: w+}   # how image keyframes are projected
+    loop: {stops: 7, frames_per_stop: 30, sigma: 0.3, easing: linear}
+    transition: {frames: 150, easing: ease-in-out, kind: slerp}
+    close: true                       # end with a transition back to the first keyframe
+    keyframes:
+      - seed: 12
+      - image: drawings/flower.png
+        loop: {stops: 5}
+      - latent: neighbours/keyframe_37.npz
+        loop: false
+        transition: {frames: 90}
+
+Timeline: for each keyframe its noise loop (``stops`` points, each the previous plus Gaussian
+noise of ``sigma`` natural spreads, ``frames_per_stop`` frames between points, and back to the
+keyframe), then the transition to the next keyframe. Paths are relative to the YAML file.
+
+Rendering is resumable and shardable: frames go to ``<cache>/frames-<plan hash>/NNNNNN.png``
+with atomic writes; a rerun renders only the missing ones; under torchrun each rank renders
+its share and rank 0 encodes the video after a barrier. Projections of image keyframes are
+cached under ``<cache>/projections/<hash of image, model and options>/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core.checkpoint import write_json
+from ..core.errors import UsageError
+from ..core.imageio import load_image, save_image
+from .latents import check_space, file_digest, latent_center, latent_scale, load_latents, map_z, seed_z
+from .walk import EASINGS, ConcatPath, LatentPath, SegmentPath, stops_loop
+
+LOOP_DEFAULTS = {"stops": 7, "frames_per_stop": 30, "sigma": 0.3, "easing": "linear", "kind": "linear"}
+TRANSITION_DEFAULTS = {"frames": 150, "easing": "ease-in-out", "kind": "slerp"}
+PROJECT_DEFAULTS = {"steps": 300, "loss": "mse", "space": "w+"}
+TOP_KEYS = {"model", "fps", "space", "trunc", "seed", "batch", "noise_mode", "project", "loop", "transition",
+            "close", "keyframes"}
+KEYFRAME_KEYS = {"seed", "image", "latent", "loop", "transition", "index", "name"}
+
+
+@dataclass
+class Keyframe:
+    kind: str  # seed | image | latent
+    value: Any  # int seed or Path
+    loop: dict | None
+    transition: dict
+    index: int = 0  # row of a latent file holding several
+    name: str = ""
+
+
+@dataclass
+class Storyboard:
+    keyframes: list[Keyframe]
+    model: str | None = None
+    fps: float = 30.0
+    space: str = "w"
+    trunc: float = 1.0
+    seed: int = 0
+    batch: int = 8
+    noise_mode: str = "const"
+    close: bool = True
+    project: dict = field(default_factory=lambda: dict(PROJECT_DEFAULTS))
+    base: Path = Path(".")
+
+
+def _merge(defaults: dict, given: Any, what: str) -> dict:
+    if given is None:
+        return dict(defaults)
+    if not isinstance(given, dict):
+        raise UsageError(f"storyboard: {what} must be a mapping like {{frames: 150}}")
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise UsageError(f"storyboard: unknown {what} option(s) {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(defaults)}")
+    out = {**defaults, **given}
+    for k in ("stops", "frames_per_stop", "frames", "steps"):
+        if k in out and (not isinstance(out[k], int) or out[k] < 1):
+            raise UsageError(f"storyboard: {what} {k} must be a positive whole number")
+    if "easing" in out and out["easing"] not in EASINGS:
+        raise UsageError(f"storyboard: unknown easing {out['easing']!r}; choose one of {', '.join(EASINGS)}")
+    if "kind" in out and out["kind"] not in ("linear", "slerp"):
+        raise UsageError(f"storyboard: {what} kind must be linear or slerp")
+    return out
+
+
+def parse_storyboard(path: str | Path) -> Storyboard:
+    """Read and validate a storyboard YAML file; every mistake is one clear sentence."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"storyboard {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise UsageError(f"storyboard {path.name} is not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"storyboard {path.name} must be a mapping with a 'keyframes' list")
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise UsageError(f"storyboard: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(TOP_KEYS))}")
+    kf_data = data.get("keyframes")
+    if not isinstance(kf_data, list) or not kf_data:
+        raise UsageError("storyboard: 'keyframes' must be a non-empty list")
+    loop_default = _merge(LOOP_DEFAULTS, data.get("loop"), "loop")
+    trans_default = _merge(TRANSITION_DEFAULTS, data.get("transition"), "transition")
+    base = path.parent
+    kfs = []
+    for i, k in enumerate(kf_data):
+        if isinstance(k, int):
+            k = {"seed": k}
+        if not isinstance(k, dict):
+            raise UsageError(f"storyboard: keyframe {i + 1} must be a mapping such as {{seed: 3}}")
+        bad = set(k) - KEYFRAME_KEYS
+        if bad:
+            raise UsageError(f"storyboard: keyframe {i + 1} has unknown key(s) {', '.join(sorted(bad))}")
+        sources = [s for s in ("seed", "image", "latent") if s in k]
+        if len(sources) != 1:
+            raise UsageError(f"storyboard: keyframe {i + 1} needs exactly one of seed, image or latent")
+        kind = sources[0]
+        value: Any = k[kind]
+        if kind == "seed":
+            if not isinstance(value, int):
+                raise UsageError(f"storyboard: keyframe {i + 1} seed must be a whole number")
+        else:
+            p = Path(str(value)).expanduser()
+            value = p if p.is_absolute() else base / p
+            if not value.is_file():
+                raise UsageError(f"storyboard: keyframe {i + 1} {kind} file {value} does not exist")
+        loop_given = k.get("loop", {})
+        loop = None if loop_given is False else _merge(loop_default, {} if loop_given in (True, None) else loop_given,
+                                                       f"keyframe {i + 1} loop")
+        trans = _merge(trans_default, k.get("transition"), f"keyframe {i + 1} transition")
+        kfs.append(Keyframe(kind, value, loop, trans, int(k.get("index", 0)), str(k.get("name", f"{kind} {value}"))))
+    model = data.get("model")
+    if model is not None:
+        mp = Path(str(model)).expanduser()
+        model = str(mp if mp.is_absolute() or not (base / mp).exists() else base / mp)
+    sb = Storyboard(keyframes=kfs, model=model, fps=float(data.get("fps", 30)), space=str(data.get("space", "w")),
+                    trunc=float(data.get("trunc", 1.0)), seed=int(data.get("seed", 0)), batch=int(data.get("batch", 8)),
+                    noise_mode=str(data.get("noise_mode", "const")), close=bool(data.get("close", True)),
+                    project=_merge(PROJECT_DEFAULTS, data.get("project"), "project"), base=base)
+    if sb.fps <= 0:
+        raise UsageError("storyboard: fps must be positive")
+    if sb.batch < 1:
+        raise UsageError("storyboard: batch must be at least 1")
+    return sb
+
+
+def _project_cached(G, kf: Keyframe, sb: Storyboard, cache: Path, model_id: str, runtime) -> torch.Tensor:
+    from ..core.progress import info
+    from .project import ProjectOptions, fit_target, project
+
+    space = "z" if sb.space == "z" else sb.project["space"]
+    opts = ProjectOptions(steps=int(sb.project["steps"]), loss=str(sb.project["loss"]), space=space)
+    key = hashlib.sha256()
+    key.update(file_digest(kf.value).encode())
+    key.update(model_id.encode())
+    key.update(repr(sorted(asdict(opts).items())).encode())
+    folder = cache / "projections" / key.hexdigest()[:16]
+    done = folder / "projected_w.npz"
+    if not done.exists():
+        info(f"projecting {kf.value.name} ({opts.steps} steps, {opts.loss}, {space}); cached in {folder}")
+        folder.mkdir(parents=True, exist_ok=True)
+        target = fit_target(load_image(kf.value), int(G.img_resolution), opts.fit)
+        res = project(G, target, opts, runtime, state_path=folder / "projection-state.safetensors")
+        from .latents import Latents, save_latents
+
+        save_image(res.image, folder / "proj.png")
+        save_latents(done, Latents(z=res.latent) if space == "z" else Latents(w=res.latent))
+        (folder / "projection-state.safetensors").unlink(missing_ok=True)
+    return load_latents(done, G).in_space(sb.space)[0]
+
+
+def resolve_keyframe_latents(G, sb: Storyboard, cache: Path, model_id: str, runtime) -> list[torch.Tensor]:
+    """Each keyframe as a latent in the storyboard's space (z: [z_dim]; w: [num_ws, w_dim])."""
+    space = check_space(G, sb.space)
+    out = []
+    for kf in sb.keyframes:
+        if kf.kind == "seed":
+            z = seed_z(G, [kf.value])
+            out.append(z[0] if space == "z" else map_z(G, z, psi=sb.trunc)[0].cpu())
+        elif kf.kind == "latent":
+            lat = load_latents(kf.value, G)
+            if not 0 <= kf.index < len(lat):
+                raise UsageError(f"storyboard: {kf.value.name} has {len(lat)} latents; index {kf.index} is missing")
+            out.append(lat.in_space(space)[kf.index])
+        else:
+            out.append(_project_cached(G, kf, sb, cache, model_id, runtime))
+    return out
+
+
+def timeline(G, sb: Storyboard, latents: list[torch.Tensor]) -> LatentPath:
+    """The whole film as one lazy path of latents."""
+    center = latent_center(G, sb.space)
+    scale = latent_scale(G, sb.space)
+    parts: list[LatentPath] = []
+    n = len(latents)
+    for i, (kf, lat) in enumerate(zip(sb.keyframes, latents)):
+        if kf.loop is not None:
+            lp = kf.loop
+            parts.append(stops_loop(lat, stops=lp["stops"], frames_per_stop=lp["frames_per_stop"],
+                                    sigma=float(lp["sigma"]) * scale, seed=sb.seed * 1000 + i, easing=lp["easing"],
+                                    kind=lp["kind"], center=center))
+        if i + 1 < n or (sb.close and n > 1):
+            nxt = latents[(i + 1) % n]
+            tr = kf.transition
+            parts.append(SegmentPath(lat, nxt, tr["frames"], kind=tr["kind"], easing=tr["easing"], center=center))
+        elif not parts or kf.loop is None:
+            parts.append(SegmentPath(lat, lat, 1, kind="linear"))  # hold the final keyframe
+    return ConcatPath(parts)
+
+
+def plan_digest(path: LatentPath, latents: list[torch.Tensor], sb: Storyboard, model_id: str) -> str:
+    """Identifies the frames: any change to keyframes, timing or rendering gives a new cache."""
+    h = hashlib.sha256(model_id.encode())
+    for lat in latents:
+        h.update(lat.float().numpy().tobytes())
+    desc = [(k.kind, str(k.value), k.index, sorted((k.loop or {}).items()), sorted(k.transition.items()))
+            for k in sb.keyframes]
+    h.update(repr((desc, sb.space, sb.trunc, sb.seed, sb.noise_mode, sb.close, len(path))).encode())
+    return h.hexdigest()[:16]
+
+
+def model_identity(source: str) -> str:
+    from .render import model_file
+
+    f = model_file(source)
+    return file_digest(f) if f is not None else f"name:{source}"
+
+
+def render_storyboard(story: str | Path, output: str | Path, *, model: str | None = None, runtime=None,
+                      cache: str | Path | None = None, batch: int | None = None, G=None) -> dict:
+    """Render a storyboard to ``output`` (.mp4 or .gif), resuming from cached frames."""
+    from ..core import distributed
+    from ..core.device import resolve_runtime
+    from ..core.media import VideoWriter
+    from ..core.progress import info, make_progress
+    from .render import Renderer, load_model
+
+    runtime = runtime or resolve_runtime("cpu", "fp32")
+    sb = parse_storyboard(story)
+    output = Path(output)
+    if output.suffix.lower() not in (".mp4", ".gif", ".m4v", ".mov"):
+        raise UsageError(f"cannot write {output.name}: use a .mp4 or .gif file name")
+    source = model or sb.model
+    if source is None and G is None:
+        raise UsageError("no model: give --model or put 'model:' in the storyboard")
+    distributed.init(runtime.device)
+    if G is None:
+        G = load_model(source, runtime)
+    model_id = model_identity(str(source)) if source is not None else f"object:{id(G)}"
+    cache = Path(cache) if cache else output.with_name(output.stem + ".cache")
+    cache.mkdir(parents=True, exist_ok=True)
+    if distributed.is_main():
+        latents = resolve_keyframe_latents(G, sb, cache, model_id, runtime)
+    distributed.barrier()  # rank 0 projected (and cached) image keyframes; the others read the cache
+    if not distributed.is_main():
+        latents = resolve_keyframe_latents(G, sb, cache, model_id, runtime)
+    path = timeline(G, sb, latents)
+    digest = plan_digest(path, latents, sb, model_id)
+    frames_dir = cache / f"frames-{digest}"
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    total = len(path)
+    mine = distributed.shard(list(range(total)))
+    todo = [i for i in mine if not (frames_dir / f"{i:06d}.png").exists()]
+    cached = len(mine) - len(todo)
+    if cached:
+        info(f"resuming: {cached} of {len(mine)} frames already rendered in {frames_dir}")
+    r = Renderer(G, runtime, psi=sb.trunc if sb.space == "z" else 1.0, noise_mode=sb.noise_mode,
+                 batch=batch or sb.batch, noise_seed=sb.seed)
+    with make_progress() as prog:
+        task = prog.add_task("rendering frames", total=len(mine), info=f"{runtime.describe()}")
+        prog.update(task, completed=cached)
+        for start in range(0, len(todo), r.batch):
+            idx = todo[start:start + r.batch]
+            for i, frame in zip(idx, r.frames(path.at(idx), sb.space)):
+                save_image(frame, frames_dir / f"{i:06d}.png")
+            prog.advance(task, len(idx))
+    distributed.barrier()
+    result = {"video": output, "frames": total, "rendered": len(todo), "cached": cached, "cache": frames_dir,
+              "seconds": total / sb.fps}
+    if distributed.is_main():
+        missing = [i for i in range(total) if not (frames_dir / f"{i:06d}.png").exists()]
+        if missing:
+            raise UsageError(f"{len(missing)} frames are missing from {frames_dir}; run the storyboard again")
+        from PIL import Image
+
+        with make_progress() as prog:
+            task = prog.add_task(f"encoding {output.name}", total=total, info="")
+            with VideoWriter(output, sb.fps) as w:
+                for i in range(total):
+                    with Image.open(frames_dir / f"{i:06d}.png") as im:
+                        w.append(im.convert("RGB"))
+                    prog.advance(task)
+        write_json(output.with_name(output.stem + ".storyboard.json"), {
+            "storyboard": str(story), "model": source, "frames": total, "fps": sb.fps, "seconds": total / sb.fps,
+            "space": sb.space, "trunc": sb.trunc, "frames_cache": str(frames_dir), "runtime": runtime.describe(),
+            "keyframes": [{"kind": k.kind, "value": str(k.value), "loop": k.loop, "transition": k.transition}
+                          for k in sb.keyframes]})
+    distributed.barrier()
+    return result
