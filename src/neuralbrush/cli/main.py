@@ -19,6 +19,9 @@ COMMAND_MODULES = (
     "dataset",
     "demo",
     "effects",
+    "latent",
+    "pix2pix",
+    "train",
     "weights",
 )
 
