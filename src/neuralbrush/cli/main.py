@@ -20,8 +20,6 @@ COMMAND_MODULES = (
     "demo",
     "effects",
     "latent",
-    "pix2pix",
-    "train",
     "weights",
 )
 
