@@ -32,18 +32,22 @@ def pairs_cmd(
     """Make pix2pix training pairs: the input derived from each photo (left) and the photo (right)."""
     from ..core.imageio import parse_color
     from ..core.progress import console
+
+    def say(text: str) -> None:
+        console.print(text, soft_wrap=True, markup=False, highlight=False)
+
     from ..datasets.pairs import PairsOptions, build_pairs
 
     opts = PairsOptions(input=input, size=size, crop=crop, clusters=clusters, thickness=thickness,
                         pad_color=parse_color(pad_color), val_fraction=val_fraction, min_size=min_size, seed=seed)
     result = build_pairs(sources, out, opts)
-    console.print(f"{result.train} training pairs" + (f", {result.val} validation pairs" if result.val else "")
+    say(f"{result.train} training pairs" + (f", {result.val} validation pairs" if result.val else "")
                   + f" written to {result.out}")
     if result.rejected:
-        console.print(f"{len(result.rejected)} files rejected (see {result.out / 'rejected.txt'}):")
+        say(f"{len(result.rejected)} files rejected (see {result.out / 'rejected.txt'}):")
         for r in result.rejected[:10]:
-            console.print(f"  {r['source']}: {r['reason']}")
+            say(f"  {r['source']}: {r['reason']}")
         if len(result.rejected) > 10:
-            console.print(f"  ... and {len(result.rejected) - 10} more")
+            say(f"  ... and {len(result.rejected) - 10} more")
     if result.contact_sheet:
-        console.print(f"contact sheet: {result.contact_sheet}")
+        say(f"contact sheet: {result.contact_sheet}")

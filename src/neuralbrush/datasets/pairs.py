@@ -145,17 +145,29 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 
 
 def cluster_labels(photo: Image.Image | np.ndarray, clusters: int = 7, *, seed: int = 0,
-                   space: str = "lab") -> np.ndarray:
+                   space: str = "lab", fit_size: int | None = 64) -> np.ndarray:
     """k-means cluster index per pixel (HxW int), clusters numbered by increasing luminance.
 
-    Fewer labels than ``clusters`` appear only when the photo has fewer distinct colours.
+    The cluster centres are fitted on an area-downsampled copy whose longer side is at most
+    ``fit_size`` pixels (None: the full photo): it averages away noise and compression
+    artefacts, so a re-encoded photo gets the same centres more often, and it is fast. Every
+    pixel of the full photo is then labelled with its nearest centre. Fewer labels than
+    ``clusters`` appear only when the photo has fewer distinct colours.
     """
     from ..effects.quantize import kmeans_palette, map_to_palette
 
     if not 1 <= clusters <= MAX_CLUSTERS:
         raise UsageError(f"--clusters must be between 1 and {MAX_CLUSTERS}, got {clusters}")
     arr = _as_rgb_array(photo)
-    centres = kmeans_palette(arr.reshape(-1, 3), clusters, seed=seed, space=space)
+    h, w = arr.shape[:2]
+    fit = arr
+    if fit_size is not None and max(h, w) > fit_size:
+        f = fit_size / max(h, w)
+        small = Image.fromarray(np.ascontiguousarray(arr)).resize((max(1, round(w * f)), max(1, round(h * f))), Image.BOX)
+        fit = np.asarray(small)
+        if len(np.unique(fit.reshape(-1, 3), axis=0)) < clusters:  # averaging merged colours: fit on all
+            fit = arr
+    centres = kmeans_palette(fit.reshape(-1, 3), clusters, seed=seed, space=space)
     labels = map_to_palette(arr, centres, space=space)
     # rank centres by luminance (ties broken by the packed colour, so the order is total)
     lum = luminance(centres)
