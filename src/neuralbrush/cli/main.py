@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "demo",
     "effects",
     "latent",
+    "pix2pix",
     "weights",
 )
 

@@ -1,0 +1,162 @@
+"""Apply a trained pix2pix generator to photographs of any size.
+
+The input is derived exactly as in training (edges or k-means clusters, read from the
+checkpoint; a model trained on A|B pairs takes the photo itself). The photo is resized so its
+longer side is the working size (the training size by default), the derived input is padded
+up to the U-Net's multiple (2 ** depth: 256 for unet_256), the generator runs in eval mode
+(``dropout=True`` keeps dropout on with a fixed noise seed, the paper's test-time noise), and
+the result is cropped and resized back to the photo's own size.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..core.checkpoint import write_json
+from ..core.device import Runtime, resolve_runtime
+from ..core.errors import ImageLoadError, UsageError
+from ..core.imageio import is_image_file, list_images, load_image, save_image, to_pil, to_tensor
+from ..core.media import side_by_side
+from ..core.progress import info, track
+from .options import ApplyOptions
+
+
+def _pad_to_multiple(arr: np.ndarray, multiple: int, *, white: bool) -> np.ndarray:
+    h, w = arr.shape[:2]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return arr
+    pad = ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0))
+    if white:  # an edge map padded with blank paper adds no lines
+        return np.pad(arr, pad, mode="constant", constant_values=255)
+    return np.pad(arr, pad, mode="symmetric")
+
+
+@dataclass
+class Translation:
+    """One translated photo: the output and the network input, both at the photo's size."""
+
+    output: Image.Image
+    input: Image.Image
+
+    def row(self, original: Image.Image) -> Image.Image:
+        return side_by_side([original, self.input, self.output], labels=["original", "input", "output"])
+
+
+class Pix2PixModel:
+    """A loaded generator plus how its inputs are made (a notebook-friendly entry point)."""
+
+    def __init__(self, model: str | os.PathLike, *, input: str | None = None, clusters: int | None = None,
+                 size: int | None = None, dropout: bool = False, seed: int = 0, device: str = "auto",
+                 precision: str = "auto") -> None:
+        from .train import load_generator
+
+        self.runtime: Runtime = resolve_runtime(device, precision)
+        G, meta = load_generator(model)
+        self.meta = meta
+        self.G = self.runtime.module(G).eval()
+        self.dropout = dropout
+        if dropout:
+            for m in self.G.modules():
+                if isinstance(m, torch.nn.Dropout):
+                    m.train()
+        kind = meta.get("input") if input is None else (None if input == "none" else input)
+        if kind not in (None, "edges", "clusters"):
+            raise UsageError(f"unknown --input {input!r}; use edges, clusters or none")
+        self.input_kind = kind
+        self.clusters = int(clusters if clusters is not None else meta.get("clusters", 7))
+        self.multiple = 2 ** G.depth
+        self.size = int(size if size is not None else meta.get("size", self.multiple))
+        self.seed = seed
+
+    def derive(self, photo: Image.Image) -> Image.Image:
+        if self.input_kind is None:
+            return photo.convert("RGB")
+        from ..datasets.pairs import derive_input
+
+        return derive_input(photo, self.input_kind, clusters=self.clusters, seed=0).convert("RGB")
+
+    def translate(self, photo: Image.Image | np.ndarray) -> Translation:
+        """Translate one photo (PIL or uint8 HWC array) of any size."""
+        photo = to_pil(photo).convert("RGB") if not isinstance(photo, Image.Image) else photo.convert("RGB")
+        W, H = photo.size
+        scale = self.size / max(W, H)
+        w, h = max(1, round(W * scale)), max(1, round(H * scale))
+        work = photo.resize((w, h), Image.LANCZOS) if (w, h) != (W, H) else photo
+        derived = self.derive(work)
+        arr = _pad_to_multiple(np.asarray(derived), self.multiple, white=self.input_kind == "edges")
+        top, left = (arr.shape[0] - h) // 2, (arr.shape[1] - w) // 2
+        x = self.runtime.tensor(to_tensor(arr)[None])
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)  # the same dropout noise for every image / frame
+            with self.runtime.autocast():
+                y = self.G(x)
+        out = to_pil(y.float().cpu()[0, :, top:top + h, left:left + w])
+        if (w, h) != (W, H):
+            out = out.resize((W, H), Image.LANCZOS)
+            derived = derived.resize((W, H), Image.NEAREST if self.input_kind else Image.LANCZOS)
+        return Translation(out, derived)
+
+
+def _output_paths(out: Path, sources: list[Path], single: bool) -> list[Path]:
+    if single and is_image_file(out):
+        return [out]
+    if is_image_file(out) and not single:
+        raise UsageError(f"{len(sources)} photos need an output folder, not the file {out.name}")
+    names, paths = set(), []
+    for src in sources:
+        stem = src.stem
+        n = 1
+        while stem in names:  # same name from two folders
+            n += 1
+            stem = f"{src.stem}-{n}"
+        names.add(stem)
+        paths.append(out / f"{stem}.png")
+    return paths
+
+
+def apply_paths(model: str | os.PathLike, photos: list[str | os.PathLike], out: str | os.PathLike,
+                opts: ApplyOptions | None = None) -> list[Path]:
+    """Translate photos (files or folders) into ``out`` (a file for one photo, else a folder).
+
+    With ``side_by_side`` a ``<name>_side_by_side.png`` row original | input | output is written
+    too. Unreadable photos are skipped and reported. The resolved options are written as
+    ``pix2pix-apply.json`` beside the outputs.
+    """
+    opts = opts or ApplyOptions()
+    sources = list_images([Path(p) for p in photos])
+    if not sources:
+        raise UsageError("no photos found in " + ", ".join(str(p) for p in photos))
+    out = Path(out)
+    single = len(sources) == 1 and not Path(photos[0]).is_dir()
+    targets = _output_paths(out, sources, single)
+    m = Pix2PixModel(model, input=opts.input, clusters=opts.clusters, size=opts.size, dropout=opts.dropout,
+                     seed=opts.seed, device=opts.device, precision=opts.precision)
+    written, skipped = [], []
+    for src, dst in track(list(zip(sources, targets)), "pix2pix apply"):
+        try:
+            photo = load_image(src)
+        except ImageLoadError as e:
+            skipped.append(f"{src} ({e.reason})")
+            continue
+        t = m.translate(photo)
+        written.append(save_image(t.output, dst))
+        if opts.side_by_side:
+            written.append(save_image(t.row(photo), dst.with_name(f"{dst.stem}_side_by_side.png")))
+    if skipped:
+        info(f"skipped {len(skipped)} unreadable photo(s): " + ", ".join(skipped[:5]))
+    if not written:
+        raise UsageError("none of the photos could be read")
+    record = {**opts.to_dict(), "model": str(model), "resolved_input": m.input_kind or "photo",
+              "resolved_clusters": m.clusters, "resolved_size": m.size, "runtime": m.runtime.describe(),
+              "photos": [str(s) for s in sources], "skipped": skipped}
+    json_path = out.with_name(f"{out.stem}.pix2pix-apply.json") if single and is_image_file(out) \
+        else out / "pix2pix-apply.json"
+    write_json(json_path, record)
+    return written

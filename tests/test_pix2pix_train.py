@@ -1,0 +1,124 @@
+"""pix2pix training: run directory, snapshots, exact resume, paired data, fine-tuning, CLI errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from neuralbrush.cli.main import run
+from neuralbrush.core.checkpoint import load_checkpoint, read_meta, unprefixed
+from neuralbrush.core.runs import read_stats, snapshot_files
+from neuralbrush.datasets.samples import write_blooms
+from neuralbrush.pix2pix.data import PairSampler, load_training_pairs
+from neuralbrush.pix2pix.junyanz import junyanz_key_map
+from neuralbrush.pix2pix.networks import UNetConfig, UNetGenerator
+from neuralbrush.pix2pix.options import TrainOptions
+from neuralbrush.pix2pix.train import lr_factor, train
+
+TINY = dict(size=32, ngf=8, ndf=8, batch=2, precision="fp32", device="cpu", snap_minutes=0)
+
+
+@pytest.fixture(scope="module")
+def blooms_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("blooms")
+    write_blooms(d, 10, 32, seed=3)
+    return d
+
+
+def test_training_writes_run_directory(blooms_dir, tmp_path):
+    opts = TrainOptions(data=str(blooms_dir), input="edges", epochs=1, epochs_decay=1, outdir=str(tmp_path), **TINY)
+    result = train(opts)
+    run_dir = result.run_dir
+    assert run_dir.name == "00000-" + blooms_dir.name + "-pix2pix"
+    saved = json.loads((run_dir / "training_options.json").read_text())
+    assert saved["input"] == "edges" and saved["generator"]["arch"] == "unet_32" and saved["val_images"] == 1
+    assert (run_dir / "fakes-init.png").exists() and (run_dir / f"fakes{result.step:07d}.png").exists()
+    assert result.step == 2 * (9 // 2)  # (1 constant + 1 decay epoch) x 4 steps of batch 2
+    tensors, meta = load_checkpoint(result.snapshot, expect_format="neuralbrush.pix2pix")
+    assert meta["input"] == "edges" and meta["size"] == 32 and meta["step"] == result.step
+    assert any(k.startswith("optG.") for k in tensors) and any(k.startswith("optD.") for k in tensors)
+    g = UNetGenerator("unet_32", ngf=8)
+    g.load_state_dict(unprefixed(tensors, "G"))
+    rows = read_stats(run_dir)
+    assert rows[-1]["val_L1"] == pytest.approx(result.val_l1) and rows[-1]["mean_image_L1"] > 0
+    assert 0 < result.val_l1 < 2
+
+
+def test_killed_run_resumes_exactly(blooms_dir, tmp_path):
+    common = dict(data=str(blooms_dir), input="clusters", clusters=4, epochs=2, epochs_decay=1, snap_epochs=1,
+                  keep=0, **TINY)
+    full = train(TrainOptions(outdir=str(tmp_path / "a"), **common))
+    snaps = snapshot_files(full.run_dir)
+    assert len(snaps) >= 3
+    # "kill" the run after its second snapshot: the later ones never got written
+    interrupted = train(TrainOptions(outdir=str(tmp_path / "b"), **common))
+    for p in snapshot_files(interrupted.run_dir)[2:]:
+        p.unlink()
+    resumed = train(TrainOptions(outdir=str(tmp_path / "b"), resume="latest", **common))
+    assert resumed.run_dir == interrupted.run_dir and resumed.step == full.step
+    a, _ = load_checkpoint(full.snapshot)
+    b, _ = load_checkpoint(resumed.snapshot)
+    for k in unprefixed(a, "G"):
+        torch.testing.assert_close(a[f"G.{k}"], b[f"G.{k}"], rtol=0, atol=0, msg=k)
+    assert (resumed.run_dir / f"training_options-resume{int(snaps[1].stem.split('-')[-1]):07d}.json").exists()
+
+
+def test_paired_dataset_and_same_augmentation_on_both_sides(tmp_path, blooms_dir):
+    from neuralbrush.datasets.pairs import PairsOptions, build_pairs
+
+    pairs = tmp_path / "pairs"
+    build_pairs([blooms_dir], pairs, PairsOptions(input="edges", size=32, val_fraction=0.2))
+    train_set, val_set = load_training_pairs(pairs, input_kind=None, size=32)
+    assert len(train_set) == 8 and len(val_set) == 2
+    # A and B get the same crop/flip: with A == B the augmented halves stay equal
+    same = type(train_set)(train_set.b, train_set.b, train_set.names)
+    sampler = PairSampler(same, size=32, batch=4, seed=1)
+    for _ in range(3):
+        a, b = sampler.next_batch()
+        assert torch.equal(a, b)
+    result = train(TrainOptions(data=str(pairs), epochs=1, epochs_decay=0, outdir=str(tmp_path / "runs"), **TINY))
+    assert read_meta(result.snapshot)["input"] is None
+
+
+def test_lr_schedule_constant_then_linear():
+    assert lr_factor(0.0, 0.5) == 1.0 and lr_factor(0.49, 0.5) == 1.0
+    assert lr_factor(0.75, 0.5) == pytest.approx(0.5) and lr_factor(1.0, 0.5) == 0.0
+
+
+def _junyanz_file(path, cfg: UNetConfig) -> UNetGenerator:
+    g = UNetGenerator(cfg.arch, ngf=cfg.ngf, norm=cfg.norm)
+    flat = g.state_dict()
+    torch.save({src: flat[dst] for src, dst in junyanz_key_map(cfg).items()}, path)
+    return g
+
+
+def test_finetune_from_junyanz_generator(blooms_dir, tmp_path):
+    pth = tmp_path / "latest_net_G.pth"
+    g = _junyanz_file(pth, UNetConfig("unet_32", ngf=8, norm="instance"))
+    opts = TrainOptions(data=str(blooms_dir), input="edges", epochs=0, epochs_decay=0, resume=str(pth),
+                        outdir=str(tmp_path / "runs"), **TINY)
+    result = train(opts)  # zero epochs: the snapshot holds the imported weights
+    tensors, meta = load_checkpoint(result.snapshot)
+    assert meta["generator"]["norm"] == "instance" and meta["discriminator"]["norm"] == "instance"
+    for k, v in g.state_dict().items():
+        assert torch.equal(tensors[f"G.{k}"], v)
+
+
+def test_cli_errors_are_one_line(blooms_dir, tmp_path, capsys):
+    pth = tmp_path / "g.pth"
+    _junyanz_file(pth, UNetConfig("unet_32", ngf=8))
+    code = run(["pix2pix", "train", str(blooms_dir), "--input", "edges", "--size", "64", "--arch", "unet_64",
+                "--ngf", "8", "--resume", str(pth), "--outdir", str(tmp_path), "--epochs", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "expected unet_64 with batch norm" in err and "found unet_32" in err
+    code = run(["pix2pix", "train", str(blooms_dir), "--size", "32", "--outdir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--input edges" in err and "Traceback" not in err
+    code = run(["pix2pix", "train", str(blooms_dir), "--input", "edges", "--size", "48", "--outdir", str(tmp_path)])
+    assert code == 2 and "multiple of 32" in capsys.readouterr().err
+    code = run(["pix2pix", "train", str(blooms_dir), "--input", "edges", "--resume", "pix2pix-edges2shoes",
+                "--outdir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "pix2pix_edges2shoes.pth" in err
