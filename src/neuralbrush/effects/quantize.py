@@ -80,8 +80,12 @@ def unique_colors(pixels: np.ndarray, return_counts: bool = False):
 # ----------------------------------------------------------------------------- k-means
 
 def kmeans_palette(pixels: np.ndarray, k: int, *, seed: int = 0, space: str = "rgb",
-                   sample: int = 100_000) -> np.ndarray:
+                   sample: int = 100_000, n_init: int = 3) -> np.ndarray:
     """Fit a ``k``-colour palette to ``pixels`` with k-means (k-means++ initialisation).
+
+    The sample's distinct colours (pooled into 32-level colour-cube cells, each keeping its
+    exact mean, when there are many) are clustered with their pixel counts as weights; the best
+    of ``n_init`` restarts is kept.
 
     Args:
         pixels: (N, 3) uint8 RGB (an HxWx3 image is flattened).
@@ -89,13 +93,14 @@ def kmeans_palette(pixels: np.ndarray, k: int, *, seed: int = 0, space: str = "r
         seed: the sample and the k-means initialisation depend only on it (deterministic).
         space: ``'rgb'`` or ``'lab'``: where distances and means are computed.
         sample: pixels drawn (without replacement) to fit on; ``0`` or ``None`` fits on all.
+        n_init: k-means restarts (each a few milliseconds on the pooled colours).
 
     Returns:
         (m, 3) uint8 RGB palette, most frequent colour first, with ``m = k`` when the pixels hold
         at least ``k`` distinct colours; otherwise ``m`` = the number of distinct colours (every
         one of them, exactly). Rows are distinct.
     """
-    from sklearn.cluster import KMeans
+    from .kmeans import weighted_kmeans
 
     space = _check_space(space)
     k = int(k)
@@ -123,17 +128,18 @@ def kmeans_palette(pixels: np.ndarray, k: int, *, seed: int = 0, space: str = "r
         order = np.argsort(-counts, kind="stable")
         return colors[order].copy()
 
+    points, weights = colors.astype(np.float32), counts
     if len(colors) > _MAX_FIT_POINTS:
-        colors_f, counts = _cell_means(colors, counts, bits=5 if k <= 64 else 6)
-    else:
-        colors_f = colors.astype(np.float32)
-    coords = _float_to_space(colors_f, space).astype(np.float64)
-    km = KMeans(n_clusters=k, init="k-means++", n_init=1, max_iter=300, tol=1e-4,
-                random_state=int(seed) % (2**32))
-    km.fit(coords, sample_weight=counts.astype(np.float64))
-    palette = from_space(km.cluster_centers_.astype(np.float32), space)
-    weight = np.bincount(km.labels_, weights=counts, minlength=k)
-    palette = palette[np.argsort(-weight, kind="stable")]
+        for bits in (5, 6):  # coarse cells unless they leave too few points for k clusters
+            points, weights = _cell_means(colors, counts, bits=bits)
+            if len(points) >= 4 * k:
+                break
+        if len(points) < 2 * k:
+            points, weights = colors.astype(np.float32), counts
+    fit = weighted_kmeans(_float_to_space(points, space), weights, k, seed=seed, n_init=n_init)
+    palette = from_space(fit.centres.astype(np.float32), space)
+    mass = np.bincount(fit.labels, weights=weights, minlength=k)
+    palette = palette[np.argsort(-mass, kind="stable")]
     return _distinct_palette(palette, colors, counts, space)
 
 
