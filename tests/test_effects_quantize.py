@@ -195,3 +195,19 @@ def test_bad_palette_and_options_are_usage_errors(tmp_path, coffee):
         quantize_colors(coffee, colors=0)
     with pytest.raises(UsageError):
         quantize_colors(coffee, dither="zigzag")
+
+
+def test_weighted_kmeans_finds_blobs_and_respects_weights():
+    from neuralbrush.effects.kmeans import weighted_kmeans
+
+    rng = np.random.default_rng(0)
+    true = np.array([[20, 20, 20], [200, 40, 40], [40, 200, 60], [90, 90, 230]], np.float64)
+    x = np.concatenate([c + rng.normal(0, 6, (300, 3)) for c in true])
+    fit = weighted_kmeans(x, np.ones(len(x)), 4, seed=1)
+    found = fit.centres[np.argsort(fit.centres.sum(1))]
+    assert np.abs(found - true[np.argsort(true.sum(1))]).max() < 3
+    # weights act like repeated points: one point of weight 3 == three copies of it
+    pts = np.array([[0.0, 0, 0], [10, 0, 0], [100, 0, 0], [110, 0, 0]])
+    a = weighted_kmeans(pts, np.array([3.0, 1, 1, 1]), 2, seed=0).centres
+    b = weighted_kmeans(np.concatenate([pts, pts[:1], pts[:1]]), np.ones(6), 2, seed=0).centres
+    assert np.allclose(np.sort(a[:, 0]), np.sort(b[:, 0])) and np.allclose(np.sort(a[:, 0]), [2.5, 105])
