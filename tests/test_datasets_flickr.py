@@ -367,3 +367,10 @@ def test_cli_downloads_with_progress_and_summary(stub, tmp_path, capsys, monkeyp
     assert all(s["licence"]["id"] in MODIFICATIONS_LICENCES and min(s["width"], s["height"]) >= 90 for s in sidecars)
     options = json.loads((out / "flickr-options.json").read_text())
     assert options["tags"] is True and options["sort"] == "date-posted-desc" and options["api_key"] == "(not stored)"
+
+
+def test_a_search_without_results_ends_cleanly(stub, tmp_path):
+    clock = FakeClock()
+    res = download_flickr(tmp_path, "good-key", FlickrOptions(query="volcano", api_url=stub.api_url),
+                          clock=clock, sleep=clock.sleep)
+    assert res.total == 0 and res.api_calls == 2 and res.rejected == []

@@ -180,3 +180,18 @@ def test_pairs_cli_user_errors(tmp_path, capsys):
     assert run(["dataset", "pairs", str(tmp_path / "p"), "-o", str(tmp_path / "o"), "--input", "sketch"]) == 2
     assert "edges or clusters" in capsys.readouterr().err
     assert run(["dataset", "pairs", str(tmp_path / "nothing"), "-o", str(tmp_path / "o")]) == 2
+
+
+def test_pairs_refuses_to_mix_runs_unless_overwrite(tmp_path, capsys):
+    write_blooms(tmp_path / "p", 2, size=40)
+    out = tmp_path / "o"
+    args = ["dataset", "pairs", str(tmp_path / "p"), "-o", str(out), "--size", "32"]
+    assert run(args) == 0
+    assert run(args) == 2 and "--overwrite" in capsys.readouterr().err
+    assert run(args + ["--overwrite", "--val-fraction", "0.5"]) == 0
+    assert len(pair_files(out, "train")) == 1 and len(pair_files(out, "val")) == 1
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.jpg").write_bytes(b"")
+    assert run(["dataset", "pairs", str(tmp_path / "bad"), "-o", str(tmp_path / "o2")]) == 2
+    assert "none of the 1 files" in capsys.readouterr().err
+    assert "a.jpg: empty" in (tmp_path / "o2" / "rejected.txt").read_text()

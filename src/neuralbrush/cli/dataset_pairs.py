@@ -28,6 +28,7 @@ def pairs_cmd(
                                        help="Fraction of pairs written to val/ instead of train/."),
     min_size: int = typer.Option(_D.min_size, "--min-size", min=0, help="Reject photos whose shorter side is smaller."),
     seed: int = typer.Option(_D.seed, "--seed", help="Seed for k-means and the train/val split."),
+    overwrite: bool = typer.Option(_D.overwrite, "--overwrite", help="Replace the pairs of an earlier run in OUT."),
 ) -> None:
     """Make pix2pix training pairs: the input derived from each photo (left) and the photo (right)."""
     from ..core.imageio import parse_color
@@ -39,7 +40,8 @@ def pairs_cmd(
     from ..datasets.pairs import PairsOptions, build_pairs
 
     opts = PairsOptions(input=input, size=size, crop=crop, clusters=clusters, thickness=thickness,
-                        pad_color=parse_color(pad_color), val_fraction=val_fraction, min_size=min_size, seed=seed)
+                        pad_color=parse_color(pad_color), val_fraction=val_fraction, min_size=min_size, seed=seed,
+                        overwrite=overwrite)
     result = build_pairs(sources, out, opts)
     say(f"{result.train} training pairs" + (f", {result.val} validation pairs" if result.val else "")
                   + f" written to {result.out}")

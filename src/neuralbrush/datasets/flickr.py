@@ -22,6 +22,7 @@ a rerun skips (after verifying) what it already has. Only the standard library t
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import math
 import os
@@ -118,11 +119,11 @@ def _http_get(url: str, *, limiter: RateLimiter, timeout: float, retries: int,
                 limiter.sleep(limiter.interval * 2 ** (attempt + 1))
                 continue
             raise FlickrError(f"{host} answered HTTP {e.code} ({e.reason}) for {what or url}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+        except (OSError, http.client.HTTPException) as e:  # URLError, timeouts, resets, short reads
             if attempt < retries:
                 limiter.sleep(limiter.interval * 2 ** (attempt + 1))
                 continue
-            reason = getattr(e, "reason", e)
+            reason = getattr(e, "reason", None) or str(e) or type(e).__name__
             raise FlickrError(f"cannot reach {host} ({reason}) for {what or url}") from None
     raise AssertionError("unreachable")
 

@@ -308,6 +308,7 @@ class PairsOptions:
     min_size: int = 0
     seed: int = 0
     contact_sheet: int = 16
+    overwrite: bool = False
     palette: list[list[int]] = field(default_factory=lambda: [list(c) for c in CLUSTER_PALETTE])
 
     def validate(self) -> None:
@@ -354,14 +355,21 @@ def build_pairs(sources: Sequence[str | os.PathLike], out: str | os.PathLike,
     items = list(iter_sources(sources))
     if not items:
         raise UsageError("no image files found in " + ", ".join(str(s) for s in sources))
-    if out.exists() and any(out.glob("*/*.png")) and (out / "dataset.json").exists():
-        raise UsageError(f"{out} already holds a pairs dataset; choose a new --out folder")
+    if (out / "dataset.json").exists() or any(out.glob("train/*.png")):
+        if not opts.overwrite:
+            raise UsageError(f"{out} already holds a pairs dataset; choose a new --out folder or pass --overwrite")
+        for split in ("train", "val"):  # only what an earlier run of this command wrote
+            for old in (out / split).glob("*.png"):
+                old.unlink()
 
     records: list[dict] = []
     rejected: list[dict] = []
     pairs_for_sheet: list[Image.Image] = []
     staged: list[tuple[dict, Path]] = []
     tmp_dir = out / ".staging"
+    if tmp_dir.exists():  # left by an interrupted run
+        for old in tmp_dir.glob("*"):
+            old.unlink()
     for item in track(items, "making pairs"):
         try:
             data = item.read_bytes()
@@ -418,6 +426,8 @@ def build_pairs(sources: Sequence[str | os.PathLike], out: str | os.PathLike,
     (out / "rejected.txt").write_text("".join(
         f"{r['source']}: {r['reason']}" + (f" ({r['detail']})" if r["detail"] else "") + "\n" for r in rejected),
         encoding="utf-8")
+    if not records:
+        raise UsageError(f"none of the {len(items)} files could be used (reasons in {out / 'rejected.txt'})")
     sheet = None
     if pairs_for_sheet:
         thumbs = [p.resize((min(2 * opts.size, 256), min(opts.size, 128)), Image.LANCZOS) for p in pairs_for_sheet]
