@@ -45,6 +45,7 @@ from .build_options import CROPS, BuildOptions
 from .sources import SourceItem, count_ignored, iter_sources
 
 IMAGES_PER_FOLDER = 1000
+MIN_IMAGES_PER_WORKER = 32  # --workers 0 starts one process per this many images, at most one per core
 
 
 @dataclass
@@ -302,8 +303,14 @@ def _ordered_map(fn: Callable, items: Iterable, workers: int, window: int) -> It
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
+    # forkserver: workers fork from a clean server that imported this module once (fork from a
+    # process running progress-bar threads is unsafe; spawn would import everything per worker)
     methods = mp.get_all_start_methods()
-    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+    else:
+        ctx = mp.get_context("spawn")
     ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init)
     try:
         it = iter(items)
@@ -437,6 +444,8 @@ def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, outp
                pad_color=pad_rgb, pad_color_text="#%02x%02x%02x" % pad_rgb, background=parse_color(opts.background),
                max_pixels=opts.max_pixels or DEFAULT_MAX_PIXELS, png_level=opts.png_compress_level)
     workers = opts.workers or (os.cpu_count() or 1)
+    if opts.workers == 0:  # automatic: starting processes only pays off for more than a few dozen images
+        workers = min(workers, max(1, len(todo) // MIN_IMAGES_PER_WORKER))
     workers = max(1, min(workers, len(todo) or 1))
 
     exact_seen: dict[str, str] = {}

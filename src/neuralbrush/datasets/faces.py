@@ -2,7 +2,7 @@
 
 Detection (OpenCV's Haar cascades, shipped with opencv-python-headless < 5):
 
-1. The face cascade runs on a grey copy (longest side at most 640 px) rotated by each of
+1. The face cascade runs on a grey copy (longest side at most 512 px) rotated by each of
    ``angles`` (0, +-15, +-30 degrees by default): Haar cascades only find upright faces, so
    rotated copies find faces tilted up to about 40 degrees. Detections are mapped back.
 2. For each face, the eye cascade runs on a canonical patch cut from the full-resolution image:
@@ -45,7 +45,7 @@ FACE_CASCADE = "haarcascade_frontalface_default.xml"
 EYE_CASCADE = "haarcascade_eye.xml"
 DEFAULT_ANGLES = (0.0, -15.0, 15.0, -30.0, 30.0)
 MOUTH_RATIO = 1.0  # |eye_to_mouth| / |eye_to_eye| used when no mouth is known
-DETECT_MAX_SIDE = 640
+DETECT_MAX_SIDE = 512
 FACE_PATCH = 160  # face width in the first eye-search patch
 EYE_PATCH_DISTANCE = 64.0  # eye distance in the refinement patch
 
@@ -168,8 +168,8 @@ def _pick_pair(boxes: np.ndarray, face: tuple[float, float, float, float]) -> tu
     return None if best is None else (best[1], best[2])
 
 
-def _eye_boxes(patch: np.ndarray, min_size: int, max_size: int) -> np.ndarray:
-    boxes = _cascade(EYE_CASCADE).detectMultiScale(patch, scaleFactor=1.04, minNeighbors=3,
+def _eye_boxes(patch: np.ndarray, min_size: int, max_size: int, scale_factor: float = 1.04) -> np.ndarray:
+    boxes = _cascade(EYE_CASCADE).detectMultiScale(patch, scaleFactor=scale_factor, minNeighbors=3,
                                                    minSize=(min_size, min_size), maxSize=(max_size, max_size))
     return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
 
@@ -179,9 +179,10 @@ def _first_pass(gray: np.ndarray, center: np.ndarray, face_width: float, angle: 
     margin = 0.15
     side = int(FACE_PATCH * (1 + 2 * margin))
     m = _similarity(angle, FACE_PATCH / face_width, center, (side / 2, side / 2))
-    patch = _warp(gray, m, (side, side))
     f0 = side / 2 - FACE_PATCH / 2
-    boxes = _eye_boxes(patch, int(FACE_PATCH * 0.1), int(FACE_PATCH * 0.4))
+    # only the upper part of the face can hold the eyes; a coarse scale step is enough here
+    patch = _warp(gray, m, (side, int(f0 + 0.7 * FACE_PATCH)))
+    boxes = _eye_boxes(patch, int(FACE_PATCH * 0.1), int(FACE_PATCH * 0.4), scale_factor=1.08)
     pair = _pick_pair(boxes, (f0, f0, FACE_PATCH, FACE_PATCH))
     if pair is None:
         return None
@@ -287,7 +288,7 @@ def detect_landmarks(img: Image.Image | np.ndarray, *, angles: Sequence[float] =
         bh = int(math.ceil(abs(sw * math.sin(a)) + abs(sh * math.cos(a))))
         m = _similarity(angle, 1.0, (sw / 2, sh / 2), (bw / 2, bh / 2))
         rot = _warp(small, m, (bw, bh), border=cv2.BORDER_CONSTANT, value=0) if angle else small
-        faces = _cascade(FACE_CASCADE).detectMultiScale(rot, scaleFactor=1.08, minNeighbors=5,
+        faces = _cascade(FACE_CASCADE).detectMultiScale(rot, scaleFactor=1.1, minNeighbors=5,
                                                         minSize=(min_face, min_face))
         faces = sorted((tuple(map(float, f)) for f in np.asarray(faces).reshape(-1, 4)), key=lambda f: -f[2])[:3]
         inv = _invert(m) if angle else np.array([[1.0, 0, 0], [0, 1.0, 0]])
@@ -301,7 +302,10 @@ def detect_landmarks(img: Image.Image | np.ndarray, *, angles: Sequence[float] =
                 better = _refine(gray, le, re)
                 if better is None:
                     break
+                moved = max(np.linalg.norm(better[0] - le), np.linalg.norm(better[1] - re))
                 le, re = better
+                if moved < 0.01 * np.linalg.norm(re - le):  # converged
+                    break
             found.append((le, re, fw / s, angle))
         if found and max(len(g) for g in _group(found)) >= enough_votes:
             break
