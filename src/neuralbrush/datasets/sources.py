@@ -9,6 +9,7 @@ Files whose extension is not an image extension are not candidates (they are cou
 
 from __future__ import annotations
 
+import functools
 import os
 import zipfile
 from dataclasses import dataclass
@@ -47,18 +48,26 @@ class SourceItem:
             except OSError as e:
                 raise ImageLoadError(self.path, "unreadable", e.strerror or str(e)) from None
         try:
-            with zipfile.ZipFile(self.file) as z:
-                info = z.getinfo(self.member)
-                if info.file_size > max_bytes:
-                    raise ImageLoadError(self.path, "too-large", f"{info.file_size} bytes uncompressed")
-                if info.flag_bits & 0x1:
-                    raise ImageLoadError(self.path, "unreadable", "encrypted zip member")
-                return z.read(self.member)
+            st = os.stat(self.file)
+            z = _open_zip(self.file, st.st_mtime_ns, st.st_size)
+            info = z.getinfo(self.member)
+            if info.file_size > max_bytes:
+                raise ImageLoadError(self.path, "too-large", f"{info.file_size} bytes uncompressed")
+            if info.flag_bits & 0x1:
+                raise ImageLoadError(self.path, "unreadable", "encrypted zip member")
+            return z.read(self.member)
         except ImageLoadError:
             raise
         except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, OSError, EOFError, NotImplementedError,
                 RuntimeError, ValueError) as e:
             raise ImageLoadError(self.path, "unreadable", str(e).splitlines()[0][:120] if str(e) else type(e).__name__) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _open_zip(path: str, mtime_ns: int, size: int) -> zipfile.ZipFile:
+    """An open handle per zip (and version of it) and process: re-reading the central directory
+    for every member would make a big zip quadratic."""
+    return zipfile.ZipFile(path)
 
 
 def _hidden(parts: Sequence[str]) -> bool:
