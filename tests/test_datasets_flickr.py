@@ -43,6 +43,7 @@ START = 1262304000  # 2010-01-01
 STEP = 35_000  # 9000 photos over ~10 years
 N_PHOTOS = 9000
 CORRUPT_INDEX = 97 * 12
+SHRUNK_INDEX = 97 * 15  # advertises 160x120 but serves a 60x45 file
 
 
 def _photo(i: int) -> dict:
@@ -61,7 +62,8 @@ def _photo(i: int) -> dict:
     elif i % 97 == 60:  # only a 100x75 (shorter side 75): too small at --min-size 80
         sizes.update(h=(100, 75, "jpg"))
     for key, (w, h, ext) in sizes.items():
-        p[f"url_{key}"] = f"/img/{pid}_{key}_{w}x{h}.{ext}"
+        served = "60x45" if (i == SHRUNK_INDEX and key == "o") else f"{w}x{h}"
+        p[f"url_{key}"] = f"/img/{pid}_{key}_{served}.{ext}"
         p[f"width_{key}"] = w
         p[f"height_{key}"] = str(h)  # Flickr mixes ints and strings
     if "o" in sizes:
@@ -208,7 +210,7 @@ class FakeClock:
 def _expected_ids(licences, min_size: int) -> set[str]:
     out = set()
     for i, p in enumerate(CATALOGUE):
-        if int(p["license"]) not in licences or i == CORRUPT_INDEX:
+        if int(p["license"]) not in licences or i in (CORRUPT_INDEX, SHRUNK_INDEX):
             continue
         if choose_size(p, min_size) is not None:
             out.add(p["id"])
@@ -247,8 +249,10 @@ def test_search_splits_windows_and_downloads_only_allowed_photos(stub, tmp_path)
     expected = _expected_ids(COMMERCIAL_LICENCES, 80)
     assert set(res.downloaded) == expected and len(expected) > 20
     assert res.windows >= 2 and not stub.beyond_cap  # 4235 matches > 4000: split, never truncated
-    # one image request per downloaded photo plus the corrupt one; nothing for too-small photos
-    assert stub.image_hits() - before == len(expected) + 1
+    # one image request per downloaded photo plus the corrupt and the shrunk one; none for small photos
+    assert stub.image_hits() - before == len(expected) + 2
+    shrunk = [r for r in res.rejected if r["id"] == CATALOGUE[SHRUNK_INDEX]["id"]]
+    assert shrunk == [{"id": CATALOGUE[SHRUNK_INDEX]["id"], "reason": "too-small", "detail": "the file is 60x45"}]
     reasons = Counter(r["reason"] for r in res.rejected)
     broken = [r for r in res.rejected if r["reason"] in ("download-corrupt", "download-truncated",
                                                           "download-not-an-image")]
