@@ -25,6 +25,15 @@ def small_generator(res: int = 16) -> Generator:
     return g
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small convolutions run far faster single-threaded on a busy shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "network-snapshot-000000.safetensors"

@@ -15,6 +15,15 @@ from neuralbrush.latent.walk import (EASINGS, CirclePath, ConcatPath, NoiseLoopP
 RT = resolve_runtime("cpu", "fp32")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small convolutions run far faster single-threaded on a busy shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def G():
     torch.manual_seed(0)

@@ -32,7 +32,6 @@ cached under ``<cache>/projections/<hash of image, model and options>/``.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,6 +269,8 @@ def render_storyboard(story: str | Path, output: str | Path, *, model: str | Non
     cache.mkdir(parents=True, exist_ok=True)
     if distributed.is_main():
         latents = resolve_keyframe_latents(G, sb, cache, model_id, runtime)
+        for stale in cache.glob("frames-*/.*.tmp.png"):  # half-written frames of a killed render
+            stale.unlink(missing_ok=True)
     distributed.barrier()  # rank 0 projected (and cached) image keyframes; the others read the cache
     if not distributed.is_main():
         latents = resolve_keyframe_latents(G, sb, cache, model_id, runtime)

@@ -1,0 +1,180 @@
+"""Storyboard films: parsing, timeline, cached projections, resume after a kill, rank sharding."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from neuralbrush.cli.main import run
+from neuralbrush.core.errors import UsageError
+from neuralbrush.core.media import video_info
+from neuralbrush.gan.networks import Generator
+from neuralbrush.gan.snapshot import save_snapshot
+from neuralbrush.latent.storyboard import parse_storyboard, render_storyboard
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def small_generator(res: int = 16, cbase: int = 512) -> Generator:
+    torch.manual_seed(0)
+    g = Generator(z_dim=32, w_dim=32, img_resolution=res, mapping_kwargs=dict(num_layers=2),
+                  synthesis_kwargs=dict(channel_base=cbase, channel_max=64)).eval()
+    with torch.no_grad():
+        g.mapping.w_avg.copy_(g.mapping(torch.randn(1000, 32), None)[:, 0].mean(0))
+    return g
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small convolutions run far faster single-threaded on a busy shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "network-snapshot-000000.safetensors"
+    save_snapshot(path, arch="stylegan2", G=small_generator())
+    return path
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_parse_defaults_and_mistakes(tmp_path):
+    sb = parse_storyboard(_write(tmp_path / "s.yaml", "keyframes: [{seed: 1}, 2]\n"))
+    assert [k.value for k in sb.keyframes] == [1, 2]
+    assert sb.keyframes[0].loop == {"stops": 7, "frames_per_stop": 30, "sigma": 0.3, "easing": "linear",
+                                    "kind": "linear"}
+    assert sb.keyframes[0].transition["frames"] == 150 and sb.fps == 30
+    bad = {
+        "keyframes: []\n": "non-empty list",
+        "keyframes: [{seed: 1}]\nfilm: 3\n": "unknown key",
+        "keyframes: [{seed: 1, image: a.png}]\n": "exactly one of",
+        "keyframes: [{image: missing.png}]\n": "does not exist",
+        "keyframes: [{seed: 1, transition: {easing: wobble}}]\n": "unknown easing",
+        "keyframes: [{seed: 1, loop: {stops: 0}}]\n": "positive whole number",
+        "keyframes: [{seed: 1, loop: {speed: 2}}]\n": "unknown keyframe 1 loop option",
+        "keyframes: [{seed: 1}\n": "not valid YAML",
+    }
+    for text, msg in bad.items():
+        with pytest.raises(UsageError, match=msg):
+            parse_storyboard(_write(tmp_path / "b.yaml", text))
+
+
+def test_storyboard_all_keyframe_kinds_with_cached_projection(snapshot, tmp_path):
+    assert run(["generate", str(snapshot), "--seeds", "4,6", "-o", str(tmp_path / "gen")]) == 0
+    story = _write(tmp_path / "story.yaml", f"""
+model: {snapshot}
+fps: 10
+space: w
+seed: 3
+project: {{steps: 5, loss: mse, space: w+}}
+loop: {{stops: 3, frames_per_stop: 2, sigma: 0.4}}
+transition: {{frames: 4, easing: ease-in-out}}
+keyframes:
+  - seed: 1
+  - image: gen/seed0004.png
+    loop: false
+  - latent: gen/seed0006.npz
+    transition: {{frames: 3, kind: linear}}
+""")
+    out = tmp_path / "film.mp4"
+    res = render_storyboard(story, out)
+    # loop 6 + transition 4, transition 4 (no loop), loop 6 + closing transition 3
+    assert res["frames"] == 23 and res["rendered"] == 23 and res["cached"] == 0
+    info = video_info(out)
+    assert info["frames"] == 23 and info["fps"] == 10
+    assert len(list((tmp_path / "film.cache" / "projections").glob("*/projected_w.npz"))) == 1
+    # a second render finds every frame (and the projection) in the cache
+    res2 = render_storyboard(story, out)
+    assert res2["rendered"] == 0 and res2["cached"] == 23
+    # the first frame is the seed keyframe itself
+    first = np.asarray(Image.open(res["cache"] / "000000.png").convert("RGB")).astype(int)
+    assert run(["generate", str(snapshot), "--seeds", "1", "-o", str(tmp_path / "g1")]) == 0
+    seed1 = np.asarray(Image.open(tmp_path / "g1" / "seed0001.png").convert("RGB")).astype(int)
+    assert np.abs(first - seed1).max() <= 1
+
+
+def _story_for_kill(tmp_path: Path, snapshot: Path, frames_per_stop: int) -> Path:
+    return _write(tmp_path / "long.yaml", f"""
+model: {snapshot}
+batch: 1
+loop: {{stops: 4, frames_per_stop: {frames_per_stop}, sigma: 0.3}}
+transition: {{frames: {frames_per_stop * 2}}}
+keyframes: [{{seed: 1}}, {{seed: 2}}]
+""")
+
+
+def test_storyboard_resumes_after_kill_without_rerendering(snapshot, tmp_path):
+    story = _story_for_kill(tmp_path, snapshot, frames_per_stop=40)
+    total = 2 * (4 * 40 + 80)
+    out = tmp_path / "long.mp4"
+    env = {**os.environ, "NEURALBRUSH_QUIET": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "neuralbrush", "video", "storyboard", str(story), "-o", str(out),
+                             "--device", "cpu", "--precision", "fp32"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    frames_dir = None
+    while time.time() < deadline and proc.poll() is None:
+        dirs = list((tmp_path / "long.cache").glob("frames-*"))
+        if dirs and len(list(dirs[0].glob("[0-9]*.png"))) >= total // 4:
+            frames_dir = dirs[0]
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, f"render finished or failed before it could be killed: {proc.stderr.read()[-500:]}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert frames_dir is not None and not out.exists()
+    before = {p.name: p.stat().st_mtime_ns for p in frames_dir.glob("[0-9]*.png")}
+    assert total // 4 <= len(before) < total
+    res = render_storyboard(story, out, runtime=None)
+    assert res["cached"] == len(before) and res["rendered"] == total - len(before)
+    after = {p.name: p.stat().st_mtime_ns for p in frames_dir.glob("[0-9]*.png")}
+    assert not list(frames_dir.glob(".*"))  # the half-written frame of the killed run was cleaned up
+    assert all(after[n] == t for n, t in before.items())  # finished frames were not rendered again
+    assert video_info(out)["frames"] == total
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_storyboard_frames_shard_across_two_ranks(snapshot, tmp_path):
+    story = _write(tmp_path / "s.yaml", f"""
+model: {snapshot}
+loop: {{stops: 2, frames_per_stop: 5}}
+transition: {{frames: 6}}
+keyframes: [{{seed: 1}}, {{seed: 2}}]
+""")
+    out = tmp_path / "film.mp4"
+    port = _free_port()
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "NEURALBRUSH_QUIET": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src"),
+               "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+        procs.append(subprocess.Popen([sys.executable, "-m", "neuralbrush", "video", "storyboard", str(story), "-o",
+                                       str(out), "--device", "cpu"], env=env, stderr=subprocess.PIPE))
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read()[-800:]
+    assert video_info(out)["frames"] == 32
+    single = tmp_path / "single.mp4"
+    res = render_storyboard(story, single, cache=tmp_path / "film.cache")
+    assert res["cached"] == 32  # the two ranks together rendered exactly the single-process frames
