@@ -22,7 +22,7 @@ from ..core.errors import UsageError
 
 SPACES = ("rgb", "lab")
 DITHERS = ("none", "floyd", "ordered")
-_CHUNK = 1 << 14  # pixels per nearest-colour chunk: small chunks keep the (n, k) distances in cache
+_CHUNK = 1 << 12  # pixels per nearest-colour chunk: small chunks keep the (n, k) distances in cache
 _LUT_MIN_PIXELS = 1 << 18  # from this many pixels on, match distinct colours once (16 MB lookup table)
 _MAX_FIT_POINTS = 8192  # beyond this many distinct colours, k-means runs on fine colour-cube cells
 
@@ -397,17 +397,20 @@ def merge_alpha(rgb: np.ndarray, alpha: np.ndarray | None, gray: bool) -> np.nda
     return rgb if alpha is None else np.dstack([rgb, alpha])
 
 
-def _fill_unused(rgb_flat: np.ndarray, visible: np.ndarray, palette: np.ndarray, labels: np.ndarray,
+def _visible_counts(labels: np.ndarray, visible: np.ndarray | None, k: int) -> np.ndarray:
+    return np.bincount(labels if visible is None else labels[visible], minlength=k)
+
+
+def _fill_unused(rgb_flat: np.ndarray, visible: np.ndarray | None, palette: np.ndarray, labels: np.ndarray,
                  space: str) -> tuple[np.ndarray, np.ndarray]:
     """Give palette entries that no visible pixel uses the colour of the worst-served pixel,
     until every entry is used: a fitted k-colour palette then yields exactly k colours."""
     k = len(palette)
-    vis_idx = np.flatnonzero(visible)
     for _ in range(2 * k):
-        counts = np.bincount(labels[vis_idx], minlength=k)
-        empty = np.flatnonzero(counts == 0)
+        empty = np.flatnonzero(_visible_counts(labels, visible, k) == 0)
         if len(empty) == 0:
             break
+        vis_idx = np.arange(len(rgb_flat)) if visible is None else np.flatnonzero(visible)
         coords = to_space(rgb_flat[vis_idx], space)
         err = ((coords - to_space(palette, space)[labels[vis_idx]]) ** 2).sum(axis=1)
         err[np.isin(_pack(rgb_flat[vis_idx]), _pack(palette))] = -1.0
@@ -442,12 +445,13 @@ def quantize_colors(image: np.ndarray, *, colors: int = QuantizeOptions.colors, 
     rgb, alpha, gray = split_alpha(image)
     h, w = rgb.shape[:2]
     flat = rgb.reshape(-1, 3)
-    visible = np.ones(h * w, bool) if alpha is None else alpha.reshape(-1) > 0
-    if not visible.any():
-        visible[:] = True  # fully transparent: fit on the hidden colours rather than nothing
+    visible = None if alpha is None else alpha.reshape(-1) > 0
+    if visible is not None and (visible.all() or not visible.any()):
+        visible = None  # all visible, or all transparent: then fit on the hidden colours
     fitted = palette is None
     if fitted:
-        pal = kmeans_palette(flat[visible], colors, seed=seed, space=space, sample=sample)
+        pal = kmeans_palette(flat if visible is None else flat[visible], colors, seed=seed, space=space,
+                             sample=sample)
         if gray:
             # (a rounding collision leaves an unused entry, which _fill_unused replaces below)
             pal = np.repeat(pal.astype(np.float32).mean(axis=1, keepdims=True).round(), 3, axis=1).astype(np.uint8)
@@ -463,7 +467,7 @@ def quantize_colors(image: np.ndarray, *, colors: int = QuantizeOptions.colors, 
         labels = map_to_palette(flat, pal, space=space)
         if fitted:
             pal, labels = _fill_unused(flat, visible, pal, labels, space)
-    counts = np.bincount(labels[visible], minlength=len(pal)).astype(np.float64)
+    counts = _visible_counts(labels, visible, len(pal)).astype(np.float64)
     if fitted:  # most used colour first (a user's fixed palette keeps its order)
         order = np.argsort(-counts, kind="stable")
         rank = np.empty_like(order)
