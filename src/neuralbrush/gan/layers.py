@@ -289,21 +289,24 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     """
     n = x.shape[0]
     out_ch, in_ch, kh, kw = weight.shape
-    lowp = x.dtype in (torch.float16, torch.bfloat16) or torch.is_autocast_enabled(x.device.type)
-    with _autocast_off(x.device.type):
+    dev = x.device.type
+    fp16 = x.dtype == torch.float16 or (torch.is_autocast_enabled(dev) and torch.get_autocast_dtype(dev) == torch.float16)
+    with _autocast_off(dev):
         weight = weight.float()
         styles = styles.float()
-        if lowp and demodulate:  # pre-normalise to keep low-precision activations in range
+        if fp16 and demodulate:  # pre-normalise so fp16 activations stay in range (bf16 has fp32's range)
             weight = weight * (1 / np.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
             styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
-        w = None
         dcoefs = None
-        if demodulate or fused_modconv:
-            w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)  # [N, O, I, k, k]
         if demodulate:
-            dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, O]
-        if demodulate and fused_modconv:
-            w = w * dcoefs.reshape(n, -1, 1, 1, 1)
+            # sum_{i,k} (w[o,i,k] s[i])^2 = sum_i s[i]^2 sum_k w[o,i,k]^2: a small matmul instead of
+            # materialising the [N, O, I, k, k] per-sample weights (same value, far less memory traffic).
+            dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [N, O]
+        w = None
+        if fused_modconv:
+            w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)  # [N, O, I, k, k]
+            if demodulate:
+                w = w * dcoefs.reshape(n, -1, 1, 1, 1)
     cdtype = x.dtype
     if not fused_modconv:
         x = x * styles.to(cdtype).reshape(n, -1, 1, 1)
