@@ -329,3 +329,21 @@ def test_cli_build(tmp_path, capsys):
     assert "power of two" in capsys.readouterr().err
     assert run(["dataset", "build", "--help"]) == 0
     assert "--max-images" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_demo_stage(tmp_path):
+    from neuralbrush.datasets.demo import run_demo
+
+    context: dict = {}
+    items = run_demo(tmp_path, full=False, context=context)
+    assert {i["title"] for i in items} == {"Dataset contact sheet", "Dataset preview", "Face alignment"}
+    for i in items:
+        assert (tmp_path / i["path"]).is_file() and i["caption"]
+    ds = ImageDataset(context["dataset"])
+    assert len(ds) == 240 and ds.resolution == 64
+    assert set(context["photos"]) == {"astronaut", "chelsea", "coffee", "rocket"}
+    assert all(Path(p).is_file() for p in context["photos"].values())
+    summary = json.loads((Path(context["dataset"]).parent / "blooms-report" / "summary.json").read_text())
+    assert summary["rejected_by_reason"] == {"duplicate": 1, "empty": 1, "near-duplicate": 1, "not-an-image": 1,
+                                             "too-small": 1, "truncated": 1}
