@@ -89,3 +89,19 @@ def test_cli_image_commands_and_errors(tmp_path, capsys):
                          (["quantize", str(img), "-o", str(img)], "overwrite the input")):
         assert run(argv) == 2, argv
         assert needle in capsys.readouterr().err
+
+
+def test_options_json_reruns_a_run_and_the_command_line_wins(tmp_path, capsys):
+    img = tmp_path / "cat.png"
+    skimage_photo("chelsea").convert("RGB").resize((90, 60)).save(img)
+    assert run(["superpixels", str(img), "-n", "25", "--compactness", "30", "--outline", "white",
+                "-o", str(tmp_path / "a.png")]) == 0
+    assert run(["superpixels", str(img), "--config", str(tmp_path / "a-options.json"), "-o", str(tmp_path / "b.png")]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png")))
+    assert run(["superpixels", str(img), "--config", str(tmp_path / "a-options.json"), "--outline-width", "2",
+                "-o", str(tmp_path / "c.png")]) == 0
+    c = json.loads((tmp_path / "c-options.json").read_text())["options"]
+    assert c["segments"] == 25 and c["compactness"] == 30 and c["outline"] == "white" and c["outline_width"] == 2
+    capsys.readouterr()
+    assert run(["enhance", str(img), "--config", str(tmp_path / "a-options.json")]) == 2
+    assert "does not know" in capsys.readouterr().err

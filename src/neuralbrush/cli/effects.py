@@ -19,6 +19,37 @@ _OUTPUT_HELP = ("Output image (.png), folder, or video (.mp4/.gif); by default b
                 "<name>-{effect}.")
 
 
+_CONFIG_HELP = ("Options JSON of an earlier run (<name>-options.json) to run again; options given on the "
+                "command line win.")
+
+
+def _options(ctx: typer.Context, cls, config: Optional[Path], values: dict):
+    """Build the options dataclass: command-line values, over ``config`` (an earlier run's options
+    JSON), over the defaults."""
+    from dataclasses import fields
+
+    from ..core.checkpoint import read_json
+    from ..core.errors import UsageError
+
+    merged = dict(values)
+    if config is not None:
+        if not config.is_file():
+            raise UsageError(f"config file {config} does not exist")
+        data = read_json(config)
+        data = data.get("options", data) if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            raise UsageError(f"{config} does not hold an options object")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise UsageError(f"{config} has options this command does not know: {', '.join(unknown)}")
+        for name, value in data.items():
+            source = ctx.get_parameter_source(name)
+            if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
+                merged[name] = value
+    return cls(**merged)
+
+
 def _report(run, label: str) -> None:
     from ..core.progress import info
 
@@ -34,6 +65,7 @@ def _report(run, label: str) -> None:
 
 
 def quantize_cmd(
+    ctx: typer.Context,
     input: Path = typer.Argument(..., help=_INPUT_HELP),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help=_OUTPUT_HELP.format(effect="quantize")),
     colors: int = typer.Option(_Q.colors, "--colors", "-k", min=1, max=256,
@@ -48,6 +80,7 @@ def quantize_cmd(
     seed: int = typer.Option(_Q.seed, "--seed", help="Seed for the pixel sample and k-means initialisation."),
     sample: int = typer.Option(_Q.sample, "--sample", min=0,
                                help="Pixels the palette is fitted on (0 = all)."),
+    config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
 ) -> None:
     """Reduce colours with k-means; writes the image, <name>-palette.txt/.json (hex and share of each
     colour) and <name>-swatch.png. Alpha is kept; a video shares one palette over all frames."""
@@ -55,8 +88,8 @@ def quantize_cmd(
     from ..effects.runners import QuantizeEffect
     from ..effects.batch import run_effect
 
-    opts = QuantizeOptions(colors=colors, space=space.lower(), dither=dither.lower(), palette=palette, seed=seed,
-                           sample=sample)
+    opts = _options(ctx, QuantizeOptions, config, dict(colors=colors, space=space.lower(), dither=dither.lower(),
+                                                       palette=palette, seed=seed, sample=sample))
     effect = QuantizeEffect(opts)
     run = run_effect(effect, input, output)
     _report(run, "quantized")
@@ -66,6 +99,7 @@ def quantize_cmd(
 
 
 def superpixels_cmd(
+    ctx: typer.Context,
     input: Path = typer.Argument(..., help=_INPUT_HELP),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help=_OUTPUT_HELP.format(effect="superpixels")),
     segments: int = typer.Option(_S.segments, "--segments", "-n", min=1, help="About how many regions SLIC makes."),
@@ -76,14 +110,15 @@ def superpixels_cmd(
                                                "stained glass."),
     outline_width: int = typer.Option(_S.outline_width, "--outline-width", min=1, help="Border width in pixels."),
     sigma: float = typer.Option(_S.sigma, "--sigma", min=0.0, help="Gaussian smoothing before segmenting."),
+    config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
 ) -> None:
     """SLIC superpixels, each filled with its mean colour, optionally outlined."""
     from ..effects.batch import run_effect
     from ..effects.runners import SuperpixelEffect
     from ..effects.superpixels import SuperpixelOptions
 
-    opts = SuperpixelOptions(segments=segments, compactness=compactness, outline=outline,
-                             outline_width=outline_width, sigma=sigma)
+    opts = _options(ctx, SuperpixelOptions, config, dict(segments=segments, compactness=compactness, outline=outline,
+                                                         outline_width=outline_width, sigma=sigma))
     effect = SuperpixelEffect(opts)
     run = run_effect(effect, input, output)
     _report(run, "superpixels")
@@ -93,6 +128,7 @@ def superpixels_cmd(
 
 
 def enhance_cmd(
+    ctx: typer.Context,
     input: Path = typer.Argument(..., help=_INPUT_HELP),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help=_OUTPUT_HELP.format(effect="enhance")),
     auto_contrast: bool = typer.Option(_E.auto_contrast, "--auto-contrast",
@@ -111,6 +147,7 @@ def enhance_cmd(
                                          help="How much of the detail (image minus blur) is added back."),
     sharpen_radius: float = typer.Option(_E.sharpen_radius, "--sharpen-radius", min=0.01,
                                          help="Blur sigma in pixels for the unsharp mask."),
+    config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
 ) -> None:
     """Auto-contrast, gamma, saturation, CLAHE and sharpening (in that order; each optional)."""
     from ..core.errors import UsageError
@@ -118,9 +155,10 @@ def enhance_cmd(
     from ..effects.enhance import EnhanceOptions
     from ..effects.runners import EnhanceEffect
 
-    opts = EnhanceOptions(auto_contrast=auto_contrast, cutoff=cutoff, gamma=gamma, saturation=saturation, clahe=clahe,
-                          clahe_clip=clahe_clip, clahe_tiles=clahe_tiles, sharpen=sharpen,
-                          sharpen_amount=sharpen_amount, sharpen_radius=sharpen_radius)
+    opts = _options(ctx, EnhanceOptions, config, dict(
+        auto_contrast=auto_contrast, cutoff=cutoff, gamma=gamma, saturation=saturation, clahe=clahe,
+        clahe_clip=clahe_clip, clahe_tiles=clahe_tiles, sharpen=sharpen, sharpen_amount=sharpen_amount,
+        sharpen_radius=sharpen_radius))
     if opts.is_noop():
         raise UsageError("nothing to do: give at least one of --auto-contrast, --gamma, --saturation, --clahe, --sharpen")
     run = run_effect(EnhanceEffect(opts), input, output)
