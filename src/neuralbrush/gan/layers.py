@@ -109,11 +109,12 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 
     f = f * (gain ** (f.ndim / 2))
     if not flip_filter:
         f = f.flip([0, 1])
-    weight = f.to(device=x.device)[None, None].repeat(c, 1, 1, 1)
-    if not torch.is_autocast_enabled(x.device.type):
-        weight = weight.to(x.dtype)
+    # The FIR runs in the dtype of its input, also under autocast: images (fp32) stay fp32,
+    # low-precision activations stay low precision.
+    weight = f.to(device=x.device, dtype=x.dtype)[None, None].repeat(c, 1, 1, 1)
     if weight.shape[-1] > 1 or weight.shape[-2] > 1 or gain != 1:
-        x = F.conv2d(x, weight, groups=c)
+        with _autocast_off(x.device.type):
+            x = F.conv2d(x, weight, groups=c)
     if down > 1:
         x = x[:, :, ::down, ::down]
     return x
