@@ -47,6 +47,13 @@ def test_map_to_palette_matches_brute_force(size):
     d = ((img.reshape(-1, 1, 3).astype(np.int32) - pal[None].astype(np.int32)) ** 2).sum(-1)
     got = d[np.arange(len(d)), labels.reshape(-1)]
     assert np.array_equal(got, d.min(1))  # ties may pick either index; the distance must be minimal
+    # the same in L*a*b* (float distances: allow float32 rounding)
+    from neuralbrush.effects.quantize import to_space
+
+    lab_labels = map_to_palette(img, pal, space="lab").reshape(-1)
+    x, p = to_space(img.reshape(-1, 3), "lab").astype(np.float64), to_space(pal, "lab").astype(np.float64)
+    dl = ((x[:, None, :] - p[None]) ** 2).sum(-1)
+    assert (dl[np.arange(len(dl)), lab_labels] <= dl.min(1) + 1e-2).all()
 
 
 @pytest.mark.parametrize("space", ["rgb", "lab"])
