@@ -114,6 +114,29 @@ def _warp(arr: np.ndarray, m: np.ndarray, size: tuple[int, int], interp: int | N
 
 # -- detection -------------------------------------------------------------------------------
 
+class _Pyramid:
+    """A grey image and its 2x reductions, so small patches of big photos are sampled without aliasing."""
+
+    def __init__(self, gray: np.ndarray) -> None:
+        import cv2
+
+        self.levels = [gray]
+        while min(self.levels[-1].shape) >= 128:
+            self.levels.append(cv2.pyrDown(self.levels[-1]))
+
+    def patch(self, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Warp with ``m`` (original continuous coordinates -> patch) from the finest level that is
+        at most 2x finer than the patch."""
+        scale = float(np.hypot(m[0, 0], m[0, 1]))
+        k = 0
+        while k + 1 < len(self.levels) and scale * 2 ** (k + 1) <= 1.0:
+            k += 1
+        level = self.levels[k]
+        h0, w0 = self.levels[0].shape
+        to_orig = np.array([[w0 / level.shape[1], 0, 0], [0, h0 / level.shape[0], 0]])
+        return _warp(level, _compose(m, to_orig), size)
+
+
 @dataclass
 class FaceLandmarks:
     """Eye centres (image-left eye first) and mouth centre in continuous image coordinates."""
@@ -174,14 +197,14 @@ def _eye_boxes(patch: np.ndarray, min_size: int, max_size: int, scale_factor: fl
     return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
 
 
-def _first_pass(gray: np.ndarray, center: np.ndarray, face_width: float, angle: float) -> tuple[np.ndarray, np.ndarray] | None:
+def _first_pass(pyr: _Pyramid, center: np.ndarray, face_width: float, angle: float) -> tuple[np.ndarray, np.ndarray] | None:
     """Eyes of a face found at ``center``/``face_width`` by a detector rotated ``angle`` degrees."""
     margin = 0.15
     side = int(FACE_PATCH * (1 + 2 * margin))
     m = _similarity(angle, FACE_PATCH / face_width, center, (side / 2, side / 2))
     f0 = side / 2 - FACE_PATCH / 2
     # only the upper part of the face can hold the eyes; a coarse scale step is enough here
-    patch = _warp(gray, m, (side, int(f0 + 0.7 * FACE_PATCH)))
+    patch = pyr.patch(m, (side, int(f0 + 0.7 * FACE_PATCH)))
     boxes = _eye_boxes(patch, int(FACE_PATCH * 0.1), int(FACE_PATCH * 0.4), scale_factor=1.08)
     pair = _pick_pair(boxes, (f0, f0, FACE_PATCH, FACE_PATCH))
     if pair is None:
@@ -201,7 +224,7 @@ def _match(boxes: np.ndarray, expected: np.ndarray, d: float) -> np.ndarray | No
     return None if best is None else best[1]
 
 
-def _refine(gray: np.ndarray, le: np.ndarray, re: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _refine(pyr: _Pyramid, le: np.ndarray, re: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Re-detect the eyes on a patch where the eye line is horizontal at a fixed distance.
 
     The patch and its mirror image are both searched and the two estimates averaged, which
@@ -217,7 +240,7 @@ def _refine(gray: np.ndarray, le: np.ndarray, re: np.ndarray) -> tuple[np.ndarra
     pw, ph = int(2.6 * d), int(1.5 * d)
     mid = (le + re) / 2
     m = _similarity(angle, d / dist, mid, (pw / 2, ph / 2))
-    patch = _warp(gray, m, (pw, ph))
+    patch = pyr.patch(m, (pw, ph))
     side = pw
     exp_l = np.array([pw / 2 - d / 2, ph / 2])
     exp_r = np.array([pw / 2 + d / 2, ph / 2])
@@ -275,6 +298,7 @@ def detect_landmarks(img: Image.Image | np.ndarray, *, angles: Sequence[float] =
     import cv2
 
     gray = _to_gray(img)
+    pyr = _Pyramid(gray)
     h, w = gray.shape
     s = min(1.0, DETECT_MAX_SIDE / max(h, w))
     small = cv2.resize(gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) if s < 1 else gray
@@ -294,12 +318,12 @@ def detect_landmarks(img: Image.Image | np.ndarray, *, angles: Sequence[float] =
         inv = _invert(m) if angle else np.array([[1.0, 0, 0], [0, 1.0, 0]])
         for fx, fy, fw, fh in faces:
             centre = _apply(inv, np.array([fx + fw / 2, fy + fh / 2])) / s
-            eyes = _first_pass(gray, centre, fw / s, angle)
+            eyes = _first_pass(pyr, centre, fw / s, angle)
             if eyes is None:
                 continue
             le, re = eyes
             for _ in range(refine_rounds):
-                better = _refine(gray, le, re)
+                better = _refine(pyr, le, re)
                 if better is None:
                     break
                 moved = max(np.linalg.norm(better[0] - le), np.linalg.norm(better[1] - re))
