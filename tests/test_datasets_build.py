@@ -279,6 +279,18 @@ def test_labels_from_folders_and_zip_source(tmp_path):
     assert ds.label_dim == 3 and len(ds) == 7
 
 
+def test_folder_label_conveniences(tmp_path):
+    wrapped = tmp_path / "wrapped.zip"  # one folder wrapping the class folders is looked through
+    with zipfile.ZipFile(wrapped, "w") as z:
+        z.writestr("pets/cats/a.png", _encode(bloom(64, 1), "PNG"))
+        z.writestr("pets/dogs/b.png", _encode(bloom(64, 2), "PNG"))
+    flat = tmp_path / "owls"  # a flat folder given on its own is one class named after it
+    flat.mkdir()
+    bloom(64, 3).save(flat / "o.png")
+    r = build_dataset([wrapped, flat], tmp_path / "l.zip", size=16, min_size=32, labels_from_folders=True)
+    assert r.label_names == ["cats", "dogs", "owls"] and r.accepted == 3 and not r.rejected
+
+
 def test_max_images_and_workers_agree(tmp_path):
     src = tmp_path / "src"
     for i in range(12):

@@ -42,7 +42,7 @@ from PIL import Image, ImageOps
 from ..core.errors import ImageLoadError, NeuralbrushError, UsageError
 from ..core.imageio import DEFAULT_MAX_PIXELS, load_image, parse_color
 from .build_options import CROPS, BuildOptions
-from .sources import SourceItem, count_ignored, iter_sources
+from .sources import SourceItem, count_ignored, folder_labels, iter_sources
 
 IMAGES_PER_FOLDER = 1000
 MIN_IMAGES_PER_WORKER = 32  # --workers 0 starts one process per this many images, at most one per core
@@ -419,7 +419,13 @@ def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, outp
     src_paths = [Path(s) for s in sources]
     output = Path(output)
     t0 = time.perf_counter()
-    items = list(iter_sources(src_paths))
+    items: list[SourceItem] = []
+    label_key: dict[str, str | None] = {}
+    for src in src_paths:
+        found = list(iter_sources([src]))
+        if opts.labels_from_folders:
+            label_key.update(zip((it.path for it in found), folder_labels(src, found)))
+        items.extend(found)
     _check_output(output, src_paths, opts.overwrite)
     ignored = count_ignored(src_paths)
     report_dir = report_dir_for(output)
@@ -428,11 +434,11 @@ def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, outp
     label_names: list[str] | None = None
     label_of: dict[str, int] = {}
     if opts.labels_from_folders:
-        label_names = sorted({it.label_folder for it in items if it.label_folder is not None})
+        label_names = sorted({k for k in label_key.values() if k is not None})
         label_of = {n: i for i, n in enumerate(label_names)}
         todo = []
         for it in items:
-            if it.label_folder is None:
+            if label_key.get(it.path) is None:
                 rejected.append(Rejection(it.path, "no-label", "not inside a class folder"))
             else:
                 todo.append(it)
@@ -486,7 +492,7 @@ def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, outp
                                 exact_seen[res.pixel_sha] = res.item.path  # type: ignore[index]
                                 near_index.add(res.phash, len(thumbs))  # type: ignore[union-attr]
                                 thumbs.append((res.item.path, res.thumb))
-                            label = label_of.get(res.item.label_folder) if opts.labels_from_folders else None
+                            label = label_of.get(label_key.get(res.item.path)) if opts.labels_from_folders else None  # type: ignore[arg-type]
                             name = image_name(written)
                             writer.add(name, res.png)  # type: ignore[arg-type]
                             entry = {"name": name, **res.meta}

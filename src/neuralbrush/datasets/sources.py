@@ -32,12 +32,6 @@ class SourceItem:
     file: str  # the file on disk (the folder file itself, or the zip)
     member: str | None = None  # zip member name when the item lives in a zip
 
-    @property
-    def label_folder(self) -> str | None:
-        """The top-level folder below the source root (ImageFolder convention), or None."""
-        parts = PurePosixPath(self.rel).parts
-        return parts[0] if len(parts) > 1 else None
-
     def read_bytes(self, max_bytes: int = MAX_MEMBER_BYTES) -> bytes:
         """The raw bytes; raises :class:`ImageLoadError` (``unreadable``, ``too-large``, ``missing``)."""
         if self.member is None:
@@ -98,6 +92,27 @@ def iter_zip(path: Path) -> Iterator[SourceItem]:
         if _hidden(posix.parts) or not is_image_file(posix.name):
             continue
         yield SourceItem(path=f"{path}:{posix.as_posix()}", rel=posix.as_posix(), file=str(path), member=name)
+
+
+def folder_labels(source: str | os.PathLike, items: Sequence[SourceItem]) -> list[str | None]:
+    """Class names for ``--labels-from-folders``, one per item of one source.
+
+    The ImageFolder convention: the top-level folder below the source root names the class.
+    Two conveniences: a single folder wrapping everything (``pets.zip:pets/cats/a.jpg``) is
+    looked through, and a source with no sub-folders at all (``cats/`` given on its own) is one
+    class named after the source itself. In a source that has class folders, files lying at its
+    root get no label (None).
+    """
+    parts = [PurePosixPath(it.rel).parts for it in items]
+    if not parts:
+        return []
+    while all(len(p) >= 3 for p in parts) and len({p[0] for p in parts}) == 1:
+        parts = [p[1:] for p in parts]
+    if all(len(p) == 1 for p in parts):
+        src = Path(source)
+        name = src.stem if src.is_file() and src.suffix.lower() == ".zip" else (src.name if src.is_dir() else src.parent.name)
+        return [name or "images"] * len(parts)
+    return [p[0] if len(p) > 1 else None for p in parts]
 
 
 def count_ignored(sources: Sequence[str | os.PathLike]) -> int:
