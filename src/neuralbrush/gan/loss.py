@@ -1,0 +1,155 @@
+"""GAN losses: non-saturating logistic, R1 on augmented reals, path-length regularisation.
+
+The training loop calls :meth:`GANLoss.accumulate` once per phase with one of
+``Gmain | Greg | Gboth | Dmain | Dreg | Dboth``; each call computes the loss for the local batch
+and calls ``backward`` (the loop then averages gradients across ranks and steps the optimiser).
+``gain`` is the lazy-regularisation interval, so a penalty applied every I minibatches weighs
+as much as one applied every minibatch (REFERENCE.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
+
+
+def has_mapping(G: torch.nn.Module) -> bool:
+    """StyleGAN-style generators have a mapping network and w space; DCGAN does not."""
+    return getattr(G, "w_dim", None) is not None and hasattr(G, "mapping") and hasattr(G, "synthesis")
+
+
+@dataclass
+class LossStats:
+    """Scalars of the last phases, for the progress line and stats.jsonl."""
+
+    values: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, t: torch.Tensor) -> None:
+        self.values[name] = float(t.detach().float().mean())
+
+
+class GANLoss:
+    """StyleGAN2-ADA loss (also used for DCGAN, with path length and style mixing off).
+
+    Args:
+        G, D: generator and discriminator (D(img, c) -> logits [N, 1]).
+        augment_pipe: applied to reals and fakes before D (None = no augmentation).
+        r1_gamma: R1 weight; penalty = gamma/2 * |grad D(aug(real))|^2 (0 disables).
+        style_mixing_prob: probability of mixing two latents at a random layer cutoff.
+        pl_weight, pl_batch_shrink, pl_decay: path length regularisation (weight 0 disables).
+        autocast: context factory for the forward passes (core.device Runtime.autocast).
+        noise_mode: synthesis noise ('random'; 'const' makes runs bitwise repeatable in tests).
+        reduce_mean: averages a tensor across ranks in place (DDP), identity otherwise.
+    """
+
+    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, *, augment_pipe: torch.nn.Module | None = None,
+                 r1_gamma: float = 10.0, style_mixing_prob: float = 0.9, pl_weight: float = 2.0,
+                 pl_batch_shrink: int = 2, pl_decay: float = 0.01, autocast: Callable | None = None,
+                 noise_mode: str = "random", reduce_mean: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        self.G, self.D = G, D
+        self.augment_pipe = augment_pipe
+        self.r1_gamma = float(r1_gamma)
+        self.style_mixing_prob = float(style_mixing_prob) if has_mapping(G) else 0.0
+        self.pl_weight = float(pl_weight) if has_mapping(G) else 0.0
+        self.pl_batch_shrink = int(pl_batch_shrink)
+        self.pl_decay = float(pl_decay)
+        self.autocast = autocast
+        self.noise_mode = noise_mode
+        self.reduce_mean = reduce_mean or (lambda t: t)
+        self.pl_mean = torch.zeros([])
+        self.stats = LossStats()
+        self.real_logits_hook: Callable[[torch.Tensor], None] | None = None  # ADA statistics
+
+    # -- forward helpers ---------------------------------------------------------------------------
+    def _ctx(self):
+        import contextlib
+
+        return self.autocast() if self.autocast is not None else contextlib.nullcontext()
+
+    def run_G(self, z: torch.Tensor, c: torch.Tensor, *, update_emas: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Generate images (float32, NCHW) and the ws used (None for DCGAN)."""
+        with self._ctx():
+            if not has_mapping(self.G):
+                return self.G(z, c).float(), None
+            ws = self.G.mapping(z, c, update_emas=update_emas)
+            if self.style_mixing_prob > 0:
+                num_ws = ws.shape[1]
+                cutoff = torch.randint(1, num_ws, [], device=ws.device) if num_ws > 1 else torch.ones([], dtype=torch.long)
+                mix = torch.rand([], device=ws.device) < self.style_mixing_prob
+                cutoff = torch.where(mix, cutoff, torch.full_like(cutoff, num_ws))
+                ws2 = self.G.mapping(torch.randn_like(z), c, update_emas=False)
+                layer = torch.arange(num_ws, device=ws.device).view(1, -1, 1)
+                ws = torch.where(layer < cutoff, ws, ws2)
+            img = self.G.synthesis(ws, noise_mode=self.noise_mode)
+        return img.float(), ws
+
+    def run_D(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if self.augment_pipe is not None:
+            img = self.augment_pipe(img)
+        with self._ctx():
+            logits = self.D(img, c)
+        return logits.float()
+
+    # -- the phases --------------------------------------------------------------------------------
+    def accumulate(self, phase: str, real_img: torch.Tensor, real_c: torch.Tensor, gen_z: torch.Tensor,
+                   gen_c: torch.Tensor, gain: float) -> None:
+        assert phase in PHASES, phase
+        do_Gmain = phase in ("Gmain", "Gboth")
+        do_Dmain = phase in ("Dmain", "Dboth")
+        do_Gpl = phase in ("Greg", "Gboth") and self.pl_weight > 0
+        do_Dr1 = phase in ("Dreg", "Dboth") and self.r1_gamma > 0
+
+        if do_Gmain:  # generator wants D to call its images real: softplus(-D(G(z)))
+            gen_img, _ = self.run_G(gen_z, gen_c)
+            gen_logits = self.run_D(gen_img, gen_c)
+            loss_G = F.softplus(-gen_logits)
+            self.stats.add("loss/G", loss_G)
+            self.stats.add("scores/fake", gen_logits)
+            loss_G.mean().mul(gain).backward()
+
+        if do_Gpl:  # path length: |J^T y| for random image-space y should stay constant
+            n = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
+            gen_img, ws = self.run_G(gen_z[:n], gen_c[:n])
+            h, w = gen_img.shape[2:]
+            pl_noise = torch.randn_like(gen_img) / (h * w) ** 0.5
+            (pl_grads,) = torch.autograd.grad((gen_img * pl_noise).sum(), ws, create_graph=True)
+            pl_lengths = pl_grads.float().square().sum(2).mean(1).sqrt()
+            batch_mean = self.reduce_mean(pl_lengths.mean().detach().clone())
+            self.pl_mean = self.pl_mean.to(batch_mean.device)
+            self.pl_mean = self.pl_mean.lerp(batch_mean, self.pl_decay)
+            pl_penalty = (pl_lengths - self.pl_mean).square()
+            self.stats.add("loss/pl_penalty", pl_penalty)
+            loss_Gpl = pl_penalty * self.pl_weight
+            # Keep gen_img in the graph at zero cost so every G parameter receives a gradient.
+            (gen_img[:, 0, 0, 0] * 0 + loss_Gpl).mean().mul(gain).backward()
+
+        if do_Dmain:  # fakes should score low: softplus(D(G(z)))
+            with torch.no_grad():
+                gen_img, _ = self.run_G(gen_z, gen_c, update_emas=True)
+            gen_logits = self.run_D(gen_img, gen_c)
+            loss_Dgen = F.softplus(gen_logits)
+            self.stats.add("scores/fake", gen_logits)
+            loss_Dgen.mean().mul(gain).backward()
+
+        if do_Dmain or do_Dr1:
+            real = real_img.detach().requires_grad_(do_Dr1)
+            real_logits = self.run_D(real, real_c)
+            loss = real_logits[:, 0] * 0
+            if do_Dmain:
+                loss_Dreal = F.softplus(-real_logits)
+                self.stats.add("scores/real", real_logits)
+                self.stats.add("loss/D", loss_Dgen.mean() + loss_Dreal.mean())
+                if self.real_logits_hook is not None:
+                    self.real_logits_hook(real_logits)
+                loss = loss + loss_Dreal[:, 0]
+            if do_Dr1:  # R1 through the augmentation: needs a double-differentiable pipe
+                (r1_grads,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+                r1_penalty = r1_grads.float().square().sum([1, 2, 3])
+                self.stats.add("loss/r1_penalty", r1_penalty)
+                loss = loss + r1_penalty * (self.r1_gamma / 2)
+            loss.mean().mul(gain).backward()

@@ -1,0 +1,225 @@
+"""Training options (declared once: the library, the CLI and training_options.json share them)
+and the configuration presets of StyleGAN2-ADA (REFERENCE.md table) plus ``small`` for CPUs."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.errors import UsageError
+
+ARCHS = ("stylegan2", "dcgan")
+CFGS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "small")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One row of the preset table (per reference GPU count ``ref_gpus``)."""
+
+    ref_gpus: int
+    kimg: float
+    mb: int
+    mbstd: int
+    fmaps: float
+    lrate: float
+    gamma: float
+    ema: float
+    ramp: float | None
+    map: int
+    cmax: int = 512
+    cbase: int | None = None  # None: fmaps * 32768
+
+
+PRESETS: dict[str, Preset] = {
+    "stylegan2": Preset(ref_gpus=8, kimg=25000, mb=32, mbstd=4, fmaps=1, lrate=0.002, gamma=10, ema=10, ramp=None, map=8),
+    "paper256": Preset(ref_gpus=8, kimg=25000, mb=64, mbstd=8, fmaps=0.5, lrate=0.0025, gamma=1, ema=20, ramp=None, map=8),
+    "paper512": Preset(ref_gpus=8, kimg=25000, mb=64, mbstd=8, fmaps=1, lrate=0.0025, gamma=0.5, ema=20, ramp=None, map=8),
+    "paper1024": Preset(ref_gpus=8, kimg=25000, mb=32, mbstd=4, fmaps=1, lrate=0.002, gamma=2, ema=10, ramp=None, map=8),
+    "cifar": Preset(ref_gpus=2, kimg=100000, mb=64, mbstd=32, fmaps=1, lrate=0.0025, gamma=0.01, ema=500, ramp=0.05, map=2),
+    # CPU-sized (measured in docs/gan-training.md): narrow (channels min(1024 // res, 128): 128 up to
+    # 8 px, 64 at 16 px, 32 at 32 px, 16 at 64 px), shallow mapping, batch 16, gentle R1, short EMA
+    # with ramp. ~75 MMAC per 32 px image for G: a 2-core CPU trains it at a few s per minibatch.
+    "small": Preset(ref_gpus=1, kimg=1000, mb=16, mbstd=4, fmaps=1 / 32, lrate=0.0025, gamma=0.05, ema=5.0,
+                    ramp=0.05, map=2, cmax=128, cbase=1024),
+}
+
+
+def auto_preset(res: int, gpus: int = 1) -> Preset:
+    """NVlabs' 'auto' rule: batch, mbstd, width, lr, gamma and EMA derived from resolution and GPUs."""
+    mb = max(min(gpus * min(4096 // res, 32), 64), gpus)
+    return Preset(ref_gpus=gpus, kimg=25000, mb=mb, mbstd=min(mb // gpus, 4), fmaps=1 if res >= 512 else 0.5,
+                  lrate=0.002 if res >= 1024 else 0.0025, gamma=0.0002 * res ** 2 / mb, ema=mb * 10 / 32,
+                  ramp=0.05, map=2)
+
+
+def preset_for(cfg: str, res: int, gpus: int = 1) -> Preset:
+    if cfg == "auto":
+        return auto_preset(res, gpus)
+    if cfg not in PRESETS:
+        raise UsageError(f"unknown --cfg {cfg!r}; choose one of {', '.join(CFGS)}")
+    return PRESETS[cfg]
+
+
+@dataclass
+class TrainOptions:
+    """Everything a training run needs; None means 'from the preset'. Saved as training_options.json."""
+
+    data: str = ""
+    outdir: str = "runs"
+    arch: str = "stylegan2"
+    cfg: str = "auto"
+    res: int | None = None  # dataset images are centre-cropped/resized to this (default: dataset's own)
+    mirror: bool = False
+    cond: bool = False
+    kimg: float | None = None
+    minutes: float | None = None
+    batch: int | None = None
+    gamma: float | None = None
+    glr: float | None = None
+    dlr: float | None = None
+    map: int | None = None
+    cbase: int | None = None
+    cmax: int | None = None
+    mbstd: int | None = None
+    ema_kimg: float | None = None
+    ema_ramp: float | None = None
+    style_mixing: float | None = None
+    pl_weight: float | None = None
+    z_dim: int | None = None
+    ngf: int = 64  # DCGAN widths
+    ndf: int = 64
+    aug: str = "ada"
+    p: float = 0.0
+    target: float = 0.6
+    ada_kimg: float | None = None  # 500, or 100 when transfer learning
+    resume: str | None = None
+    freezed: int = 0
+    tick: float = 4.0
+    snap: int = 50
+    grid: str = "auto"
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    metrics: str = "swd"
+    metric_images: int = 1024
+    workers: int = 4
+    threads: int = 0  # torch intra-op threads; 0 = auto (1 when the machine is already oversubscribed)
+    noise_mode: str = "random"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainOptions":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names - {"resolved"}
+        if unknown:
+            raise UsageError(f"unknown training options {sorted(unknown)}")
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class ResolvedConfig:
+    """Concrete numbers for one run (after presets, overrides, world size and transfer learning)."""
+
+    arch: str
+    res: int
+    batch: int
+    batch_per_rank: int
+    total_kimg: float
+    G_kwargs: dict[str, Any]
+    D_kwargs: dict[str, Any]
+    G_opt: dict[str, Any]
+    D_opt: dict[str, Any]
+    G_reg_interval: int | None
+    D_reg_interval: int | None
+    r1_gamma: float
+    pl_weight: float
+    style_mixing: float
+    ema_kimg: float
+    ema_ramp: float | None
+    ada_kimg: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int = 0, world: int = 1,
+            transfer: bool = False) -> ResolvedConfig:
+    """Turn options + preset into network/optimiser kwargs. ``transfer``: resuming foreign weights."""
+    if opts.arch not in ARCHS:
+        raise UsageError(f"unknown --arch {opts.arch!r}; choose one of {', '.join(ARCHS)}")
+    if res < 4 or res & (res - 1):
+        raise UsageError(f"resolution {res} must be a power of two >= 4")
+    if opts.arch == "dcgan":
+        return _resolve_dcgan(opts, res=res, img_channels=img_channels, c_dim=c_dim, world=world, transfer=transfer)
+    pre = preset_for(opts.cfg, res, world)
+    batch = opts.batch or max(pre.mb, world)
+    if batch % world:
+        raise UsageError(f"--batch {batch} is not divisible by the {world} processes")
+    per_rank = batch // world
+    mbstd = opts.mbstd if opts.mbstd is not None else min(pre.mbstd, per_rank)
+    if mbstd > 1 and per_rank % mbstd:
+        raise UsageError(f"the per-process batch {per_rank} is not divisible by --mbstd {mbstd}")
+    cbase = opts.cbase or (pre.cbase or int(pre.fmaps * 32768))
+    cmax = opts.cmax or pre.cmax
+    lr = pre.lrate
+    G_kwargs = dict(z_dim=opts.z_dim or 512, c_dim=c_dim, w_dim=512 if opts.cfg != "small" else 256,
+                    img_resolution=res, img_channels=img_channels,
+                    mapping_kwargs=dict(num_layers=opts.map or pre.map),
+                    synthesis_kwargs=dict(channel_base=cbase, channel_max=cmax, num_fp16_res=4, conv_clamp=256))
+    if opts.cfg == "small" and opts.z_dim is None:
+        G_kwargs["z_dim"] = 256
+    D_kwargs = dict(c_dim=c_dim, img_resolution=res, img_channels=img_channels,
+                    architecture="orig" if opts.cfg == "cifar" else "resnet", channel_base=cbase, channel_max=cmax,
+                    num_fp16_res=4, conv_clamp=256, mbstd_group_size=mbstd, mbstd_num_channels=1)
+    cifar = opts.cfg == "cifar"
+    style_mixing = opts.style_mixing if opts.style_mixing is not None else (0.0 if cifar else 0.9)
+    pl_weight = opts.pl_weight if opts.pl_weight is not None else (0.0 if cifar else 2.0)
+    ema_ramp = opts.ema_ramp if opts.ema_ramp is not None else pre.ramp
+    if transfer and opts.ema_ramp is None:
+        ema_ramp = None  # transfer learning: the EMA starts from a trained model
+    gamma = opts.gamma if opts.gamma is not None else pre.gamma
+    return ResolvedConfig(
+        arch="stylegan2", res=res, batch=batch, batch_per_rank=per_rank,
+        total_kimg=opts.kimg if opts.kimg is not None else pre.kimg,
+        G_kwargs=G_kwargs, D_kwargs=D_kwargs,
+        G_opt=dict(lr=opts.glr or lr, betas=(0.0, 0.99), eps=1e-8),
+        D_opt=dict(lr=opts.dlr or lr, betas=(0.0, 0.99), eps=1e-8),
+        G_reg_interval=4 if pl_weight > 0 else None, D_reg_interval=16 if gamma > 0 else None,
+        r1_gamma=float(gamma), pl_weight=float(pl_weight),
+        style_mixing=float(style_mixing),
+        ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else pre.ema, ema_ramp=ema_ramp,
+        ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0),
+        extra=dict(preset=dataclasses.asdict(pre), mbstd=mbstd, cbase=cbase, cmax=cmax))
+
+
+def _resolve_dcgan(opts: TrainOptions, *, res: int, img_channels: int, c_dim: int, world: int,
+                   transfer: bool) -> ResolvedConfig:
+    """DCGAN (pytorch/examples): Adam 2e-4, beta1 0.5, batch 64, nz 100; no path length or mixing."""
+    batch = opts.batch or 64
+    if batch % world:
+        raise UsageError(f"--batch {batch} is not divisible by the {world} processes")
+    lr = 2e-4
+    gamma = opts.gamma if opts.gamma is not None else 0.0
+    return ResolvedConfig(
+        arch="dcgan", res=res, batch=batch, batch_per_rank=batch // world,
+        total_kimg=opts.kimg if opts.kimg is not None else 1000,
+        G_kwargs=dict(z_dim=opts.z_dim or 100, c_dim=c_dim, img_resolution=res, img_channels=img_channels, ngf=opts.ngf),
+        D_kwargs=dict(c_dim=c_dim, img_resolution=res, img_channels=img_channels, ndf=opts.ndf),
+        G_opt=dict(lr=opts.glr or lr, betas=(0.5, 0.999), eps=1e-8),
+        D_opt=dict(lr=opts.dlr or lr, betas=(0.5, 0.999), eps=1e-8),
+        G_reg_interval=None, D_reg_interval=16 if gamma > 0 else None, r1_gamma=float(gamma), pl_weight=0.0,
+        style_mixing=0.0, ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else batch * 10 / 32,
+        ema_ramp=None if transfer else (opts.ema_ramp if opts.ema_ramp is not None else 0.05),
+        ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), extra=dict())
+
+
+def lazy_optimizer_kwargs(opt: dict[str, Any], reg_interval: int | None) -> dict[str, Any]:
+    """Lazy regularisation: lr *= r, betas **= r with r = I / (I + 1) (REFERENCE.md)."""
+    if not reg_interval:
+        return dict(opt)
+    r = reg_interval / (reg_interval + 1)
+    return dict(lr=opt["lr"] * r, betas=tuple(b ** r for b in opt["betas"]), eps=opt["eps"])

@@ -1,0 +1,212 @@
+"""Training: presets, losses, a tiny run's outputs, resume after kill -9, transfer learning, CLI."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from neuralbrush.cli.main import run
+from neuralbrush.core.runs import read_stats, snapshot_files
+from neuralbrush.datasets.samples import write_blooms
+from neuralbrush.gan import build_discriminator, build_generator
+from neuralbrush.gan.loss import GANLoss
+from neuralbrush.gan.presets import PRESETS, TrainOptions, auto_preset, lazy_optimizer_kwargs, resolve
+from neuralbrush.gan.snapshot import load_snapshot
+from neuralbrush.gan.train import train
+from neuralbrush.gan.trainer_state import discriminator_layers, frozen_parameters
+
+TINY = dict(cfg="small", batch=4, cbase=256, cmax=32, mbstd=2, tick=0.008, snap=1, grid="3x2", metric_images=16,
+            device="cpu", precision="fp32", threads=1, workers=1)
+
+
+@pytest.fixture(scope="module")
+def blooms16(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data") / "blooms16"
+    write_blooms(folder, 24, 16, seed=0)
+    return folder
+
+
+def test_presets_match_reference_table():
+    assert (PRESETS["stylegan2"].mb, PRESETS["stylegan2"].gamma, PRESETS["stylegan2"].map) == (32, 10, 8)
+    assert (PRESETS["paper256"].mb, PRESETS["paper256"].mbstd, PRESETS["paper256"].fmaps, PRESETS["paper256"].ema) \
+        == (64, 8, 0.5, 20)
+    assert (PRESETS["paper512"].gamma, PRESETS["paper512"].lrate) == (0.5, 0.0025)
+    assert (PRESETS["paper1024"].mb, PRESETS["paper1024"].gamma, PRESETS["paper1024"].lrate) == (32, 2, 0.002)
+    c = PRESETS["cifar"]
+    assert (c.ref_gpus, c.kimg, c.mb, c.mbstd, c.gamma, c.ema, c.ramp, c.map) == (2, 100000, 64, 32, 0.01, 500, 0.05, 2)
+    a = auto_preset(256, gpus=1)
+    assert (a.mb, a.mbstd, a.fmaps, a.lrate, a.ema, a.ramp, a.map) == (16, 4, 0.5, 0.0025, 5.0, 0.05, 2)
+    assert a.gamma == pytest.approx(0.0002 * 256 ** 2 / 16)
+    a8 = auto_preset(1024, gpus=8)
+    assert (a8.mb, a8.mbstd, a8.fmaps, a8.lrate) == (32, 4, 1, 0.002)
+    cfg = resolve(TrainOptions(cfg="paper256"), res=256)
+    assert cfg.G_kwargs["synthesis_kwargs"]["channel_base"] == 16384 and cfg.G_kwargs["mapping_kwargs"]["num_layers"] == 8
+    assert cfg.G_opt == dict(lr=0.0025, betas=(0.0, 0.99), eps=1e-8) and cfg.ema_ramp is None
+    cifar = resolve(TrainOptions(cfg="cifar"), res=32)
+    assert cifar.pl_weight == 0 and cifar.style_mixing == 0 and cifar.D_kwargs["architecture"] == "orig"
+    # Every option overrides the preset.
+    o = resolve(TrainOptions(cfg="stylegan2", batch=8, gamma=3, glr=0.01, dlr=0.02, map=3, cbase=4096, cmax=64,
+                             mbstd=2, kimg=7), res=64)
+    assert (o.batch, o.r1_gamma, o.G_opt["lr"], o.D_opt["lr"], o.total_kimg) == (8, 3, 0.01, 0.02, 7)
+    assert o.G_kwargs["mapping_kwargs"]["num_layers"] == 3 and o.D_kwargs["mbstd_group_size"] == 2
+    assert o.G_kwargs["synthesis_kwargs"]["channel_base"] == 4096 and o.D_kwargs["channel_max"] == 64
+    # Transfer learning: ADA speed 100 kimg, EMA ramp off.
+    t = resolve(TrainOptions(cfg="auto"), res=64, transfer=True)
+    assert t.ada_kimg == 100 and t.ema_ramp is None
+    dc = resolve(TrainOptions(arch="dcgan"), res=64)
+    assert dc.G_opt["betas"] == (0.5, 0.999) and dc.G_opt["lr"] == 2e-4 and dc.batch == 64 and dc.pl_weight == 0
+
+
+def test_lazy_regularisation_optimizer_scaling():
+    kw = lazy_optimizer_kwargs(dict(lr=0.002, betas=(0.0, 0.99), eps=1e-8), 16)
+    r = 16 / 17
+    assert kw["lr"] == pytest.approx(0.002 * r) and kw["betas"][1] == pytest.approx(0.99 ** r)
+
+
+def test_losses_and_regularisers_give_gradients():
+    torch.manual_seed(0)
+    G = build_generator("stylegan2", z_dim=16, w_dim=16, img_resolution=16, img_channels=3,
+                        mapping_kwargs=dict(num_layers=2), synthesis_kwargs=dict(channel_base=256, channel_max=16))
+    D = build_discriminator("stylegan2", img_resolution=16, channel_base=256, channel_max=16, mbstd_group_size=2)
+    loss = GANLoss(G, D, r1_gamma=1.0, pl_weight=2.0, style_mixing_prob=0.9)
+    real = torch.rand(4, 3, 16, 16) * 2 - 1
+    z, c = torch.randn(4, 16), torch.zeros(4, 0)
+    for phase, module in (("Gmain", G), ("Greg", G), ("Dmain", D), ("Dreg", D)):
+        module.requires_grad_(True)
+        module.zero_grad(set_to_none=True)
+        loss.accumulate(phase, real, c, z, c, gain=4)
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads), phase
+        module.requires_grad_(False)
+    assert {"loss/G", "loss/D", "loss/pl_penalty", "loss/r1_penalty"} <= set(loss.stats.values)
+    assert float(loss.pl_mean) > 0
+
+
+def test_bf16_autocast_trains():
+    """The autocast (bf16 + channels_last) path: finite losses and gradients."""
+    from neuralbrush.core.device import resolve_runtime
+
+    rt = resolve_runtime("cpu", "bf16")
+    torch.manual_seed(0)
+    G = rt.module(build_generator("stylegan2", z_dim=16, w_dim=16, img_resolution=16, mapping_kwargs=dict(num_layers=2),
+                                  synthesis_kwargs=dict(channel_base=256, channel_max=16)))
+    D = rt.module(build_discriminator("stylegan2", img_resolution=16, channel_base=256, channel_max=16,
+                                      mbstd_group_size=2))
+    from neuralbrush.gan.augment import make_augment_pipe
+
+    loss = GANLoss(G, D, augment_pipe=make_augment_pipe("fixed", 0.5), r1_gamma=1.0, autocast=rt.autocast)
+    real = rt.tensor(torch.rand(4, 3, 16, 16) * 2 - 1)
+    z, c = torch.randn(4, 16), torch.zeros(4, 0)
+    for phase, module in (("Gboth", G), ("Dboth", D)):
+        module.requires_grad_(True)
+        loss.accumulate(phase, real, c, z, c, gain=1)
+        assert all(torch.isfinite(p.grad).all() for p in module.parameters() if p.grad is not None)
+        module.requires_grad_(False)
+    assert all(torch.isfinite(torch.tensor(v)) for v in loss.stats.values.values())
+
+
+def test_freeze_d_counts_from_highest_resolution():
+    D = build_discriminator("stylegan2", img_resolution=16, channel_base=256, channel_max=16)
+    layers = discriminator_layers(D)
+    assert layers[0][0] is D.b16.fromrgb.weight and layers[1][0] is D.b16.conv0.weight
+    frozen = frozen_parameters(D, 4)
+    assert id(D.b16.skip.weight) in frozen and id(D.b8.conv0.weight) not in frozen
+
+
+def test_tiny_training_run_writes_everything(blooms16, tmp_path):
+    opts = TrainOptions(data=str(blooms16), outdir=str(tmp_path / "runs"), kimg=0.024, aug="ada", **TINY)
+    ticks = []
+    run_dir = train(opts, callback=ticks.append)
+    assert run_dir.name == "00000-blooms16-small"
+    for name in ("training_options.json", "reals.png", "fakes_init.png", "fakes000000.png", "stats.jsonl",
+                 "metrics.jsonl", "log.txt", "progress.gif", "progress.mp4"):
+        assert (run_dir / name).is_file(), name
+    doc = json.loads((run_dir / "training_options.json").read_text())
+    assert doc["resolved"]["batch"] == 4 and doc["cfg"] == "small"
+    snaps = snapshot_files(run_dir)
+    assert snaps
+    snap = load_snapshot(snaps[-1])
+    assert snap.meta["cur_nimg"] >= 24 and snap.G_ema is not None and snap.D is not None
+    assert {"augment.p", "rng.torch", "rng.data", "opt_G.0.exp_avg_sq", "opt_D.0.exp_avg"} <= set(snap.extra_tensors)
+    stats = read_stats(run_dir)
+    assert any("sec_per_kimg" in r for r in stats) and any("metrics/swd" in r for r in stats)
+    assert len(ticks) == 3 and ticks[-1].snapshot is not None
+    from PIL import Image
+
+    assert Image.open(run_dir / "fakes_init.png").size == (3 * 16, 2 * 16)
+    # The same JSON re-runs it (through the CLI's --config).
+    assert run(["train", "--config", str(run_dir / "training_options.json"), "--kimg", "0.008"]) == 0
+    assert (tmp_path / "runs" / "00001-blooms16-small" / "fakes000000.png").is_file()
+
+
+def test_dcgan_run_and_transfer_learning(blooms16, tmp_path):
+    opts = TrainOptions(data=str(blooms16), outdir=str(tmp_path / "runs"), arch="dcgan", kimg=0.008, ngf=8, ndf=8,
+                        **{k: v for k, v in TINY.items() if k not in ("cbase", "cmax", "mbstd")})
+    first = train(opts)
+    assert first.name.endswith("-dcgan") and snapshot_files(first)
+    # Transfer learning from that run into a wider D: matching layers load, the rest are reported.
+    opts2 = TrainOptions(**{**opts.to_dict(), "resume": str(first), "ndf": 16, "freezed": 1})
+    second = train(opts2)
+    report = json.loads((second / "transfer_report.json").read_text())
+    assert len(report["loaded"]["G"]) > 0 and len(report["skipped"]["G"]) == 0
+    assert len(report["skipped"]["D"]) > 0
+    assert load_snapshot(snapshot_files(second)[-1]).meta["cur_nimg"] == 8  # kimg restarts for transfer
+
+
+def test_cli_rejects_bad_input(tmp_path, capsys, blooms16):
+    assert run(["train", str(tmp_path / "missing"), "--outdir", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert run(["train", str(blooms16), "--cfg", "huge", "--outdir", str(tmp_path)]) == 2
+    assert "--cfg" in capsys.readouterr().err
+    assert run(["train", str(blooms16), "--batch", "6", "--mbstd", "4", "--outdir", str(tmp_path)]) == 2
+    assert "mbstd" in capsys.readouterr().err
+    assert run(["train", "--resume", "latest", "--outdir", str(tmp_path / "none")]) == 2
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_kill_then_resume_latest_restores_kimg_and_p(blooms16, tmp_path):
+    """kill -9 during training, then --resume latest: kimg, augment p, optimiser and RNG carry on."""
+    outdir = tmp_path / "runs"
+    args = [sys.executable, "-m", "neuralbrush", "train", str(blooms16), "--outdir", str(outdir), "--minutes", "10",
+            "--aug", "ada", "--target", "-2", "--ada-kimg", "0.5", "--metrics", "none"]
+    for k, v in TINY.items():
+        if k not in ("metric_images",):
+            args += [f"--{k.replace('_', '-')}", str(v)]
+    env = {**os.environ, "NEURALBRUSH_QUIET": "1"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        run_dir = outdir / "00000-blooms16-small"
+        ok = _wait_for(lambda: len(read_stats(run_dir)) >= 3 and snapshot_files(run_dir), 150)
+        assert ok, proc.stderr.read().decode() if proc.poll() is not None else "no snapshot in time"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    snap = load_snapshot(snapshot_files(run_dir)[-1])
+    nimg, p = snap.meta["cur_nimg"], snap.meta["augment_p"]
+    assert p > 0  # ada with target -2 raises p every 4 minibatches
+    ticks = []
+    resumed = train(TrainOptions(resume="latest", outdir=str(outdir), kimg=(nimg + 16) / 1000),
+                    explicit={"resume", "outdir", "kimg"}, callback=ticks.append)
+    assert resumed == run_dir  # continues in place
+    assert not (outdir / "00001-blooms16-small").exists()
+    log = (run_dir / "log.txt").read_text()
+    assert f"at kimg {nimg / 1000:.1f}, augment p {p:.3f}" in log
+    final = load_snapshot(snapshot_files(run_dir)[-1])
+    assert final.meta["cur_nimg"] == nimg + 16  # 4 more minibatches of 4
+    # One ADA update per 4 minibatches of 4 images: p grew by exactly one step from where it stopped.
+    assert final.meta["augment_p"] == pytest.approx(min(p + 16 / 500, 1.0), abs=1e-6)
+    assert ticks and ticks[0].kimg > nimg / 1000
