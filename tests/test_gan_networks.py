@@ -403,3 +403,21 @@ def test_transfer_state_loads_matching_layers():
     loaded, skipped = transfer_state(dst, src)
     assert "mapping.fc0.weight" in loaded and torch.equal(dst.mapping.fc0.weight, src.mapping.fc0.weight)
     assert "synthesis.b32.torgb.weight" in skipped  # 64px source has other channel counts at 32 px
+
+
+def test_dcgan_bf16_channels_last_and_r1():
+    G = DCGANGenerator(img_resolution=32, ngf=8).eval()
+    D = DCGANDiscriminator(img_resolution=32, ndf=8).train()
+    z = zs(4, 100)
+    with torch.no_grad():
+        ref = G(z, None)
+        Gc = G.to(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = Gc(z, None)
+    assert out.dtype == torch.float32 and (out - ref).abs().mean() < 0.02
+    reals = ref.clone().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = D.to(memory_format=torch.channels_last)(reals, None)
+    (grad,) = torch.autograd.grad(logits.sum(), reals, create_graph=True)
+    grad.square().sum().backward()
+    assert D.out.weight.grad is not None and torch.isfinite(D.features[0].weight.grad).all()
