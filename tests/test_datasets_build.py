@@ -359,3 +359,18 @@ def test_demo_stage(tmp_path):
     summary = json.loads((Path(context["dataset"]).parent / "blooms-report" / "summary.json").read_text())
     assert summary["rejected_by_reason"] == {"duplicate": 1, "empty": 1, "near-duplicate": 1, "not-an-image": 1,
                                              "too-small": 1, "truncated": 1}
+
+
+def _square_or_die(x: int) -> int:
+    if x == 5:
+        import os
+
+        os._exit(3)  # a decoder crashing hard takes its worker process down
+    return x * x
+
+
+def test_worker_crash_is_contained():
+    from neuralbrush.datasets.build import _ordered_map
+
+    out = list(_ordered_map(_square_or_die, range(9), workers=2, window=4, on_crash=lambda x: f"crashed {x}"))
+    assert out == [0, 1, 4, 9, 16, "crashed 5", 36, 49, 64]

@@ -294,14 +294,21 @@ def _worker_init() -> None:
         pass
 
 
-def _ordered_map(fn: Callable, items: Iterable, workers: int, window: int) -> Iterator:
-    """``map`` over worker processes, results in input order, at most ``window`` in flight."""
+def _ordered_map(fn: Callable, items: Iterable, workers: int, window: int,
+                 on_crash: Callable[[Any], Any] | None = None) -> Iterator:
+    """``map`` over worker processes, results in input order, at most ``window`` in flight.
+
+    If a worker process dies (a decoder crashing hard, the OOM killer), the items that were in
+    flight are retried one at a time in fresh single-worker pools; the one that kills its worker
+    again gives ``on_crash(item)`` instead of a result (or raises when ``on_crash`` is None).
+    """
     if workers <= 1:
         for a in items:
             yield fn(a)
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     # forkserver: workers fork from a clean server that imported this module once (fork from a
     # process running progress-bar threads is unsafe; spawn would import everything per worker)
@@ -311,18 +318,43 @@ def _ordered_map(fn: Callable, items: Iterable, workers: int, window: int) -> It
         ctx.set_forkserver_preload([__name__])
     else:
         ctx = mp.get_context("spawn")
-    ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init)
+
+    def pool(n: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init)
+
+    def isolated(a: Any) -> Any:
+        solo = pool(1)
+        try:
+            return solo.submit(fn, a).result()
+        except BrokenProcessPool:
+            if on_crash is None:
+                raise
+            return on_crash(a)
+        finally:
+            solo.shutdown(wait=True, cancel_futures=True)
+
+    ex = pool(workers)
     try:
         it = iter(items)
         pending: deque = deque()
         for a in it:
-            pending.append(ex.submit(fn, a))
+            pending.append((a, ex.submit(fn, a)))
             if len(pending) >= window:
                 break
         while pending:
-            res = pending.popleft().result()
-            for a in it:
-                pending.append(ex.submit(fn, a))
+            a, fut = pending.popleft()
+            try:
+                res = fut.result()
+            except BrokenProcessPool:
+                ex.shutdown(wait=False, cancel_futures=True)
+                retry = [a] + [b for b, _ in pending]
+                pending.clear()
+                for b in retry[:-1]:
+                    yield isolated(b)
+                res = isolated(retry[-1])
+                ex = pool(workers)
+            for a2 in it:
+                pending.append((a2, ex.submit(fn, a2)))
                 break
             yield res
     finally:
@@ -331,6 +363,10 @@ def _ordered_map(fn: Callable, items: Iterable, workers: int, window: int) -> It
 
 def _call(args: tuple[SourceItem, _Job]) -> _Outcome:
     return process_item(*args)
+
+
+def _crashed(args: tuple[SourceItem, _Job]) -> _Outcome:
+    return _Outcome(args[0], reason="unreadable", detail="the worker process decoding it crashed")
 
 
 class _DatasetWriter:
@@ -474,7 +510,7 @@ def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, outp
     try:
         with make_progress() as prog:
             task = prog.add_task("building dataset", total=len(todo), info="")
-            results = _ordered_map(_call, ((it, job) for it in todo), workers, window=workers * 4)
+            results = _ordered_map(_call, ((it, job) for it in todo), workers, window=workers * 4, on_crash=_crashed)
             try:
                 for res in results:
                     prog.advance(task)
