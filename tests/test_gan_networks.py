@@ -375,6 +375,7 @@ def test_loader_takes_the_latest_snapshot_of_a_run(tmp_path):
     with pytest.raises(CheckpointError, match="no discriminator"):
         load_discriminator(run)
     assert load_gan(run).path.name == snapshot_name(40)
+    assert load_gan(tmp_path).path == run / snapshot_name(40)  # a folder of runs: the newest run with snapshots
     empty = tmp_path / "empty-run"
     empty.mkdir()
     with pytest.raises(UsageError, match="without network snapshots"):

@@ -27,15 +27,18 @@ PKL_PATTERN = "network-snapshot-*.pkl"
 
 def resolve_source(source: str | os.PathLike) -> Path:
     """The file ``source`` names: a snapshot or .pkl file (run dirs -> latest snapshot, store names -> file)."""
-    from ..core.runs import snapshot_files
+    from ..core.runs import RUN_RE, snapshot_files
 
     text = str(source)
     p = Path(source).expanduser()
     if p.is_dir():
-        for pattern in (SNAPSHOT_PATTERN, PKL_PATTERN):
-            files = snapshot_files(p, pattern)
-            if files:
-                return files[-1]
+        # the run itself, or a folder of runs (then the newest run that has a snapshot)
+        runs = [p] + sorted((d for d in p.iterdir() if d.is_dir() and RUN_RE.match(d.name)), reverse=True)
+        for run in runs:
+            for pattern in (SNAPSHOT_PATTERN, PKL_PATTERN):
+                files = snapshot_files(run, pattern)
+                if files:
+                    return files[-1]
         raise UsageError(f"{p} is a directory without network snapshots (network-snapshot-*.safetensors)")
     if p.is_file():
         return p

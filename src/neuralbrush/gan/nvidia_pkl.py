@@ -360,8 +360,9 @@ def _build_from_stub(stub: PersistentStub, name: str, label: str) -> tuple[nn.Mo
 
 
 def load_nvidia_networks(path: str | os.PathLike | bytes, names: Iterable[str] = NETWORK_NAMES,
-                         device: str | torch.device = "cpu") -> NvidiaNetworks:
-    """Read an NVIDIA snapshot pickle and rebuild the networks in ``names`` that it holds."""
+                         device: str | torch.device = "cpu", first_only: bool = False) -> NvidiaNetworks:
+    """Read an NVIDIA snapshot pickle and rebuild the networks in ``names`` that it holds
+    (only the first one present when ``first_only``)."""
     label = "this pickle" if isinstance(path, (bytes, bytearray)) else str(path)
     data = safe_load_pickle(path)
     if not isinstance(data, dict):
@@ -380,6 +381,8 @@ def load_nvidia_networks(path: str | os.PathLike | bytes, names: Iterable[str] =
         nets[name] = module.to(device)
         kwargs[name] = kw
         prints[name] = fingerprints(stub)
+        if first_only:
+            break
     if not nets:
         raise CheckpointError(f"{label} holds none of {', '.join(names)} (keys: {', '.join(map(str, data))})")
     tsk = data.get("training_set_kwargs")
@@ -395,7 +398,7 @@ def load_nvidia_pkl(path: str | os.PathLike | bytes, which: str = "G_ema",
     if which not in NETWORK_NAMES:
         raise CheckpointError(f"which must be one of {', '.join(NETWORK_NAMES)}, not {which!r}")
     wanted = ("G_ema", "G") if which == "G_ema" else (which,)
-    nets = load_nvidia_networks(path, names=wanted, device=device)
+    nets = load_nvidia_networks(path, names=wanted, device=device, first_only=True)
     for name in wanted:
         if name in nets.networks:
             return nets.networks[name]
