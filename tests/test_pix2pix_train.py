@@ -122,3 +122,28 @@ def test_cli_errors_are_one_line(blooms_dir, tmp_path, capsys):
                 "--outdir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and "pix2pix_edges2shoes.pth" in err
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(blooms_dir, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "torchrun"
+    cli = shutil.which("neuralbrush", path=str(Path(sys.executable).parent))
+    if not exe.exists() or cli is None:
+        pytest.skip("torchrun or the neuralbrush script is not installed next to this Python")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([str(exe), "--nproc_per_node", "2", cli, "pix2pix", "train", str(blooms_dir), "--input",
+                           "edges", "--size", "32", "--ngf", "8", "--ndf", "8", "--batch", "4", "--epochs", "1",
+                           "--epochs-decay", "0", "--snap-minutes", "0", "--device", "cpu", "--outdir", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    saved = json.loads((run_dir / "training_options.json").read_text())
+    assert saved["world_size"] == 2
+    meta = read_meta(snapshot_files(run_dir)[-1])
+    assert meta["step"] == 9 // 4  # 9 training images, 2 per process per step

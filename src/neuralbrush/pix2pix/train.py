@@ -175,34 +175,65 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
-def evaluate_l1(G: nn.Module, pairs: PairSet, rt: Runtime, batch: int = 16) -> float:
-    """Mean |G(A) - B| over ``pairs`` in [-1, 1] units (eval mode, no augmentation)."""
+LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+
+
+def _l1_rgb_and_luma(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image mean |x - y| over RGB, and over luma (Rec. 601), for [N, 3, H, W] batches."""
+    d = x - y
+    return d.abs().mean(dim=(1, 2, 3)), (d * LUMA).sum(1).abs().mean(dim=(1, 2))
+
+
+def evaluate_l1(G: nn.Module, pairs: PairSet, rt: Runtime, batch: int = 16) -> dict[str, float]:
+    """Mean |G(A) - B| over ``pairs`` in [-1, 1] units, on RGB and on luma (eval mode, no augmentation).
+
+    Luma L1 measures structure (light and dark in the right places) without penalising a
+    plausible colour that differs from the photo's, which edges alone cannot determine.
+    """
     if len(pairs) == 0:
-        return float("nan")
+        return {"val_L1": float("nan"), "val_L1_luma": float("nan")}
     was_training = G.training
     G.eval()
-    total, count = 0.0, 0
+    rgb, luma, count = 0.0, 0.0, 0
     with torch.no_grad():
         for i in range(0, len(pairs), batch):
             a, b = pairs.tensors(list(range(i, min(len(pairs), i + batch))))
             with rt.autocast():
                 fake = G(rt.tensor(a))
-            total += (fake.float().cpu() - b).abs().mean(dim=(1, 2, 3)).sum().item()
+            l_rgb, l_luma = _l1_rgb_and_luma(fake.float().cpu(), b)
+            rgb += l_rgb.sum().item()
+            luma += l_luma.sum().item()
             count += a.shape[0]
     G.train(was_training)
-    return total / count
+    return {"val_L1": rgb / count, "val_L1_luma": luma / count}
 
 
-def mean_image_l1(train: PairSet, val: PairSet) -> float:
-    """The L1 of always predicting the mean training target (the baseline to beat)."""
+def mean_image_l1(train: PairSet, val: PairSet) -> dict[str, float]:
+    """The L1 of always predicting the mean training target (the baseline to beat), RGB and luma."""
     if len(val) == 0:
-        return float("nan")
+        return {"mean_image_L1": float("nan"), "mean_image_L1_luma": float("nan")}
     mean = torch.zeros_like(train.tensors([0])[1][0])
     for i in range(0, len(train), 64):
         mean += train.tensors(list(range(i, min(len(train), i + 64))))[1].sum(0)
     mean /= len(train)
     _, vb = val.tensors()
-    return (vb - mean).abs().mean().item()
+    l_rgb, l_luma = _l1_rgb_and_luma(mean[None].expand_as(vb), vb)
+    return {"mean_image_L1": l_rgb.mean().item(), "mean_image_L1_luma": l_luma.mean().item()}
+
+
+def evaluate_snapshot(snapshot: str | os.PathLike, data: str | os.PathLike | None = None, *,
+                      device: str = "auto", precision: str = "fp32") -> dict[str, float]:
+    """Validation numbers of a snapshot on the held-out images of its own run (same split)."""
+    tensors, meta = load_checkpoint(latest_snapshot(snapshot, SNAPSHOT_PATTERN) if Path(snapshot).is_dir()
+                                    else snapshot, expect_format=FORMAT)
+    o = TrainOptions.from_dict(meta["options"])
+    train_set, val_set = load_training_pairs(data or o.data, input_kind=o.input, size=o.size, clusters=o.clusters,
+                                             holdout=o.holdout, seed=o.seed, max_images=o.max_images)
+    rt = resolve_runtime(device, precision)
+    G = build_generator(UNetConfig(**meta["generator"]))
+    G.load_state_dict(unprefixed(tensors, "G"))
+    return {**evaluate_l1(rt.module(G), val_set, rt), **mean_image_l1(train_set, val_set),
+            "step": meta["step"], "elapsed_s": meta["elapsed_s"]}
 
 
 def snapshot_grid(G: nn.Module, pairs: PairSet, rt: Runtime):
@@ -221,6 +252,44 @@ def snapshot_grid(G: nn.Module, pairs: PairSet, rt: Runtime):
 
 
 # ----------------------------------------------------------------------------- training
+
+def train_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opt_G: torch.optim.Optimizer,
+               opt_D: torch.optim.Optimizer, a: torch.Tensor, b: torch.Tensor, *, rt: Runtime,
+               gan_kind: str = "vanilla", lambda_l1: float = 100.0, distributed: bool = False) -> dict[str, float]:
+    """One pix2pix iteration: update D on real (A, B) and fake (A, G(A)) pairs, then G.
+
+    ``G`` and ``D`` may be DDP wrappers; ``D_plain`` is the bare discriminator, used for G's
+    step with its parameters frozen (so DDP never waits for gradients D does not get).
+    """
+    with rt.autocast():
+        fake = G(a)
+
+    # D: real pairs vs generated pairs (the two halves averaged)
+    opt_D.zero_grad(set_to_none=True)
+    with D.no_sync() if distributed else contextlib.nullcontext():  # one all-reduce, after both halves
+        with rt.autocast():
+            pred_fake = D(torch.cat([a, fake.detach()], 1))
+        loss_D_fake = gan_loss(pred_fake, False, gan_kind)
+        (0.5 * loss_D_fake).backward()
+    with rt.autocast():
+        pred_real = D(torch.cat([a, b], 1))
+    loss_D_real = gan_loss(pred_real, True, gan_kind)
+    (0.5 * loss_D_real).backward()
+    opt_D.step()
+
+    # G: fool the updated D, stay close to the target in L1
+    D_plain.requires_grad_(False)
+    opt_G.zero_grad(set_to_none=True)
+    with rt.autocast():
+        pred = D_plain(torch.cat([a, fake], 1))
+    loss_G_gan = gan_loss(pred, True, gan_kind)
+    loss_G_l1 = (fake.float() - b.float()).abs().mean()
+    (loss_G_gan + lambda_l1 * loss_G_l1).backward()
+    opt_G.step()
+    D_plain.requires_grad_(True)
+    return {"loss_D_real": float(loss_D_real.detach()), "loss_D_fake": float(loss_D_fake.detach()),
+            "loss_G_gan": float(loss_G_gan.detach()), "loss_G_L1": float(loss_G_l1.detach())}
+
 
 def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None) -> TrainResult:
     """Train a pix2pix model; returns where it went and the final validation numbers."""
@@ -310,7 +379,7 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
     grid_pairs = val_set if len(val_set) else train_set
     grid_pairs = type(grid_pairs)(grid_pairs.a[: opts.grid_rows], grid_pairs.b[: opts.grid_rows],
                                   grid_pairs.names[: opts.grid_rows])
-    baseline = mean_image_l1(train_set, val_set) if main else float("nan")
+    baseline = mean_image_l1(train_set, val_set) if main else {}
     if main:
         if source is not None and source.kind == "run":
             run_dir = source.run_dir
@@ -350,7 +419,8 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
         nonlocal last_snapshot, val_l1
         if main:
             assert run_dir is not None and stats is not None
-            val_l1 = evaluate_l1(G_plain, val_set, rt)
+            val = evaluate_l1(G_plain, val_set, rt)
+            val_l1 = val["val_L1"]
             save_image(snapshot_grid(G_plain, grid_pairs, rt), run_dir / f"fakes{step:07d}.png")
             t_opt_g, groups_g = optimizer_to_tensors(opt_G, "optG")
             t_opt_d, groups_d = optimizer_to_tensors(opt_D, "optD")
@@ -360,19 +430,19 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
                          "input": opts.input, "clusters": opts.clusters, "size": opts.size,
                          "step": step, "epoch": sampler.epoch, "elapsed_s": elapsed,
                          "images_seen": step * opts.batch, "sampler": sampler.state(),
-                         "optG_groups": groups_g, "optD_groups": groups_d, "val_l1": val_l1,
-                         "mean_image_l1": baseline, "options": opts.to_dict()}
+                         "optG_groups": groups_g, "optD_groups": groups_d, **val, **baseline,
+                         "options": opts.to_dict()}
             path = run_dir / f"network-snapshot-{step:07d}.safetensors"
             save_checkpoint(path, out_tensors, ckpt_meta)
             last_snapshot = path
             if opts.keep > 0:
                 for old in snapshot_files(run_dir, SNAPSHOT_PATTERN)[:-opts.keep]:
                     old.unlink(missing_ok=True)
-            row = {"val_L1": val_l1, "mean_image_L1": baseline, "epoch": sampler.epoch, "elapsed_s": elapsed,
-                   "snapshot": path.name}
+            row = {**val, **baseline, "epoch": sampler.epoch, "elapsed_s": elapsed, "snapshot": path.name}
             stats.write(step, row)
             history.append({"step": step, **row})
-            info(f"snapshot {path.name}: validation L1 {val_l1:.4f} (mean image {baseline:.4f})")
+            info(f"snapshot {path.name}: validation L1 {val_l1:.4f} (mean image {baseline['mean_image_L1']:.4f}), "
+                 f"luma L1 {val['val_L1_luma']:.4f} (mean image {baseline['mean_image_L1_luma']:.4f})")
             if callback is not None:
                 callback({"event": "snapshot", "step": step, **row})
         dist.barrier()
@@ -388,39 +458,12 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
                 g["lr"] = lr
 
         a, b = sampler.next_batch()
-        a, b = rt.tensor(a), rt.tensor(b)
-        with rt.autocast():
-            fake = G(a)
-
-        # D: real pairs vs generated pairs (the two halves averaged)
-        opt_D.zero_grad(set_to_none=True)
-        sync_off = D.no_sync() if distributed else contextlib.nullcontext()
-        with sync_off:
-            with rt.autocast():
-                pred_fake = D(torch.cat([a, fake.detach()], 1))
-            loss_D_fake = gan_loss(pred_fake, False, opts.gan_loss)
-            (0.5 * loss_D_fake).backward()
-        with rt.autocast():
-            pred_real = D(torch.cat([a, b], 1))
-        loss_D_real = gan_loss(pred_real, True, opts.gan_loss)
-        (0.5 * loss_D_real).backward()
-        opt_D.step()
-
-        # G: fool the updated D, stay close to the target in L1
-        D_plain.requires_grad_(False)
-        opt_G.zero_grad(set_to_none=True)
-        with rt.autocast():
-            pred = D_plain(torch.cat([a, fake], 1))
-        loss_G_gan = gan_loss(pred, True, opts.gan_loss)
-        loss_G_l1 = (fake.float() - b.float()).abs().mean()
-        (loss_G_gan + opts.lambda_l1 * loss_G_l1).backward()
-        opt_G.step()
-        D_plain.requires_grad_(True)
+        losses = train_step(G, D, D_plain, opt_G, opt_D, rt.tensor(a), rt.tensor(b), rt=rt, gan_kind=opts.gan_loss,
+                            lambda_l1=opts.lambda_l1, distributed=distributed)
         step += 1
 
-        for k, v in (("loss_D_real", loss_D_real), ("loss_D_fake", loss_D_fake), ("loss_G_gan", loss_G_gan),
-                     ("loss_G_L1", loss_G_l1)):
-            sums[k] += float(v.detach())
+        for k, v in losses.items():
+            sums[k] += v
         n_sum += 1
 
         now = time.time()
@@ -452,7 +495,7 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
     if stats is not None:
         stats.close()
     result = TrainResult(run_dir or Path(opts.outdir), last_snapshot, step, sampler.epoch, elapsed_now(),
-                         val_l1, baseline if main else None, history)
+                         val_l1, baseline.get("mean_image_L1"), history)
     if distributed:
         dist.shutdown()
     return result
