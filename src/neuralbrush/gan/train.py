@@ -131,7 +131,7 @@ def train(opts: TrainOptions, *, explicit: set[str] | None = None,
     _set_threads(opts.threads)
     distributed = dist.init(runtime.device)
     rank, world = dist.rank(), dist.world_size()
-    seed_everything(opts.seed * world + rank)
+    seed_everything(opts.seed)  # the same initial networks on every rank (and as a 1-process run)
 
     dataset = ImageDataset(opts.data, resolution=opts.res, use_labels=opts.cond, xflip=opts.mirror)
     res = dataset.resolution
@@ -147,6 +147,8 @@ def train(opts: TrainOptions, *, explicit: set[str] | None = None,
     if transfer:
         report = load_transfer_source(opts.resume, G, D, G_ema)
     G, D, G_ema = (runtime.module(m) for m in (G, D, G_ema))
+    if world > 1:  # per-rank streams for augmentation and noise from here on
+        seed_everything(opts.seed * world + rank)
     pipe = make_augment_pipe(opts.aug, opts.p)
     if pipe is not None:
         pipe = pipe.to(runtime.device)
@@ -291,9 +293,20 @@ class _Loop:
                 self._phase(f"{prefix}both", module, opt, 1, real, real_c)
         self.state["cur_nimg"] += cfg.batch
         self.state["batch_idx"] += 1
+        if self.world > 1:
+            self._sync_tracked_buffers()
         self._update_ema()
         if self.ada is not None:
             self.ada.update(self.pipe, cfg.batch, idx, reduce=_reduce_sum)
+
+    @torch.no_grad()
+    def _sync_tracked_buffers(self) -> None:
+        """Running statistics (w_avg, BatchNorm) saw only this rank's images: average them. For
+        w_avg (a lerp towards the batch mean) this equals tracking the global batch exactly."""
+        for module in (self.G, self.D):
+            for name, b in module.named_buffers():
+                if b.is_floating_point() and name.rsplit(".", 1)[-1] in ("w_avg", "running_mean", "running_var"):
+                    dist.all_reduce_mean(b)
 
     @torch.no_grad()
     def _update_ema(self) -> None:
