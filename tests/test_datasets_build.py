@@ -370,7 +370,7 @@ def _square_or_die(x: int) -> int:
 
 
 def test_worker_crash_is_contained():
-    from neuralbrush.datasets.build import _ordered_map
+    from neuralbrush.datasets.parallel import ordered_map
 
-    out = list(_ordered_map(_square_or_die, range(9), workers=2, window=4, on_crash=lambda x: f"crashed {x}"))
+    out = list(ordered_map(_square_or_die, range(9), workers=2, window=4, on_crash=lambda x: f"crashed {x}"))
     assert out == [0, 1, 4, 9, 16, "crashed 5", 36, 49, 64]

@@ -21,80 +21,32 @@ are renamed into place only when complete.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import io
 import json
 import os
 import random
-import shutil
 import time
 import warnings
-import zipfile
-from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Sequence
 
 from PIL import Image, ImageOps
 
 from ..core.errors import ImageLoadError, NeuralbrushError, UsageError
 from ..core.imageio import DEFAULT_MAX_PIXELS, load_image, parse_color
 from .build_options import CROPS, BuildOptions
+from .build_output import (IMAGES_PER_FOLDER, BuildResult, DatasetWriter, Rejection, image_name, print_summary,
+                           reason_text, report_dir_for, write_report)
+from .parallel import ordered_map
+
+__all__ = ["CROPS", "IMAGES_PER_FOLDER", "BuildOptions", "BuildResult", "Rejection", "build_dataset", "image_name",
+           "print_summary", "process_item", "report_dir_for"]
 from .sources import SourceItem, count_ignored, folder_labels, iter_sources
 
-IMAGES_PER_FOLDER = 1000
 MIN_IMAGES_PER_WORKER = 32  # --workers 0 starts one process per this many images, at most one per core
-
-
-@dataclass
-class Rejection:
-    path: str
-    reason: str
-    detail: str = ""
-    duplicate_of: str | None = None
-
-    def as_dict(self) -> dict:
-        d = {"path": self.path, "reason": self.reason, "detail": self.detail}
-        if self.duplicate_of is not None:
-            d["duplicate_of"] = self.duplicate_of
-        return d
-
-
-@dataclass
-class BuildResult:
-    output: Path
-    report_dir: Path
-    accepted: int  # source images kept
-    written: int  # images in the dataset (accepted, plus mirrored copies)
-    candidates: int  # image files looked at
-    ignored: int  # non-image files skipped without reading
-    rejected: list[Rejection] = field(default_factory=list)
-    seconds: float = 0.0
-    contact_sheet: Path | None = None
-    preview_gif: Path | None = None
-    label_names: list[str] | None = None
-
-    @property
-    def rejected_by_reason(self) -> dict[str, int]:
-        return dict(sorted(Counter(r.reason for r in self.rejected).items()))
-
-    @property
-    def images_per_second(self) -> float:
-        return self.candidates / self.seconds if self.seconds > 0 else 0.0
-
-
-def report_dir_for(output: str | os.PathLike) -> Path:
-    """Where the report, contact sheet and preview of a dataset go: ``<parent>/<stem>-report``."""
-    out = Path(output)
-    stem = out.name[:-4] if out.name.lower().endswith(".zip") else out.name
-    return out.parent / f"{stem}-report"
-
-
-def image_name(index: int) -> str:
-    """NVlabs layout: 1000 images per folder."""
-    return f"{index // IMAGES_PER_FOLDER:05d}/img{index:08d}.png"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,146 +236,12 @@ def _process(item: SourceItem, job: _Job, out: _Outcome) -> _Outcome:
 # orchestration
 # ---------------------------------------------------------------------------------------------
 
-def _worker_init() -> None:
-    os.environ["NEURALBRUSH_QUIET"] = "1"
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except Exception:
-        pass
-
-
-def _ordered_map(fn: Callable, items: Iterable, workers: int, window: int,
-                 on_crash: Callable[[Any], Any] | None = None) -> Iterator:
-    """``map`` over worker processes, results in input order, at most ``window`` in flight.
-
-    If a worker process dies (a decoder crashing hard, the OOM killer), the items that were in
-    flight are retried one at a time in fresh single-worker pools; the one that kills its worker
-    again gives ``on_crash(item)`` instead of a result (or raises when ``on_crash`` is None).
-    """
-    if workers <= 1:
-        for a in items:
-            yield fn(a)
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    # forkserver: workers fork from a clean server that imported this module once (fork from a
-    # process running progress-bar threads is unsafe; spawn would import everything per worker)
-    methods = mp.get_all_start_methods()
-    if "forkserver" in methods:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
-    else:
-        ctx = mp.get_context("spawn")
-
-    def pool(n: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init)
-
-    def isolated(a: Any) -> Any:
-        solo = pool(1)
-        try:
-            return solo.submit(fn, a).result()
-        except BrokenProcessPool:
-            if on_crash is None:
-                raise
-            return on_crash(a)
-        finally:
-            solo.shutdown(wait=True, cancel_futures=True)
-
-    ex = pool(workers)
-    try:
-        it = iter(items)
-        pending: deque = deque()
-        for a in it:
-            pending.append((a, ex.submit(fn, a)))
-            if len(pending) >= window:
-                break
-        while pending:
-            a, fut = pending.popleft()
-            try:
-                res = fut.result()
-            except BrokenProcessPool:
-                ex.shutdown(wait=False, cancel_futures=True)
-                retry = [a] + [b for b, _ in pending]
-                pending.clear()
-                for b in retry[:-1]:
-                    yield isolated(b)
-                res = isolated(retry[-1])
-                ex = pool(workers)
-            for a2 in it:
-                pending.append((a2, ex.submit(fn, a2)))
-                break
-            yield res
-    finally:
-        ex.shutdown(wait=True, cancel_futures=True)
-
-
 def _call(args: tuple[SourceItem, _Job]) -> _Outcome:
     return process_item(*args)
 
 
 def _crashed(args: tuple[SourceItem, _Job]) -> _Outcome:
     return _Outcome(args[0], reason="unreadable", detail="the worker process decoding it crashed")
-
-
-class _DatasetWriter:
-    """Writes images to a temporary zip/folder; ``commit`` renames it into place."""
-
-    def __init__(self, output: Path, overwrite: bool) -> None:
-        self.output = output
-        self.overwrite = overwrite
-        self.is_zip = output.suffix.lower() == ".zip"
-        output.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = output.parent / f".{output.name}.partial-{os.getpid()}"
-        if self.tmp.exists():
-            self._remove(self.tmp)
-        if self.is_zip:
-            self.zip: zipfile.ZipFile | None = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_STORED)
-        else:
-            self.zip = None
-            self.tmp.mkdir()
-
-    @staticmethod
-    def _remove(p: Path) -> None:
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
-        elif p.exists() or p.is_symlink():
-            p.unlink()
-
-    def add(self, name: str, data: bytes) -> None:
-        if self.zip is not None:
-            self.zip.writestr(name, data)
-        else:
-            p = self.tmp / name
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-
-    def commit(self) -> None:
-        if self.zip is not None:
-            self.zip.close()
-            self.zip = None
-            with open(self.tmp, "rb+") as f:
-                os.fsync(f.fileno())
-        old = None
-        if self.output.exists() or self.output.is_symlink():
-            old = self.output.parent / f".{self.output.name}.old-{os.getpid()}"
-            os.replace(self.output, old) if not self.output.is_dir() else self.output.rename(old)
-        os.replace(self.tmp, self.output)
-        if old is not None:
-            self._remove(old)
-
-    def abort(self) -> None:
-        if self.zip is not None:
-            try:
-                self.zip.close()
-            except Exception:
-                pass
-            self.zip = None
-        if self.tmp.exists():
-            self._remove(self.tmp)
 
 
 def _check_output(output: Path, sources: Sequence[Path], overwrite: bool) -> None:
@@ -506,11 +324,12 @@ def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, outp
 
     from ..core.progress import make_progress
 
-    writer = _DatasetWriter(output, opts.overwrite)
+    writer = DatasetWriter(output, opts.overwrite)
     try:
         with make_progress() as prog:
             task = prog.add_task("building dataset", total=len(todo), info="")
-            results = _ordered_map(_call, ((it, job) for it in todo), workers, window=workers * 4, on_crash=_crashed)
+            results = ordered_map(_call, ((it, job) for it in todo), workers, window=workers * 4, on_crash=_crashed,
+                                  preload=[__name__])
             try:
                 for res in results:
                     prog.advance(task)
@@ -566,9 +385,9 @@ def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, outp
                              label_names=label_names)
         if written == 0:
             writer.abort()
-            _write_report(result, opts, src_paths, [])
+            write_report(result, opts, src_paths, [])
             raise UsageError(f"no usable images among {len(items)} candidates "
-                             f"({_reason_text(result.rejected_by_reason)}); see {report_dir / 'rejected.csv'}")
+                             f"({reason_text(result.rejected_by_reason)}); see {report_dir / 'rejected.csv'}")
         meta = {
             "labels": labels if opts.labels_from_folders else None,
             "label_names": label_names,
@@ -581,7 +400,7 @@ def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, outp
     except BaseException:
         writer.abort()
         raise
-    _write_report(result, opts, src_paths, sorted(sample))
+    write_report(result, opts, src_paths, sorted(sample))
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -596,63 +415,3 @@ def _near_duplicate(res: _Outcome, index: Any, thumbs: list[tuple[str, Any]], ma
         if diff <= max_diff:
             return path, f"pHash {dist} bits apart, mean colour difference {diff:.1f}"
     return None
-
-
-def _reason_text(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {r}" for r, n in counts.items()) or "none"
-
-
-def _write_report(result: BuildResult, opts: BuildOptions, sources: Sequence[Path],
-                  sample: list[tuple[str, bytes]]) -> None:
-    from ..core.checkpoint import atomic_path, write_json
-
-    rd = result.report_dir
-    rd.mkdir(parents=True, exist_ok=True)
-    write_json(rd / "options.json", {"sources": [str(s) for s in sources], "output": str(result.output),
-                                     **dataclasses.asdict(opts)})
-    write_json(rd / "rejected.json", [r.as_dict() for r in result.rejected])
-    with atomic_path(rd / "rejected.csv") as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["path", "reason", "detail", "duplicate_of"])
-            for r in result.rejected:
-                w.writerow([r.path, r.reason, r.detail, r.duplicate_of or ""])
-    write_json(rd / "summary.json", {"output": str(result.output), "candidates": result.candidates,
-                                     "accepted": result.accepted, "written": result.written,
-                                     "ignored_non_image_files": result.ignored,
-                                     "rejected": len(result.rejected), "rejected_by_reason": result.rejected_by_reason,
-                                     "seconds": round(result.seconds, 3), "label_names": result.label_names})
-    if sample:
-        from ..core.media import make_grid, write_video
-
-        cell = min(opts.size, 128)
-        thumbs = [Image.open(io.BytesIO(png)).convert("RGB") for _, png in sample]
-        small = [t if t.width == cell else t.resize((cell, cell), Image.LANCZOS, reducing_gap=2.0) for t in thumbs]
-        from ..core.imageio import save_image
-
-        result.contact_sheet = save_image(make_grid(small, pad=2, background=(24, 24, 24)), rd / "contact_sheet.png")
-        gif_size = min(opts.size, 256)
-        frames = [t if t.width == gif_size else t.resize((gif_size, gif_size), Image.LANCZOS, reducing_gap=2.0)
-                  for t in thumbs[:32]]
-        result.preview_gif = write_video(frames, rd / "preview.gif", fps=3)
-
-
-def print_summary(result: BuildResult) -> None:
-    """A rich table: kept, rejected by reason, where everything went."""
-    from rich.table import Table
-
-    from ..core.progress import console
-
-    table = Table(title=f"dataset {result.output}", show_header=True)
-    table.add_column("")
-    table.add_column("images", justify="right")
-    table.add_row("candidates", str(result.candidates))
-    table.add_row("[green]accepted[/]", str(result.accepted))
-    if result.written != result.accepted:
-        table.add_row("written (with mirrors)", str(result.written))
-    for reason, n in result.rejected_by_reason.items():
-        table.add_row(f"[red]rejected: {reason}[/]", str(n))
-    if result.ignored:
-        table.add_row("ignored (not image files)", str(result.ignored))
-    console.print(table)
-    console.print(f"{result.seconds:.1f} s ({result.images_per_second:.1f} images/s); report in {result.report_dir}")
