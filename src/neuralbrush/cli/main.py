@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "effects",
     "latent",
     "pix2pix",
+    "style",
     "train",
     "weights",
 )

@@ -1,0 +1,169 @@
+"""VGG-19 feature extractor for style transfer.
+
+The network is torchvision's VGG-19 architecture (``features`` only), loaded from the weights
+store (``vgg19``: torchvision's IMAGENET1K_V1 file), from a file the user names, or given
+explicitly random, seeded weights (``vgg="random"``, for tests; the art is not meaningful).
+It is cut after the last layer a loss needs, its weights never take gradients, and it runs in
+eval mode in the runtime's layout (channels_last on AMX CPUs and GPUs).
+
+Layer names follow the usual convention: ``conv{block}_{n}`` is a convolution's output before
+its ReLU, ``relu{block}_{n}`` after it, ``pool{block}`` the pooling at the end of a block.
+Gatys et al. name their layers ``conv4_2`` etc., but in Caffe the ReLU runs in place, so their
+features are the ReLU outputs: our ``relu4_2``.
+
+Inputs are RGB in [0, 1]; the ImageNet mean/std normalisation happens inside ``forward``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from ..core.errors import UsageError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Convolutions per block in VGG-19.
+_BLOCKS = (2, 2, 4, 4, 4)
+
+
+def _layer_names() -> list[str]:
+    names: list[str] = []
+    for b, n in enumerate(_BLOCKS, start=1):
+        for i in range(1, n + 1):
+            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
+        names.append(f"pool{b}")
+    return names
+
+
+LAYER_NAMES: tuple[str, ...] = tuple(_layer_names())  # index i = torchvision vgg19().features[i]
+LAYER_INDEX: dict[str, int] = {n: i for i, n in enumerate(LAYER_NAMES)}
+
+RANDOM_WARNING = ("using random VGG-19 weights (--vgg random): the losses and timings are real, "
+                  "but the pictures are not meaningful art")
+
+
+def layer_index(name: str) -> int:
+    """Index of a named layer in ``vgg19().features``; raises UsageError for unknown names."""
+    try:
+        return LAYER_INDEX[name]
+    except KeyError:
+        raise UsageError(f"unknown VGG-19 layer {name!r}; use names like conv4_2, relu3_1 or pool2") from None
+
+
+def _state_dict_from_file(path: Path) -> dict[str, torch.Tensor]:
+    """Read a torchvision VGG-19 state dict (allowlisting loader) and keep the ``features.*`` part."""
+    from ..core.errors import CheckpointError
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure here means the file is not usable
+        raise CheckpointError(f"cannot read VGG-19 weights from {path}: {str(e).splitlines()[0][:160]}") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} does not hold a VGG-19 state dict")
+    feats = {k[len("features."):]: v for k, v in obj.items() if k.startswith("features.")}
+    if not feats:  # a bare features state dict ("0.weight", ...)
+        feats = {k: v for k, v in obj.items() if k.split(".")[0].isdigit()}
+    if "0.weight" not in feats or tuple(feats["0.weight"].shape) != (64, 3, 3, 3):
+        raise CheckpointError(f"{path} is not a torchvision VGG-19 state dict (no features.0.weight of shape 64x3x3x3)")
+    return feats
+
+
+def resolve_vgg_source(vgg: str | os.PathLike | None) -> tuple[str, Path | None]:
+    """``'store'``/None -> the store's vgg19 file (WeightsMissingError if absent); ``'random'``;
+    or a path. Returns (kind, path) with kind in {'file', 'random'}."""
+    if vgg is None or str(vgg) in ("store", "vgg19", "default"):
+        from ..weights import store
+
+        return "file", store.require("vgg19")
+    if str(vgg) == "random":
+        return "random", None
+    p = Path(vgg)
+    if not p.is_file():
+        raise UsageError(f"VGG weights file {p} does not exist (use --vgg random for random weights, or omit --vgg "
+                         "to use the weights store)")
+    return "file", p
+
+
+class VGGFeatures(nn.Module):
+    """VGG-19 ``features`` cut after the deepest of ``layers``; ``forward`` returns a dict of them.
+
+    Args:
+        layers: layer names whose outputs ``forward`` returns.
+        vgg: ``'store'`` (the weights store's vgg19), ``'random'`` (seeded random weights) or a
+            path to a torchvision VGG-19 ``.pth`` state dict.
+        pooling: ``'max'`` (as trained) or ``'avg'`` (smoother textures, often preferred for art).
+        seed: seed for random weights.
+    """
+
+    def __init__(self, layers: Iterable[str], *, vgg: str | os.PathLike | None = "store", pooling: str = "max",
+                 seed: int = 0) -> None:
+        super().__init__()
+        from torchvision.models import vgg19
+
+        self.layers = tuple(dict.fromkeys(layers))
+        if not self.layers:
+            raise UsageError("no VGG layers were asked for")
+        idx = [layer_index(n) for n in self.layers]
+        last = max(idx)
+        if pooling not in ("max", "avg"):
+            raise UsageError(f"unknown pooling {pooling!r}; use max or avg")
+        kind, path = resolve_vgg_source(vgg)
+        self.source = "random" if kind == "random" else str(path)
+        if kind == "random":
+            warnings.warn(RANDOM_WARNING, stacklevel=2)
+            from ..core.progress import info
+
+            info(f"[yellow]warning:[/] {RANDOM_WARNING}")
+            saved_rng = torch.random.get_rng_state()
+            torch.manual_seed(seed)
+            features = vgg19(weights=None).features
+            torch.random.set_rng_state(saved_rng)
+        else:
+            features = vgg19(weights=None).features
+            features.load_state_dict(_state_dict_from_file(path))  # type: ignore[arg-type]
+        mods = list(features.children())[: last + 1]
+        for i, m in enumerate(mods):
+            if isinstance(m, nn.ReLU):
+                mods[i] = nn.ReLU(inplace=False)  # we keep pre-activation outputs too
+            elif isinstance(m, nn.MaxPool2d) and pooling == "avg":
+                mods[i] = nn.AvgPool2d(2, 2)
+        self.body = nn.Sequential(*mods)
+        self.body.requires_grad_(False)
+        self.eval()
+        self._want = {i: n for i, n in zip(idx, self.layers)}
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def random(self) -> bool:
+        return self.source == "random"
+
+    def train(self, mode: bool = True) -> "VGGFeatures":  # always eval: no dropout/bn here, but be explicit
+        return super().train(False)
+
+    def forward(self, image: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """``image``: N x 3 x H x W RGB in [0, 1]. Returns {layer name: features}."""
+        assert image.dim() == 4 and image.shape[1] == 3, f"expected Nx3xHxW, got {tuple(image.shape)}"
+        want = self._want if layers is None else {layer_index(n): n for n in layers}
+        missing = [n for n in want.values() if n not in self.layers]
+        if missing:
+            raise UsageError(f"layer(s) {', '.join(missing)} were not requested when the extractor was built")
+        x = (image - self.mean.to(image.dtype)) / self.std.to(image.dtype)
+        out: dict[str, torch.Tensor] = {}
+        last = max(want)
+        for i, m in enumerate(self.body):
+            x = m(x)
+            if i in want:
+                out[want[i]] = x
+            if i >= last:
+                break
+        return out

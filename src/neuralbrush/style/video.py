@@ -1,0 +1,215 @@
+"""Temporally coherent video style transfer (Ruder, Dosovitskiy & Brox, 2016).
+
+Frame t (t > 0) starts from the previous *stylised* frame warped into frame t by optical flow
+computed on the *content* frames (backward flow t -> t-1, so each output pixel knows where to
+fetch from), and its loss gains a temporal term: the masked MSE to that warped frame. The
+mask is the flow's reliability: 0 where forward and backward flow disagree (disocclusions) or
+on motion boundaries, so newly revealed regions are free to be painted afresh. Later frames need
+far fewer iterations than the first because they start close to a solution.
+
+Frames are cached as PNGs (atomic writes) in a folder beside the output, so a killed run
+resumes where it stopped. Under ``torchrun`` each rank takes a contiguous chunk of frames
+(coherence needs consecutive frames; each chunk's first frame starts cold), and rank 0 writes
+the video, with the input's audio track, when all chunks are done.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..core.errors import UsageError
+from .options import VIDEO_HELP, VideoOptions  # noqa: F401 (re-exported)
+from .transfer import StyleTransfer, fit_size, option_defaults, pil_to_tensor
+
+FLOW_CHOICES = ("dis", "farneback")
+
+
+# ------------------------------------------------------------------------------------ optical flow
+
+def _gray(frame: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+
+
+def optical_flow(src: np.ndarray, dst: np.ndarray, method: str = "dis") -> np.ndarray:
+    """Dense flow from ``src`` to ``dst`` (uint8 RGB HxWx3): for each pixel p of src, p + flow[p]
+    is where it lies in dst. Returns HxWx2 float32 (dx, dy)."""
+    import cv2
+
+    a, b = _gray(src), _gray(dst)
+    if method == "dis":
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        return dis.calc(a, b, None).astype(np.float32)
+    if method == "farneback":
+        return cv2.calcOpticalFlowFarneback(a, b, None, pyr_scale=0.5, levels=4, winsize=15, iterations=3,
+                                            poly_n=5, poly_sigma=1.2, flags=0).astype(np.float32)
+    raise UsageError(f"unknown optical flow {method!r}; use {' or '.join(FLOW_CHOICES)}")
+
+
+def _sample_grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h, w = flow.shape[:2]
+    xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return xx + flow[..., 0], yy + flow[..., 1]
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Backward warp: out[p] = image[p + flow[p]] (bilinear, edges replicated). Any HxW[xC] float/uint8."""
+    import cv2
+
+    mx, my = _sample_grid(flow)
+    return cv2.remap(image, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def reliability_mask(flow_back: np.ndarray, flow_fwd: np.ndarray) -> np.ndarray:
+    """Ruder et al.'s consistency test. ``flow_back``: frame t -> t-1, ``flow_fwd``: t-1 -> t.
+
+    A pixel p of frame t is reliable when following the backward flow and then the forward flow
+    returns to p (|w_b + w_f(p + w_b)|^2 <= 0.01 (|w_b|^2 + |w_f|^2) + 0.5) and it is not on a
+    motion boundary (|grad w_b|^2 <= 0.01 |w_b|^2 + 0.002). Returns HxW float32 in {0, 1}.
+    """
+    fwd_at = warp(flow_fwd, flow_back)
+    s = flow_back + fwd_at
+    consistent = (s ** 2).sum(-1) <= 0.01 * ((flow_back ** 2).sum(-1) + (fwd_at ** 2).sum(-1)) + 0.5
+    gy_u, gx_u = np.gradient(flow_back[..., 0])
+    gy_v, gx_v = np.gradient(flow_back[..., 1])
+    grad2 = gx_u ** 2 + gy_u ** 2 + gx_v ** 2 + gy_v ** 2
+    boundary = grad2 > 0.01 * (flow_back ** 2).sum(-1) + 0.002
+    return (consistent & ~boundary).astype(np.float32)
+
+
+def warped_difference(frames: Sequence[np.ndarray], contents: Sequence[np.ndarray], method: str = "dis") -> float:
+    """Mean absolute difference (0-255 scale) between each stylised frame and the previous one
+    warped into it by the content's optical flow, over reliable pixels: the flicker measure."""
+    diffs = []
+    for t in range(1, len(frames)):
+        back = optical_flow(contents[t], contents[t - 1], method)
+        fwd = optical_flow(contents[t - 1], contents[t], method)
+        mask = reliability_mask(back, fwd)
+        prev = warp(frames[t - 1].astype(np.float32), back)
+        d = np.abs(frames[t].astype(np.float32) - prev).mean(-1)
+        if mask.sum() > 0:
+            diffs.append(float((d * mask).sum() / mask.sum()))
+    return float(np.mean(diffs)) if diffs else 0.0
+
+
+# ------------------------------------------------------------------------------------ the loop
+
+def chunk_range(count: int, rank: int, world: int) -> tuple[int, int]:
+    """Contiguous [start, end) share of ``count`` frames for ``rank`` of ``world``."""
+    per, extra = divmod(count, world)
+    start = rank * per + min(rank, extra)
+    return start, start + per + (1 if rank < extra else 0)
+
+
+def frame_path(cache: Path, index: int) -> Path:
+    return cache / f"frame_{index:06d}.png"
+
+
+def stylize_video(input_path: str | os.PathLike, styles: Sequence[Image.Image], output: str | os.PathLike, *,
+                  transfer: StyleTransfer, style_options: dict[str, Any] | None = None,
+                  video: VideoOptions | None = None, cache_dir: str | os.PathLike | None = None,
+                  restart: bool = False, on_frame: Callable[[int, int, bool], None] | None = None,
+                  write_video_file: bool = True) -> Path | None:
+    """Stylise a video frame by frame; returns the output path (on rank 0) or None.
+
+    ``style_options`` are :meth:`StyleTransfer.stylize` keywords for the first frame of each
+    chunk (and every frame when ``video.coherent`` is False). ``on_frame(index, total, cached)``
+    is called after each frame (progress bars).
+    """
+    from ..core import distributed as dist
+    from ..core.checkpoint import read_json, write_json
+    from ..core.imageio import load_image, save_image
+    from ..core.media import VideoWriter, read_video, video_info
+
+    video = video or VideoOptions()
+    if video.flow not in FLOW_CHOICES:
+        raise UsageError(f"unknown optical flow {video.flow!r}; use {' or '.join(FLOW_CHOICES)}")
+    opts = {**option_defaults(), **(style_options or {})}
+    for k in ("callback", "init_image", "temporal"):
+        opts.pop(k, None)
+    input_path, output = Path(input_path), Path(output)
+    info = video_info(input_path)
+    count = info["frames"] if video.max_frames is None else min(info["frames"], int(video.max_frames))
+    if count <= 0:
+        raise UsageError(f"video {input_path} has no frames")
+    w0, h0 = info["size"]
+    long_side = int(opts["size"]) if opts["size"] else min(max(w0, h0), int(opts["max_size"]))
+    out_wh = fit_size((w0, h0), long_side)
+
+    cache = Path(cache_dir) if cache_dir else output.with_name(output.stem + ".frames")
+    cache.mkdir(parents=True, exist_ok=True)
+    record = {"input": str(input_path.resolve()), "styles": len(styles), "size": list(out_wh),
+              "style_options": {k: v for k, v in opts.items()}, "video": asdict(video)}
+    rec_path = cache / "options.json"
+    if dist.is_main():
+        if rec_path.exists() and not restart:
+            old = read_json(rec_path)
+            if json_norm(old) != json_norm(record):
+                raise UsageError(f"the frame cache {cache} was made with other options; use --restart to discard it "
+                                 "or --cache to pick another folder")
+        if restart:
+            for p in cache.glob("frame_*.png"):
+                p.unlink()
+        write_json(rec_path, record)
+    dist.barrier()
+
+    start, end = chunk_range(count, dist.rank(), dist.world_size())
+    prev_content: np.ndarray | None = None
+    prev_styled: np.ndarray | None = None
+    for index, frame in enumerate(read_video(input_path)):
+        if index >= end:
+            break
+        content = np.asarray(Image.fromarray(frame).resize(out_wh, Image.LANCZOS))
+        if index < start:
+            continue
+        cached = frame_path(cache, index)
+        if cached.exists():
+            prev_content, prev_styled = content, np.asarray(load_image(cached).resize(out_wh))
+            if on_frame:
+                on_frame(index, count, True)
+            continue
+        frame_img = Image.fromarray(content)
+        if video.coherent and prev_styled is not None and prev_content is not None:
+            back = optical_flow(content, prev_content, video.flow)
+            fwd = optical_flow(prev_content, content, video.flow)
+            mask = reliability_mask(back, fwd)
+            warped = warp(prev_styled, back)
+            warped_t = pil_to_tensor(Image.fromarray(warped))
+            mask_t = torch.from_numpy(mask)[None, None]
+            frame_opts = {**opts, "size": long_side, "iterations": int(video.later_iterations)}
+            styled = transfer.stylize(frame_img, styles, **frame_opts, init_image=warped_t,
+                                      temporal=(warped_t, mask_t, float(video.temporal_weight)))
+        else:
+            styled = transfer.stylize(frame_img, styles, **{**opts, "size": long_side})
+        save_image(styled, cached)
+        prev_content, prev_styled = content, np.asarray(styled)
+        if on_frame:
+            on_frame(index, count, False)
+
+    dist.barrier()
+    if not dist.is_main() or not write_video_file:
+        return None
+    missing = [i for i in range(count) if not frame_path(cache, i).exists()]
+    if missing:
+        raise UsageError(f"{len(missing)} frames are missing from {cache} (first: {missing[0]}); run the command again "
+                         "to finish them")
+    fps = video.fps or info["fps"]
+    with VideoWriter(output, fps=fps, value_range=(0, 1), audio_from=input_path if info["audio"] else None) as wr:
+        for i in range(count):
+            wr.append(load_image(frame_path(cache, i)))
+    return output
+
+
+def json_norm(obj: Any) -> Any:
+    """Normalise tuples/lists and numbers so a JSON round trip compares equal."""
+    import json
+
+    return json.loads(json.dumps(obj, default=str))

@@ -1,0 +1,219 @@
+"""Style transfer library: VGG extractor, losses, blends, colour preservation (random VGG weights)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from neuralbrush.core.errors import CheckpointError, UsageError, WeightsMissingError
+from neuralbrush.datasets.samples import bloom, skimage_photo
+from neuralbrush.style import color
+from neuralbrush.style.losses import gram_matrix
+from neuralbrush.style.options import OPTION_DEFAULTS
+from neuralbrush.style.transfer import (StyleTransfer, default_layer_weights, option_defaults, pil_to_tensor,
+                                        scale_sizes)
+from neuralbrush.style.vgg import LAYER_INDEX, VGGFeatures
+
+warnings.filterwarnings("ignore", message="using random VGG-19 weights")
+
+
+@pytest.fixture(scope="module")
+def st() -> StyleTransfer:
+    return StyleTransfer(vgg="random", precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def content() -> Image.Image:
+    return skimage_photo("chelsea").resize((96, 64), Image.LANCZOS)
+
+
+@pytest.fixture(scope="module")
+def style_a() -> Image.Image:
+    return bloom(64, seed=3)
+
+
+@pytest.fixture(scope="module")
+def style_b() -> Image.Image:
+    return skimage_photo("coffee").resize((96, 64), Image.LANCZOS)
+
+
+def test_layer_names_follow_torchvision():
+    from torchvision.models import vgg19
+
+    feats = list(vgg19(weights=None).features)
+    assert len(LAYER_INDEX) == len(feats) == 37
+    assert isinstance(feats[LAYER_INDEX["conv4_2"]], torch.nn.Conv2d)
+    assert isinstance(feats[LAYER_INDEX["relu4_2"]], torch.nn.ReLU)
+    assert isinstance(feats[LAYER_INDEX["pool5"]], torch.nn.MaxPool2d)
+    assert feats[LAYER_INDEX["conv5_1"]].in_channels == 512 and feats[LAYER_INDEX["conv1_1"]].in_channels == 3
+
+
+def test_extractor_is_truncated_frozen_and_deterministic():
+    m = VGGFeatures(["relu1_1", "relu3_1"], vgg="random", seed=5)
+    assert len(m.body) == LAYER_INDEX["relu3_1"] + 1
+    assert not any(p.requires_grad for p in m.parameters())
+    assert not m.training and not m.train().training
+    x = torch.rand(1, 3, 32, 48)
+    out = m(x)
+    assert set(out) == {"relu1_1", "relu3_1"}
+    assert out["relu3_1"].shape == (1, 256, 8, 12) and (out["relu3_1"] >= 0).all()
+    again = VGGFeatures(["relu1_1", "relu3_1"], vgg="random", seed=5)(x)
+    assert torch.equal(out["relu3_1"], again["relu3_1"])
+    with pytest.raises(UsageError):
+        VGGFeatures(["relu9_9"], vgg="random")
+
+
+def test_missing_weights_give_the_store_error():
+    with pytest.raises(WeightsMissingError) as e:
+        StyleTransfer(vgg="store")
+    assert "vgg19" in str(e.value) and "download.pytorch.org" in str(e.value)
+
+
+def test_vgg_weights_from_a_file(tmp_path):
+    from torchvision.models import vgg19
+
+    torch.manual_seed(1)
+    feats = vgg19(weights=None).features[:5]  # conv1_1 .. pool1 is all that relu1_2 needs
+    full = {f"features.{k}": v for k, v in vgg19(weights=None).features.state_dict().items()}
+    full.update({f"features.{k}": v for k, v in feats.state_dict().items()})
+    path = tmp_path / "vgg.pth"
+    torch.save(full, path)
+    m = VGGFeatures(["relu1_2"], vgg=path)
+    assert torch.equal(m.body[0].weight, feats[0].weight)
+    bad = tmp_path / "bad.pth"
+    torch.save({"something": torch.zeros(3)}, bad)
+    with pytest.raises(CheckpointError):
+        VGGFeatures(["relu1_2"], vgg=bad)
+    with pytest.raises(UsageError):
+        VGGFeatures(["relu1_2"], vgg=tmp_path / "nope.pth")
+
+
+def test_gram_is_size_normalised():
+    f = torch.rand(1, 8, 16, 16)
+    tiled = f.repeat(1, 1, 2, 2)  # same statistics, 4x the pixels
+    assert torch.allclose(gram_matrix(f), gram_matrix(tiled), atol=1e-6)
+    assert gram_matrix(f).shape == (1, 8, 8)
+
+
+def test_scales_grow_by_sqrt2():
+    assert scale_sizes(512, 128, True) == [128, 181, 256, 362, 512]
+    assert scale_sizes(512, 128, False) == [512]
+    assert scale_sizes(100, 128, True) == [100]
+
+
+def test_defaults_are_declared_once():
+    d = option_defaults()
+    for k, v in OPTION_DEFAULTS.items():
+        assert d[k] == v, k
+    assert d["step_size"] == 0.02 and d["min_scale"] == 128 and d["scales"] is True
+    w = default_layer_weights(5)
+    assert abs(sum(w) - 1) < 1e-9 and all(a > b for a, b in zip(w, w[1:]))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_losses_fall(st, content, style_a, optimizer):
+    seen = []
+    out = st.stylize(content, [style_a], optimizer=optimizer, iterations=25, ema=0.0,
+                     callback=lambda it: seen.append(it))
+    assert out.size == content.size
+    assert len(seen) == 25 and seen[-1].total_step == seen[-1].total_steps == 25
+    first, last = seen[0], seen[-1]
+    assert first.parts["content"] == pytest.approx(0.0, abs=1e-6)  # init from the content
+    assert last.parts["style"] < 0.5 * first.parts["style"]
+    assert last.loss < 0.6 * first.loss
+    assert last.image().size == content.size
+
+
+def test_coarse_to_fine_callback_and_ema(st, style_a):
+    photo = skimage_photo("astronaut").resize((128, 128))
+    seen = []
+    out = st.stylize(photo, [style_a], min_scale=64, iterations=4, initial_iterations=6,
+                     callback=lambda it: seen.append((it.scale, it.size, it.step, it.total_step, it.total_steps)))
+    assert out.size == (128, 128)
+    assert [s[1] for s in seen if s[2] == 1] == [(64, 64), (91, 91), (128, 128)]
+    assert seen[-1][3] == seen[-1][4] == 6 + 4 + 4
+
+
+def test_two_style_blend_targets_are_the_weighted_blend(st, content, style_a, style_b):
+    layers = ("relu1_1", "relu3_1", "relu5_1")
+    a, b = pil_to_tensor(style_a.resize((96, 96))), pil_to_tensor(style_b)
+    ga, gb = st.style_grams(a, layers), st.style_grams(b, layers)
+    loss = st.build_loss(pil_to_tensor(content), [a, b], style_weights=[100, 45], content_layers=("relu4_2",),
+                         style_layers=layers, style_layer_weights=[1, 1, 1], content_weight=1, style_weight=1,
+                         tv_weight=0)
+    for name in layers:
+        expect = (100 / 145) * ga[name] + (45 / 145) * gb[name]
+        assert torch.allclose(loss.style[name].target, expect, rtol=1e-5, atol=1e-8)
+        assert not torch.allclose(ga[name], gb[name])
+    # an image whose Grams are exactly the blend has zero style loss only for the blend weights
+    loss_a_only = st.build_loss(pil_to_tensor(content), [a, b], style_weights=[1, 0], content_layers=("relu4_2",),
+                                style_layers=layers, style_layer_weights=[1, 1, 1], content_weight=1, style_weight=1,
+                                tv_weight=0)
+    assert torch.allclose(loss_a_only.style["relu3_1"].target, ga["relu3_1"])
+
+
+def test_style_targets_are_cached_across_calls(content, style_a):
+    st2 = StyleTransfer(vgg="random", precision="fp32")
+    st2.stylize(content, [style_a], iterations=2)
+    n = st2.stats["gram_computations"]
+    st2.stylize(content.transpose(Image.FLIP_LEFT_RIGHT), [style_a], iterations=2)
+    assert st2.stats["gram_computations"] == n and st2.stats["gram_cache_hits"] >= 1
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def test_luminance_only_keeps_the_content_chroma(st, content, style_a):
+    plain = st.stylize(content, [style_a], iterations=25)
+    kept = st.stylize(content, [style_a], iterations=25, preserve_color="luminance")
+    c_ycc = np.asarray(content.convert("YCbCr"))
+    k_ycc = np.asarray(kept.convert("YCbCr"))
+    p_ycc = np.asarray(plain.convert("YCbCr"))
+    chroma_kept = _psnr(c_ycc[..., 1:], k_ycc[..., 1:])
+    chroma_plain = _psnr(c_ycc[..., 1:], p_ycc[..., 1:])
+    assert chroma_kept > 38.0, chroma_kept
+    assert chroma_kept > chroma_plain + 8.0, (chroma_kept, chroma_plain)
+    # and the luma really was stylised
+    assert _psnr(c_ycc[..., 0], k_ycc[..., 0]) < 40.0
+
+
+def test_histogram_matching_takes_the_content_colour_statistics(content, style_b):
+    c, s = pil_to_tensor(content), pil_to_tensor(bloom(64, seed=11))
+    m = color.match_color_histogram(s, c)
+    cm, sm = c[0].reshape(3, -1), m[0].reshape(3, -1)
+    assert torch.allclose(sm.mean(1), cm.mean(1), atol=0.03)
+    assert torch.allclose(torch.cov(sm), torch.cov(cm), atol=0.01)
+
+
+def test_ycbcr_round_trip():
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.allclose(color.ycbcr_to_rgb(color.rgb_to_ycbcr(x)), x, atol=1e-5)
+
+
+def test_bad_options_are_usage_errors(st, content, style_a):
+    with pytest.raises(UsageError):
+        st.stylize(content, [style_a], style_weights=[1, 2], iterations=1)
+    with pytest.raises(UsageError):
+        st.stylize(content, [style_a], optimizer="sgd", iterations=1)
+    with pytest.raises(UsageError):
+        st.stylize(content, [style_a], init="/nonexistent.png", iterations=1)
+    with pytest.raises(UsageError):
+        st.stylize(content, [], iterations=1)
+    with pytest.raises(UsageError):
+        st.stylize(content, [style_a], size=8, iterations=1)
+
+
+def test_bf16_matches_fp32_loss_closely(content, style_a):
+    a = StyleTransfer(vgg="random", precision="fp32")
+    b = StyleTransfer(vgg="random", precision="bf16")
+    la, lb = [], []
+    a.stylize(content, [style_a], iterations=3, ema=0.0, callback=lambda it: la.append(it.loss))
+    b.stylize(content, [style_a], iterations=3, ema=0.0, callback=lambda it: lb.append(it.loss))
+    assert b.runtime.precision == "bf16"
+    assert lb[0] == pytest.approx(la[0], rel=0.1)
