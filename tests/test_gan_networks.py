@@ -422,3 +422,29 @@ def test_dcgan_bf16_channels_last_and_r1():
     (grad,) = torch.autograd.grad(logits.sum(), reals, create_graph=True)
     grad.square().sum().backward()
     assert D.out.weight.grad is not None and torch.isfinite(D.features[0].weight.grad).all()
+
+
+def test_fp16_mixed_precision_path_runs_top_blocks_only():
+    """The CUDA fp16 policy (num_fp16_res top blocks in fp16, the rest fp32, conv_clamp),
+    exercised through CPU fp16 autocast."""
+    G = small_G(num_fp16_res=2, conv_clamp=256).eval()
+    D = small_D(num_fp16_res=2, conv_clamp=256).eval()
+    seen = {}
+
+    def record(name):
+        def hook(module, inputs, output):
+            seen[name] = output[0].dtype
+        return hook
+
+    G.synthesis.b8.register_forward_hook(record("b8"))
+    G.synthesis.b32.register_forward_hook(record("b32"))
+    z = zs(4)
+    with torch.no_grad():
+        ref = G(z, None, noise_mode="const")
+        ref_logits = D(ref, None)
+        with torch.autocast("cpu", dtype=torch.float16):
+            out = G(z, None, noise_mode="const")
+            logits = D(ref, None)
+    assert seen == {"b8": torch.float32, "b32": torch.float16}  # fp16 at 16 and 32 px only
+    assert out.dtype == torch.float32 and (out - ref).abs().mean() < 0.01 * ref.abs().mean() + 1e-3
+    assert torch.allclose(logits, ref_logits, atol=0.02 * ref_logits.abs().max().item() + 0.01)
