@@ -7,6 +7,9 @@ import os
 import pytest
 
 os.environ.setdefault("NEURALBRUSH_QUIET", "1")
+# Before torch loads: OpenMP's default spin-waiting makes small ops crawl when the cores are
+# shared (tests that start subprocesses, a busy CI machine); passive waiting costs little.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(autouse=True)
