@@ -28,8 +28,8 @@ def astronaut():
 def moved(img: np.ndarray, angle: float, scale: float, shift: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """``img`` rotated/scaled about its centre and shifted on a larger black canvas; returns (image, 2x3 map)."""
     h, w = img.shape[:2]
-    t = F._similarity(angle, scale, (w / 2, h / 2), (CANVAS / 2 + shift[0], CANVAS / 2 + shift[1]))
-    out = F._warp(img, t, (CANVAS, CANVAS), interp=cv2.INTER_LANCZOS4, border=cv2.BORDER_CONSTANT, value=0)
+    t = F.similarity(angle, scale, (w / 2, h / 2), (CANVAS / 2 + shift[0], CANVAS / 2 + shift[1]))
+    out = F.warp_affine(img, t, (CANVAS, CANVAS), interp=cv2.INTER_LANCZOS4, border=cv2.BORDER_CONSTANT, value=0)
     return out, t
 
 
@@ -62,14 +62,14 @@ def test_astronaut_moved_lands_on_targets(astronaut, angle, scale, shift):
     assert out.size == (SIZE, SIZE)
     tgt = F.target_eye_positions(SIZE)
     # 1) the eyes found once on the original, carried through the known move and the alignment
-    carried = al.transform_points(F._apply(t, lm.eyes))
+    carried = al.transform_points(F.apply_affine(t, lm.eyes))
     assert np.abs(carried - tgt).max() < 4.0, (carried, tgt)
     # 2) the eyes detected afresh in the aligned output
     again = F.detect_landmarks(np.asarray(out)).eyes
     assert np.abs(again - tgt).max() < 4.0, (again, tgt)
     # the alignment undoes the move: its matrix composed with the move matches the original's alignment
     m0, _ = F.alignment_matrix(lm, SIZE)
-    composed = F._compose(al.matrix, t)
+    composed = F.compose_affine(al.matrix, t)
     assert np.abs(composed[:, :2] - m0[:, :2]).max() < 0.05 * np.abs(m0[:, :2]).max()
     # cv2's angle turns the picture counter-clockwise on screen; aligning turns it back
     assert abs(al.rotation_degrees - (angle + _rotation(m0))) < 2
@@ -124,7 +124,7 @@ def test_build_with_face_crop(tmp_path, astronaut):
     assert abs(op["rotation_degrees"] - (12 + _rotation(F.alignment_matrix(lm, 64)[0]))) < 2
     assert 150 < op["crop_side"] < 210
     m = np.array(op["matrix"])
-    np.testing.assert_allclose(F._apply(m, np.array(op["eyes"])), F.target_eye_positions(64), atol=0.01)
+    np.testing.assert_allclose(F.apply_affine(m, np.array(op["eyes"])), F.target_eye_positions(64), atol=0.01)
     assert out.shape == (64, 64, 3) and out.std() > 20
 
 

@@ -62,8 +62,8 @@ def _face_figure(out_path: Path) -> str:
     photo = np.asarray(skimage_photo("astronaut"))
     h, w = photo.shape[:2]
     canvas = 640
-    move = F._similarity(20.0, 0.9, (w / 2, h / 2), (canvas / 2 + 20, canvas / 2 - 10))
-    tilted = F._warp(photo, move, (canvas, canvas), interp=cv2.INTER_LANCZOS4, border=cv2.BORDER_CONSTANT, value=0)
+    move = F.similarity(20.0, 0.9, (w / 2, h / 2), (canvas / 2 + 20, canvas / 2 - 10))
+    tilted = F.warp_affine(photo, move, (canvas, canvas), interp=cv2.INTER_LANCZOS4, border=cv2.BORDER_CONSTANT, value=0)
     aligned, al = F.align_face(tilted, 256)
     left = Image.fromarray(tilted)
     d = ImageDraw.Draw(left)

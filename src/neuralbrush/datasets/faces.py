@@ -70,24 +70,26 @@ def _h(m: np.ndarray) -> np.ndarray:
     return np.vstack([m, [0.0, 0.0, 1.0]])
 
 
-def _compose(*ms: np.ndarray) -> np.ndarray:
-    """``_compose(a, b)`` applies ``b`` first, then ``a``."""
+def compose_affine(*ms: np.ndarray) -> np.ndarray:
+    """``compose_affine(a, b)`` applies ``b`` first, then ``a``."""
     out = np.eye(3)
     for m in ms:
         out = out @ _h(m)
     return out[:2]
 
 
-def _invert(m: np.ndarray) -> np.ndarray:
+def invert_affine(m: np.ndarray) -> np.ndarray:
+    """The inverse of a 2x3 affine map."""
     return np.linalg.inv(_h(m))[:2]
 
 
-def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Map points (..., 2) through a 2x3 affine map."""
     pts = np.asarray(pts, dtype=np.float64)
     return pts @ m[:, :2].T + m[:, 2]
 
 
-def _similarity(angle_deg: float, scale: float, src_center: Sequence[float], dst_center: Sequence[float]) -> np.ndarray:
+def similarity(angle_deg: float, scale: float, src_center: Sequence[float], dst_center: Sequence[float]) -> np.ndarray:
     """Rotate by ``angle_deg`` (counter-clockwise on screen, like cv2) and scale about ``src_center``,
     moving it to ``dst_center``."""
     a = math.radians(angle_deg)
@@ -101,11 +103,12 @@ def _cv(m: np.ndarray) -> np.ndarray:
     """A continuous-coordinate transform as cv2 wants it (pixel centres at integers)."""
     half = np.array([[1.0, 0, 0.5], [0, 1.0, 0.5]])
     mhalf = np.array([[1.0, 0, -0.5], [0, 1.0, -0.5]])
-    return _compose(mhalf, m, half)
+    return compose_affine(mhalf, m, half)
 
 
-def _warp(arr: np.ndarray, m: np.ndarray, size: tuple[int, int], interp: int | None = None, border: int | None = None,
-          value: float = 0) -> np.ndarray:
+def warp_affine(arr: np.ndarray, m: np.ndarray, size: tuple[int, int], interp: int | None = None,
+                border: int | None = None, value: float = 0) -> np.ndarray:
+    """cv2.warpAffine with a continuous-coordinate 2x3 matrix (source -> destination), ``size`` = (w, h)."""
     import cv2
 
     return cv2.warpAffine(arr, _cv(m), size, flags=cv2.INTER_LINEAR if interp is None else interp,
@@ -134,7 +137,7 @@ class _Pyramid:
         level = self.levels[k]
         h0, w0 = self.levels[0].shape
         to_orig = np.array([[w0 / level.shape[1], 0, 0], [0, h0 / level.shape[0], 0]])
-        return _warp(level, _compose(m, to_orig), size)
+        return warp_affine(level, compose_affine(m, to_orig), size)
 
 
 @dataclass
@@ -201,7 +204,7 @@ def _first_pass(pyr: _Pyramid, center: np.ndarray, face_width: float, angle: flo
     """Eyes of a face found at ``center``/``face_width`` by a detector rotated ``angle`` degrees."""
     margin = 0.15
     side = int(FACE_PATCH * (1 + 2 * margin))
-    m = _similarity(angle, FACE_PATCH / face_width, center, (side / 2, side / 2))
+    m = similarity(angle, FACE_PATCH / face_width, center, (side / 2, side / 2))
     f0 = side / 2 - FACE_PATCH / 2
     # only the upper part of the face can hold the eyes; a coarse scale step is enough here
     patch = pyr.patch(m, (side, int(f0 + 0.7 * FACE_PATCH)))
@@ -209,8 +212,8 @@ def _first_pass(pyr: _Pyramid, center: np.ndarray, face_width: float, angle: flo
     pair = _pick_pair(boxes, (f0, f0, FACE_PATCH, FACE_PATCH))
     if pair is None:
         return None
-    inv = _invert(m)
-    le, re = _apply(inv, np.stack(pair))
+    inv = invert_affine(m)
+    le, re = apply_affine(inv, np.stack(pair))
     return le, re
 
 
@@ -239,7 +242,7 @@ def _refine(pyr: _Pyramid, le: np.ndarray, re: np.ndarray) -> tuple[np.ndarray, 
     # a band around the eyes only: 2.6 eye distances wide, 1.5 high
     pw, ph = int(2.6 * d), int(1.5 * d)
     mid = (le + re) / 2
-    m = _similarity(angle, d / dist, mid, (pw / 2, ph / 2))
+    m = similarity(angle, d / dist, mid, (pw / 2, ph / 2))
     patch = pyr.patch(m, (pw, ph))
     side = pw
     exp_l = np.array([pw / 2 - d / 2, ph / 2])
@@ -260,8 +263,8 @@ def _refine(pyr: _Pyramid, le: np.ndarray, re: np.ndarray) -> tuple[np.ndarray, 
     rs = [e[1] for e in est if e[1] is not None]
     if not ls or not rs:
         return None
-    inv = _invert(m)
-    new = _apply(inv, np.stack([np.mean(ls, axis=0), np.mean(rs, axis=0)]))
+    inv = invert_affine(m)
+    new = apply_affine(inv, np.stack([np.mean(ls, axis=0), np.mean(rs, axis=0)]))
     return new[0], new[1]
 
 
@@ -310,14 +313,14 @@ def detect_landmarks(img: Image.Image | np.ndarray, *, angles: Sequence[float] =
         a = math.radians(angle)
         bw = int(math.ceil(abs(sw * math.cos(a)) + abs(sh * math.sin(a))))
         bh = int(math.ceil(abs(sw * math.sin(a)) + abs(sh * math.cos(a))))
-        m = _similarity(angle, 1.0, (sw / 2, sh / 2), (bw / 2, bh / 2))
-        rot = _warp(small, m, (bw, bh), border=cv2.BORDER_CONSTANT, value=0) if angle else small
+        m = similarity(angle, 1.0, (sw / 2, sh / 2), (bw / 2, bh / 2))
+        rot = warp_affine(small, m, (bw, bh), border=cv2.BORDER_CONSTANT, value=0) if angle else small
         faces = _cascade(FACE_CASCADE).detectMultiScale(rot, scaleFactor=1.1, minNeighbors=5,
                                                         minSize=(min_face, min_face))
         faces = sorted((tuple(map(float, f)) for f in np.asarray(faces).reshape(-1, 4)), key=lambda f: -f[2])[:3]
-        inv = _invert(m) if angle else np.array([[1.0, 0, 0], [0, 1.0, 0]])
+        inv = invert_affine(m) if angle else np.array([[1.0, 0, 0], [0, 1.0, 0]])
         for fx, fy, fw, fh in faces:
-            centre = _apply(inv, np.array([fx + fw / 2, fy + fh / 2])) / s
+            centre = apply_affine(inv, np.array([fx + fw / 2, fy + fh / 2])) / s
             eyes = _first_pass(pyr, centre, fw / s, angle)
             if eyes is None:
                 continue
@@ -378,7 +381,7 @@ def target_eye_positions(size: int, mouth_ratio: float = MOUTH_RATIO) -> np.ndar
     le, re = np.array([0.0, 0.0]), np.array([100.0, 0.0])
     lm = FaceLandmarks(le, re, estimate_mouth(le, re, mouth_ratio))
     m, _ = alignment_matrix(lm, size)
-    return _apply(m, lm.eyes)
+    return apply_affine(m, lm.eyes)
 
 
 @dataclass
@@ -401,7 +404,7 @@ class FaceAlignment:
         return math.degrees(math.atan2(self.matrix[1, 0], self.matrix[0, 0]))
 
     def transform_points(self, pts: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
-        return _apply(self.matrix, np.asarray(pts, dtype=np.float64))
+        return apply_affine(self.matrix, np.asarray(pts, dtype=np.float64))
 
     def as_op(self) -> dict:
         r = lambda a, n=3: np.round(np.asarray(a, float), n).tolist()  # noqa: E731
@@ -422,8 +425,8 @@ def warp_face(img: Image.Image | np.ndarray, matrix: np.ndarray, size: int) -> I
     r = 1.0 / scale  # source pixels per output pixel
     if r > 4.0:
         # shrink the covered region with an area filter so the warp itself samples at ~2x
-        inv = _invert(matrix)
-        corners = _apply(inv, np.array([[0, 0], [size, 0], [0, size], [size, size]], float))
+        inv = invert_affine(matrix)
+        corners = apply_affine(inv, np.array([[0, 0], [size, 0], [0, size], [size, size]], float))
         h, w = arr.shape[:2]
         x0, y0 = np.floor(corners.min(0)).astype(int) - 2
         x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
@@ -434,9 +437,9 @@ def warp_face(img: Image.Image | np.ndarray, matrix: np.ndarray, size: int) -> I
             nw, nh = max(1, round((x1 - x0) / f)), max(1, round((y1 - y0) / f))
             arr = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA)
             to_small = np.array([[nw / (x1 - x0), 0, -x0 * nw / (x1 - x0)], [0, nh / (y1 - y0), -y0 * nh / (y1 - y0)]])
-            m = _compose(matrix, _invert(to_small))
+            m = compose_affine(matrix, invert_affine(to_small))
     up = np.array([[2.0, 0, 0], [0, 2.0, 0]])
-    big = _warp(arr, _compose(up, m), (2 * size, 2 * size), interp=cv2.INTER_LANCZOS4, border=cv2.BORDER_REFLECT_101)
+    big = warp_affine(arr, compose_affine(up, m), (2 * size, 2 * size), interp=cv2.INTER_LANCZOS4, border=cv2.BORDER_REFLECT_101)
     out = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
     return Image.fromarray(out)
 
