@@ -374,3 +374,20 @@ def test_worker_crash_is_contained():
 
     out = list(ordered_map(_square_or_die, range(9), workers=2, window=4, on_crash=lambda x: f"crashed {x}"))
     assert out == [0, 1, 4, 9, 16, "crashed 5", 36, 49, 64]
+
+
+def test_oversized_files_refused_unread(tmp_path):
+    from neuralbrush.core.errors import ImageLoadError
+    from neuralbrush.datasets.sources import iter_sources
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "big.png").write_bytes(b"\0" * 5000)
+    with zipfile.ZipFile(tmp_path / "a.zip", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("inner/big.jpg", b"\0" * 5000)  # compresses to a few bytes: a zip bomb in miniature
+    items = list(iter_sources([tmp_path / "src", tmp_path / "a.zip"]))
+    assert [i.rel for i in items] == ["big.png", "inner/big.jpg"]
+    for it in items:
+        with pytest.raises(ImageLoadError) as ei:
+            it.read_bytes(max_bytes=4096)
+        assert ei.value.reason == "too-large"
+        assert len(it.read_bytes()) == 5000

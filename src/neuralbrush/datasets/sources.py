@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 from ..core.errors import ImageLoadError, UsageError
 from ..core.imageio import is_image_file
 
-MAX_MEMBER_BYTES = 1 << 30  # a zip member larger than 1 GiB uncompressed is refused (zip bomb guard)
+MAX_MEMBER_BYTES = 1 << 30  # files (or zip members, uncompressed) over 1 GiB are refused unread
 _JUNK_PARTS = ("__MACOSX",)
 
 
@@ -36,6 +36,9 @@ class SourceItem:
         """The raw bytes; raises :class:`ImageLoadError` (``unreadable``, ``too-large``, ``missing``)."""
         if self.member is None:
             try:
+                size = os.stat(self.file).st_size
+                if size > max_bytes:
+                    raise ImageLoadError(self.path, "too-large", f"{size} bytes")
                 return Path(self.file).read_bytes()
             except FileNotFoundError:
                 raise ImageLoadError(self.path, "missing", "the file disappeared") from None
