@@ -17,6 +17,7 @@ from ..core.checkpoint import write_json
 from ..core.errors import UsageError
 from ..core.imageio import save_image
 from ..core.media import make_grid
+from ..core.progress import track
 from ..core.seeds import parse_float_sweep, parse_grid, parse_int_list
 from .latents import Latents, has_w, latents_from_seeds, load_latents, save_latents
 from .options import GenerateOptions
@@ -56,29 +57,35 @@ def generate(G: torch.nn.Module, outdir: str | Path, opts: GenerateOptions, runt
     else:
         seeds = parse_int_list(opts.seeds)
         sweep = len(psis) > 1
-        rows = []
-        for seed in seeds:
-            row = []
+        # Batches of seeds (one at a time with random noise, so each seed's noise is its own).
+        step = 1 if opts.noise_mode == "random" else max(1, opts.batch // len(psis))
+        chunks = [seeds[k:k + step] for k in range(0, len(seeds), step)]
+        frames: dict[tuple[int, int], np.ndarray] = {}
+        for chunk in track(chunks, "generating", total=len(chunks)):
             for j, psi in enumerate(psis):
                 if has_w(G):
-                    lat = latents_from_seeds(G, [seed], psi=psi, cutoff=opts.trunc_cutoff, class_idx=opts.class_idx)
-                    r.noise_seed = seed
-                    frame = r.frames(lat.w, "w")[0]
+                    lat = latents_from_seeds(G, chunk, psi=psi, cutoff=opts.trunc_cutoff, class_idx=opts.class_idx)
+                    r.noise_seed = chunk[0]
+                    out = r.frames(lat.w, "w")
                 else:
-                    lat = latents_from_seeds(G, [seed], psi=psi)
+                    lat = latents_from_seeds(G, chunk, psi=psi)
                     r.psi = psi
-                    frame = r.frames(lat.z, "z")[0]
-                name = f"seed{seed:04d}" + (f"-psi{_fmt_psi(psi)}" if sweep else "")
-                save_image(frame, outdir / f"{name}.png")
-                save_latents(outdir / f"{name}.npz", lat)
-                files.append(f"{name}.png")
-                row.append(frame)
+                    out = r.frames(lat.z, "z")
+                for k, seed in enumerate(chunk):
+                    name = f"seed{seed:04d}" + (f"-psi{_fmt_psi(psi)}" if sweep else "")
+                    save_image(out[k], outdir / f"{name}.png")
+                    save_latents(outdir / f"{name}.npz", lat.select(k))
+                    frames[(seed, j)] = out[k]
+        rows = []
+        for seed in seeds:
+            rows.append([frames[(seed, j)] for j in range(len(psis))])
+            for j, psi in enumerate(psis):
+                files.append(f"seed{seed:04d}" + (f"-psi{_fmt_psi(psi)}" if sweep else "") + ".png")
                 if sweep:
                     parts = ([f"seed {seed}"] if j == 0 else []) + ([f"psi {_fmt_psi(psi)}"] if seed == seeds[0] else [])
                     labels.append(" ".join(parts))
                 else:
                     labels.append(f"seed {seed}")
-            rows.append(row)
         images = [im for row in rows for im in row]
         if sweep:
             grid = (len(psis), len(seeds))
