@@ -51,22 +51,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def _json_default(o: Any) -> Any:
+    """JSON for the values our metadata holds: paths, numpy/torch scalars and arrays, tuples."""
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
 def write_json(path: str | os.PathLike, obj: Any, *, indent: int = 2) -> Path:
     """Write JSON atomically (numpy/torch scalars and Paths are converted)."""
 
-    def default(o: Any) -> Any:
-        if isinstance(o, Path):
-            return str(o)
-        if hasattr(o, "item"):
-            return o.item()
-        if hasattr(o, "tolist"):
-            return o.tolist()
-        if isinstance(o, (set, tuple)):
-            return list(o)
-        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=indent, default=default) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(obj, indent=indent, default=_json_default) + "\n", encoding="utf-8")
     return Path(path)
 
 
@@ -88,18 +90,6 @@ def save_checkpoint(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor]
     with atomic_path(path) as tmp:
         save_file(flat, str(tmp), metadata=header)
     return Path(path)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "item"):
-        return o.item()
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    if isinstance(o, (set, tuple)):
-        return list(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
