@@ -98,7 +98,7 @@ def test_mix_grid_with_headers(snapshot, tmp_path):
     out = tmp_path / "mix"
     assert run(["mix", str(snapshot), "--rows", "1,2", "--cols", "3,4,5", "--styles", "0-2", "-o", str(out)]) == 0
     grid = _png(out / "grid.png")
-    assert grid.shape == (3 * 16 + 4 * 2, 4 * 16 + 5 * 2, 3)  # header row/col + 2x3 mixes, 2 px padding
+    assert grid.shape == (3 * 128 + 4 * 2, 4 * 128 + 5 * 2, 3)  # header row/col + 2x3 mixes (16 px shown 8x), padding
     assert len(list(out.glob("mix-*.png"))) == 6
     assert run(["mix", str(snapshot), "--styles", "0-40", "-o", str(out)]) == 2
 

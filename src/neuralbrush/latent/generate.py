@@ -7,7 +7,7 @@ Every image gets a sibling ``.npz`` with its ``z`` and ``w`` (NVIDIA key ``w``, 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +19,9 @@ from ..core.imageio import save_image
 from ..core.media import make_grid
 from ..core.progress import track
 from ..core.seeds import parse_float_sweep, parse_grid, parse_int_list
-from .latents import Latents, has_w, latents_from_seeds, load_latents, save_latents
+from .latents import has_w, latents_from_seeds, load_latents, save_latents
 from .options import GenerateOptions
-from .render import Renderer
+from .render import Renderer, for_display
 
 
 def _fmt_psi(p: float) -> str:
@@ -89,7 +89,7 @@ def generate(G: torch.nn.Module, outdir: str | Path, opts: GenerateOptions, runt
         images = [im for row in rows for im in row]
         if sweep:
             grid = (len(psis), len(seeds))
-    grid_img = make_grid(images, grid, labels=labels, pad=2)
+    grid_img = make_grid(for_display(images), grid, labels=labels, pad=2)
     grid_path = save_image(grid_img, outdir / "grid.png")
     options = {"model": model, "runtime": runtime.describe(), **asdict(opts)}
     write_json(outdir / "options.json", options)

@@ -17,7 +17,7 @@ from ..core.imageio import save_image
 from ..core.media import make_grid
 from ..core.seeds import parse_int_list
 from .latents import Latents, has_w, latents_from_seeds, save_latents
-from .render import Renderer
+from .render import Renderer, for_display
 
 
 def style_mix(G: torch.nn.Module, outdir: str | Path, *, rows: str, cols: str, styles: str, trunc: float = 1.0,
@@ -64,8 +64,8 @@ def style_mix(G: torch.nn.Module, outdir: str | Path, *, rows: str, cols: str, s
             cells.append(mixed[k])
             labels.append("")
             k += 1
-    grid_path = save_image(make_grid(cells, (len(col_seeds) + 1, len(row_seeds) + 1), labels=labels, pad=2),
-                           outdir / "grid.png")
+    layout = (len(col_seeds) + 1, len(row_seeds) + 1)
+    grid_path = save_image(make_grid(for_display(cells), layout, labels=labels, pad=2), outdir / "grid.png")
     write_json(outdir / "options.json", {"model": model, "rows": row_seeds, "cols": col_seeds, "styles": layers,
                                          "trunc": trunc, "noise_mode": noise_mode, "class_idx": class_idx,
                                          "runtime": runtime.describe()})

@@ -21,7 +21,7 @@ from ..core.errors import UsageError
 from ..core.imageio import save_image
 from ..core.media import make_grid
 from .latents import Latents, check_space, latent_scale, load_latents, save_latents
-from .render import Renderer
+from .render import Renderer, for_display
 
 
 def neighbour_latents(G: torch.nn.Module, source: Latents, *, count: int = 100, sigma: float = 0.5,
@@ -59,7 +59,7 @@ def neighbours_sheet(G: torch.nn.Module, latent_file: str | Path, sheet: str | P
     if pick is not None and not 0 <= pick < count:
         raise UsageError(f"--pick {pick} is not on the sheet: neighbours are numbered 0-{count - 1}")
     frames = r.frames(lat.in_space(space), space)
-    save_image(make_grid(list(frames), None, labels=[str(i) for i in range(count)], pad=2), sheet)
+    save_image(make_grid(for_display(frames), None, labels=[str(i) for i in range(count)], pad=2), sheet)
     save_latents(outdir / "neighbours.npz", lat, sigma=sigma, neighbour_seed=seed)
     per = outdir / "neighbours"
     per.mkdir(exist_ok=True)

@@ -109,3 +109,16 @@ class Renderer:
         for start in range(0, count, self.batch):
             idx = np.arange(start, min(count, start + self.batch))
             yield from self.frames(latents_at(idx), space)
+
+
+def for_display(frames, min_size: int = 128) -> list[np.ndarray]:
+    """Frames for a labelled grid: small images (a 32 px model) are enlarged by an integer
+    factor (nearest neighbour, no blur) so labels do not cover them; the PNGs stay native."""
+    frames = list(frames)
+    if not frames:
+        return frames
+    h = frames[0].shape[0]
+    k = max(1, -(-min_size // h)) if h < min_size else 1
+    if k == 1:
+        return frames
+    return [np.repeat(np.repeat(f, k, axis=0), k, axis=1) for f in frames]

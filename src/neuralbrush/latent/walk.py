@@ -24,7 +24,6 @@ the first, so played in a loop there is no seam and no duplicated frame.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 
 from ..core.errors import UsageError
+from .options import WalkOptions
 
 KINDS = ("linear", "slerp", "circular", "noise-loop")
 
@@ -364,9 +364,6 @@ def walk_path(G: torch.nn.Module, keyframes: Sequence[int | torch.Tensor], *, ki
 
 # ---------------------------------------------------------------------------------------------
 # The ``video walk`` command.
-
-from .options import WalkOptions  # noqa: E402  (declared without torch for the CLI)
-
 
 def render_walk(G: torch.nn.Module, output: str | Path, opts: WalkOptions, runtime, *, model: str | None = None) -> dict:
     """Render one walk (or a grid of walks, each starting at the next keyframe) to MP4/GIF."""
