@@ -112,6 +112,9 @@ def main() -> None:
         f"Load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f} (the machine is shared; "
         "variants are interleaved so noise hits both, and the ratio is the figure to trust).",
         "",
+        f"With `--precision auto` the studio picks {resolve_runtime('cpu', 'auto').precision} on this CPU "
+        "(bf16 autocast is the default only where AMX is present); bf16 is measured here by asking for it.",
+        "",
         "Networks: unet_128 at 128 px, unet_256 at 256 px (ngf 64, batch norm), 70x70 PatchGAN, batch 1. "
         "A training iteration is D on real and fake pairs, then G through D plus L1, and both Adam steps. "
         f"Apply is one generator forward in eval mode (U-Net-256: {GMAC_256} GMAC per 256x256 frame).",

@@ -130,3 +130,18 @@ def test_video_frame_folder_to_folder(model_run, tmp_path):
     res = apply_video(model_run, frames, tmp_path / "outframes", VideoOptions(side_by_side=True, precision="fp32"))
     files = sorted((tmp_path / "outframes").glob("frame_*.png"))
     assert res.frames == 3 and len(files) == 3 and Image.open(files[0]).size == (120, 40)
+
+
+@pytest.mark.slow
+def test_demo_stage_writes_gallery_items(tmp_path):
+    from neuralbrush.pix2pix import demo
+
+    write_blooms(tmp_path / "blooms", 24, 64, seed=1)
+    photo = tmp_path / "chelsea.png"
+    skimage_photo("chelsea").resize((120, 80)).save(photo)
+    context = {"dataset": str(tmp_path / "blooms"), "photos": {"chelsea": str(photo)}}
+    items = demo.run_demo(tmp_path / "out", full=False, context=context)
+    assert context["pix2pix_checkpoint"].endswith(".safetensors")
+    assert len(items) == 3
+    for item in items:
+        assert (tmp_path / "out" / item["path"]).exists() and item["title"] and item["caption"]
