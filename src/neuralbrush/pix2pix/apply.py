@@ -17,14 +17,54 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
-from ..core.checkpoint import write_json
+from ..core.checkpoint import load_checkpoint, read_meta, unprefixed, write_json
 from ..core.device import Runtime, resolve_runtime
-from ..core.errors import ImageLoadError, UsageError
+from ..core.errors import CheckpointError, ImageLoadError, UsageError
 from ..core.imageio import is_image_file, list_images, load_image, save_image, to_pil, to_tensor
 from ..core.media import side_by_side
 from ..core.progress import info, track
+from ..core.runs import latest_snapshot
+from .networks import UNetConfig, build_generator
 from .options import ApplyOptions
+from .train import FORMAT, SNAPSHOT_PATTERN
+
+
+def load_generator(model: str | os.PathLike) -> tuple[nn.Module, dict]:
+    """G and the checkpoint meta from a snapshot, a run folder (its latest snapshot), a
+    weights-store name or a junyanz ``.pth`` file (meta then says input None, size 256)."""
+    p = Path(model)
+    if p.is_dir():
+        p = latest_snapshot(p, SNAPSHOT_PATTERN)
+    if p.suffix == ".safetensors" or (p.exists() and _is_safetensors(p)):
+        meta = read_meta(p)
+        if meta.get("format") != FORMAT:
+            raise CheckpointError(f"{p} holds a {meta.get('format')!r} checkpoint, not a pix2pix model")
+        tensors, meta = load_checkpoint(p, expect_format=FORMAT)
+        G = build_generator(UNetConfig(**meta["generator"]))
+        G.load_state_dict(unprefixed(tensors, "G"))
+        return G, meta
+    if not p.exists():
+        from ..weights import store
+
+        if str(model) in store.CATALOGUE:
+            p = store.require(str(model))
+        else:
+            raise UsageError(f"model {model} does not exist (give a run folder, a snapshot, a .pth file or a weights name)")
+    from .junyanz import load_junyanz_generator
+
+    G = load_junyanz_generator(p)
+    return G, {"format": "junyanz", "generator": G.config.to_dict(), "input": None, "size": G.multiple,
+               "clusters": 7, "source": str(p)}
+
+
+def _is_safetensors(p: Path) -> bool:
+    try:
+        read_meta(p)
+        return True
+    except CheckpointError:
+        return False
 
 
 def _pad_to_multiple(arr: np.ndarray, multiple: int, *, white: bool) -> np.ndarray:
@@ -55,8 +95,6 @@ class Pix2PixModel:
     def __init__(self, model: str | os.PathLike, *, input: str | None = None, clusters: int | None = None,
                  size: int | None = None, dropout: bool = False, seed: int = 0, device: str = "auto",
                  precision: str = "auto") -> None:
-        from .train import load_generator
-
         self.runtime: Runtime = resolve_runtime(device, precision)
         G, meta = load_generator(model)
         self.meta = meta

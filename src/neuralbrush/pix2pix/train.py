@@ -28,9 +28,9 @@ import torch
 from torch import nn
 
 from ..core import distributed as dist
-from ..core.checkpoint import load_checkpoint, prefixed, read_meta, save_checkpoint, unprefixed
+from ..core.checkpoint import load_checkpoint, prefixed, save_checkpoint, unprefixed
 from ..core.device import Runtime, resolve_runtime, seed_everything
-from ..core.errors import CheckpointError, UsageError
+from ..core.errors import UsageError
 from ..core.media import make_grid
 from ..core.imageio import save_image
 from ..core.progress import info
@@ -390,9 +390,10 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
                     "runtime": rt.describe(), "world_size": world, "train_images": len(train_set),
                     "val_images": len(val_set), "steps_per_epoch": spe,
                     "resumed_from": str(source.path) if source else None}
-        save_options(run_dir, resolved, "training_options.json" if step == 0 else f"training_options-resume{step:07d}.json")
+        continuing = source is not None and source.kind == "run"
+        save_options(run_dir, resolved, f"training_options-resume{step:07d}.json" if continuing else "training_options.json")
         stats = StatsWriter(run_dir)
-        if step == 0:
+        if not continuing:
             save_image(snapshot_grid(G_plain, grid_pairs, rt), run_dir / "fakes-init.png")
         info(f"pix2pix: {len(train_set)} training / {len(val_set)} validation images at {opts.size}px, "
              f"{gcfg.arch} ({gcfg.norm}), batch {opts.batch}, {rt.describe()}, world {world}")
@@ -499,41 +500,3 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
     if distributed:
         dist.shutdown()
     return result
-
-
-# ----------------------------------------------------------------------------- loading for apply
-
-def load_generator(model: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """G and the checkpoint meta from a snapshot, a run folder (its latest snapshot), a
-    weights-store name or a junyanz ``.pth`` file (meta then says input None, size 256)."""
-    p = Path(model)
-    if p.is_dir():
-        p = latest_snapshot(p, SNAPSHOT_PATTERN)
-    if p.suffix == ".safetensors" or (p.exists() and _is_safetensors(p)):
-        meta = read_meta(p)
-        if meta.get("format") != FORMAT:
-            raise CheckpointError(f"{p} holds a {meta.get('format')!r} checkpoint, not a pix2pix model")
-        tensors, meta = load_checkpoint(p, expect_format=FORMAT)
-        G = build_generator(UNetConfig(**meta["generator"]))
-        G.load_state_dict(unprefixed(tensors, "G"))
-        return G, meta
-    if not p.exists():
-        from ..weights import store
-
-        if str(model) in store.CATALOGUE:
-            p = store.require(str(model))
-        else:
-            raise UsageError(f"model {model} does not exist (give a run folder, a snapshot, a .pth file or a weights name)")
-    from .junyanz import load_junyanz_generator
-
-    G = load_junyanz_generator(p)
-    return G, {"format": "junyanz", "generator": G.config.to_dict(), "input": None, "size": G.multiple,
-               "clusters": 7, "source": str(p)}
-
-
-def _is_safetensors(p: Path) -> bool:
-    try:
-        read_meta(p)
-        return True
-    except CheckpointError:
-        return False
