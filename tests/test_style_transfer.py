@@ -42,14 +42,19 @@ def style_b() -> Image.Image:
 
 
 def test_layer_names_follow_torchvision():
-    from torchvision.models import vgg19
+    from torchvision.models.vgg import cfgs
 
-    feats = list(vgg19(weights=None).features)
+    from neuralbrush.style.vgg import _vgg19_features
+
+    feats = list(_vgg19_features())
+    # torchvision's VGG-19 is configuration "E": 16 convolutions (each followed by a ReLU) and 5 pools
+    assert sum(1 for v in cfgs["E"] if v != "M") == 16 and cfgs["E"].count("M") == 5
     assert len(LAYER_INDEX) == len(feats) == 37
     assert isinstance(feats[LAYER_INDEX["conv4_2"]], torch.nn.Conv2d)
     assert isinstance(feats[LAYER_INDEX["relu4_2"]], torch.nn.ReLU)
     assert isinstance(feats[LAYER_INDEX["pool5"]], torch.nn.MaxPool2d)
     assert feats[LAYER_INDEX["conv5_1"]].in_channels == 512 and feats[LAYER_INDEX["conv1_1"]].in_channels == 3
+    assert feats[LAYER_INDEX["conv3_4"]].out_channels == 256
 
 
 def test_extractor_is_truncated_frozen_and_deterministic():
@@ -74,12 +79,11 @@ def test_missing_weights_give_the_store_error():
 
 
 def test_vgg_weights_from_a_file(tmp_path):
-    from torchvision.models import vgg19
+    from neuralbrush.style.vgg import _vgg19_features
 
     torch.manual_seed(1)
-    feats = vgg19(weights=None).features[:5]  # conv1_1 .. pool1 is all that relu1_2 needs
-    full = {f"features.{k}": v for k, v in vgg19(weights=None).features.state_dict().items()}
-    full.update({f"features.{k}": v for k, v in feats.state_dict().items()})
+    feats = _vgg19_features()  # the state-dict keys of torchvision's vgg19().features
+    full = {f"features.{k}": v for k, v in feats.state_dict().items()}
     path = tmp_path / "vgg.pth"
     torch.save(full, path)
     m = VGGFeatures(["relu1_2"], vgg=path)

@@ -77,6 +77,13 @@ def _state_dict_from_file(path: Path) -> dict[str, torch.Tensor]:
     return feats
 
 
+def _vgg19_features() -> nn.Sequential:
+    """torchvision's VGG-19 ``features`` (configuration "E"), built without the classifier."""
+    from torchvision.models.vgg import cfgs, make_layers
+
+    return make_layers(cfgs["E"], batch_norm=False)
+
+
 def resolve_vgg_source(vgg: str | os.PathLike | None) -> tuple[str, Path | None]:
     """``'store'``/None -> the store's vgg19 file (WeightsMissingError if absent); ``'random'``;
     or a path. Returns (kind, path) with kind in {'file', 'random'}."""
@@ -107,8 +114,6 @@ class VGGFeatures(nn.Module):
     def __init__(self, layers: Iterable[str], *, vgg: str | os.PathLike | None = "store", pooling: str = "max",
                  seed: int = 0) -> None:
         super().__init__()
-        from torchvision.models import vgg19
-
         self.layers = tuple(dict.fromkeys(layers))
         if not self.layers:
             raise UsageError("no VGG layers were asked for")
@@ -123,12 +128,17 @@ class VGGFeatures(nn.Module):
             from ..core.progress import info
 
             info(f"[yellow]warning:[/] {RANDOM_WARNING}")
-            saved_rng = torch.random.get_rng_state()
-            torch.manual_seed(seed)
-            features = vgg19(weights=None).features
-            torch.random.set_rng_state(saved_rng)
+        features = _vgg19_features()
+        if kind == "random":
+            # torchvision's own VGG initialisation, seeded, without building the 120M-parameter classifier
+            gen = torch.Generator().manual_seed(seed)
+            for m in features:
+                if isinstance(m, nn.Conv2d):
+                    fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1]
+                    with torch.no_grad():
+                        m.weight.normal_(0.0, (2.0 / fan_out) ** 0.5, generator=gen)
+                        m.bias.zero_()
         else:
-            features = vgg19(weights=None).features
             features.load_state_dict(_state_dict_from_file(path))  # type: ignore[arg-type]
         mods = list(features.children())[: last + 1]
         for i, m in enumerate(mods):
