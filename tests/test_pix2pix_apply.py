@@ -93,10 +93,10 @@ def _synthetic_video(path, n=6):
 def test_video_blends_streams_and_resumes(model_run, tmp_path, monkeypatch):
     src = tmp_path / "in.mp4"
     _synthetic_video(src)
-    opts = VideoOptions(blend=0.3, precision="fp32", size=64)
+    opts = VideoOptions(blend=0.3, precision="fp32", size=64, side_by_side=True)
     full = apply_video(model_run, src, tmp_path / "full.mp4", opts)
     assert full.frames == 6 and full.reused == 0 and full.fps == 8
-    assert video_info(tmp_path / "full.mp4")["size"] == (48, 48)
+    assert video_info(tmp_path / "full.mp4")["size"] == (3 * 48, 48)  # original | input | output
     assert not cache_dir_for(tmp_path / "full.mp4").exists()  # removed once complete
 
     # interrupt a second run after three frames, then run it again

@@ -120,14 +120,24 @@ class Pix2PixModel:
 
         return derive_input(photo, self.input_kind, clusters=self.clusters, seed=0).convert("RGB")
 
-    def translate(self, photo: Image.Image | np.ndarray) -> Translation:
-        """Translate one photo (PIL or uint8 HWC array) of any size."""
-        photo = to_pil(photo).convert("RGB") if not isinstance(photo, Image.Image) else photo.convert("RGB")
+    def network_input(self, photo: Image.Image) -> tuple[Image.Image, tuple[int, int]]:
+        """The derived input at the working size (longer side ``size``) and that size."""
         W, H = photo.size
         scale = self.size / max(W, H)
         w, h = max(1, round(W * scale)), max(1, round(H * scale))
         work = photo.resize((w, h), Image.LANCZOS) if (w, h) != (W, H) else photo
-        derived = self.derive(work)
+        return self.derive(work), (w, h)
+
+    def input_at_photo_size(self, photo: Image.Image) -> Image.Image:
+        """The input the network sees, scaled to the photo's size (for side-by-side rows)."""
+        derived, _ = self.network_input(photo)
+        return derived.resize(photo.size, Image.NEAREST if self.input_kind else Image.LANCZOS)
+
+    def translate(self, photo: Image.Image | np.ndarray) -> Translation:
+        """Translate one photo (PIL or uint8 HWC array) of any size."""
+        photo = to_pil(photo).convert("RGB") if not isinstance(photo, Image.Image) else photo.convert("RGB")
+        W, H = photo.size
+        derived, (w, h) = self.network_input(photo)
         arr = _pad_to_multiple(np.asarray(derived), self.multiple, white=self.input_kind == "edges")
         top, left = (arr.shape[0] - h) // 2, (arr.shape[1] - w) // 2
         x = self.runtime.tensor(to_tensor(arr)[None])

@@ -28,7 +28,7 @@ from PIL import Image
 from ..core.checkpoint import write_json
 from ..core.errors import UsageError
 from ..core.imageio import is_image_file, list_images, load_image, save_image
-from ..core.media import VideoWriter, read_video, video_info
+from ..core.media import VideoWriter, read_video, side_by_side, video_info
 from ..core.progress import make_progress
 from .apply import Pix2PixModel
 from .options import VideoOptions
@@ -131,12 +131,8 @@ def apply_video(model: str | os.PathLike, source: str | os.PathLike, out: str | 
                 previous = current
                 shown = Image.fromarray(current)
                 if opts.side_by_side:
-                    inp = translation.input if translation is not None else \
-                        model_obj.derive(photo.resize(shown.size)) if model_obj.input_kind else photo
-                    from ..core.media import side_by_side
-
-                    shown = side_by_side([photo, inp.resize(photo.size, Image.NEAREST), shown],
-                                         labels=["original", "input", "output"])
+                    inp = translation.input if translation is not None else model_obj.input_at_photo_size(photo)
+                    shown = side_by_side([photo, inp, shown], labels=["original", "input", "output"])
                 if writer is not None:
                     writer.append(shown)
                 else:
