@@ -122,10 +122,10 @@ def test_projection_space_rules(G):
 
 
 def _fake_lpips_states():
-    from torchvision.models import vgg16
+    from torchvision.models.vgg import cfgs, make_layers
 
     torch.manual_seed(0)
-    vgg = {f"features.{k}": v for k, v in vgg16(weights=None).features.state_dict().items()}
+    vgg = {f"features.{k}": v for k, v in make_layers(cfgs["D"]).state_dict().items()}
     lin = {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate((64, 128, 256, 512, 512))}
     return vgg, lin
 
@@ -147,3 +147,21 @@ def test_lpips_distance_properties_and_missing_weights(G):
     target = Renderer(G, RT).frames(latents_from_seeds(G, [1]).w, "w")[0]
     r = project(G, target, ProjectOptions(steps=3, loss="both", w_avg_samples=200), RT, lpips=lp)
     assert len(r.history) == 3 and np.isfinite(r.history).all()
+
+
+def test_lpips_loss_from_the_weights_store_through_the_cli(G, tmp_path):
+    """With vgg16 + lpips-vgg files in the store, `project --loss lpips` runs end to end."""
+    from neuralbrush.cli.main import run
+    from neuralbrush.gan.snapshot import save_snapshot
+    from neuralbrush.weights import store
+
+    vgg, lin = _fake_lpips_states()  # random stand-ins written where the real files go
+    store.path_for("vgg16").parent.mkdir(parents=True, exist_ok=True)
+    torch.save(vgg, store.path_for("vgg16"))
+    torch.save(lin, store.path_for("lpips-vgg"))
+    assert isinstance(LPIPS.from_store(), LPIPS)
+    snap = save_snapshot(tmp_path / "net.safetensors", arch="stylegan2", G=G)
+    target = tmp_path / "t.png"
+    Image.fromarray(Renderer(G, RT).frames(latents_from_seeds(G, [2]).w, "w")[0]).save(target)
+    assert run(["project", str(snap), str(target), "--steps", "3", "--loss", "lpips", "-o", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "projected_w.npz").exists()

@@ -38,9 +38,9 @@ class LPIPS(nn.Module):
     def __init__(self, vgg_state: dict[str, torch.Tensor] | None = None,
                  lin_state: dict[str, torch.Tensor] | None = None) -> None:
         super().__init__()
-        from torchvision.models import vgg16
+        from torchvision.models.vgg import cfgs, make_layers
 
-        features = vgg16(weights=None).features[:30]
+        features = make_layers(cfgs["D"], batch_norm=False)[:30]  # VGG-16's convolutional part only
         if vgg_state is not None:
             sub = {k[len("features."):]: v for k, v in vgg_state.items() if k.startswith("features.")}
             sub = {k: v for k, v in sub.items() if int(k.split(".")[0]) < 30}
