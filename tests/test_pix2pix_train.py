@@ -147,3 +147,11 @@ def test_torchrun_two_processes(blooms_dir, tmp_path):
     assert saved["world_size"] == 2
     meta = read_meta(snapshot_files(run_dir)[-1])
     assert meta["step"] == 9 // 4  # 9 training images, 2 per process per step
+
+
+def test_cli_train_prints_where_it_went(blooms_dir, tmp_path, capsys):
+    code = run(["pix2pix", "train", str(blooms_dir), "--input", "edges", "--size", "32", "--ngf", "4", "--ndf", "4",
+                "--batch", "2", "--epochs", "1", "--epochs-decay", "0", "--precision", "fp32", "--outdir", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "held-out L1" in captured.err and "network-snapshot-0000004.safetensors" in captured.err

@@ -69,8 +69,10 @@ def train_cmd(
                         device=device, precision=precision, max_images=max_images)
     result = train(opts)
     if result.snapshot is not None:
+        last = result.history[-1] if result.history else {}
         console.print(f"trained {result.step} steps ({result.epoch} epochs, {result.elapsed_s / 60:.1f} min); "
-                      f"validation L1 {result.val_l1:.4f} vs {result.mean_image_l1:.4f} for the mean image")
+                      f"held-out L1 {result.val_l1:.4f} vs {result.mean_image_l1:.4f} for the mean image "
+                      f"(luma {last.get('val_L1_luma', float('nan')):.4f} vs {last.get('mean_image_L1_luma', float('nan')):.4f})")
         console.print(f"run: {result.run_dir}\nsnapshot: {result.snapshot}")
 
 
