@@ -372,7 +372,8 @@ class StyleTransfer:
                        styles: Sequence[torch.Tensor], gen: torch.Generator) -> torch.Tensor:
         if o["init_image"] is not None:
             t = o["init_image"].detach().float().cpu()
-            return resize_tensor(t if t.dim() == 4 else t.unsqueeze(0), wh)
+            t = resize_tensor(t if t.dim() == 4 else t.unsqueeze(0), wh)
+            return color.to_luminance_image(t) if o["preserve_color"] == "luminance" else t
         init = str(o["init"])
         if init == "content":
             return resize_tensor(content, wh)
