@@ -34,7 +34,7 @@ from ..core.media import VideoWriter, side_by_side
 from ..core.progress import make_progress
 from .latents import Latents, has_w, save_latents, w_stats
 from .options import ProjectOptions
-from .render import to_uint8
+from .render import for_display, to_uint8
 
 STATE_FORMAT = "neuralbrush.projection-state"
 
@@ -288,7 +288,7 @@ def project_file(G: torch.nn.Module, target_path: str | Path, outdir: str | Path
         lat = Latents(w=result.latent)
     save_latents(outdir / "projected_w.npz", lat)
     save_image(result.image, outdir / "proj.png")
-    save_image(side_by_side([target, result.image], labels=["target", "projection"], value_range=(0, 255)),
+    save_image(side_by_side(for_display([target, result.image]), labels=["target", "projection"], pad=2),
                outdir / "side_by_side.png")
     summary = {"model": model, "target": str(target_path), "runtime": runtime.describe(), "psnr": result.psnr,
                "final_distance": result.history[-1] if result.history else None, **asdict(opts)}
