@@ -260,6 +260,9 @@ def render_storyboard(story: str | Path, output: str | Path, *, model: str | Non
     source = model or sb.model
     if source is None and G is None:
         raise UsageError("no model: give --model or put 'model:' in the storyboard")
+    import torch.distributed as dist
+
+    owns_group = not (dist.is_available() and dist.is_initialized())
     distributed.init(runtime.device)
     if G is None:
         G = load_model(source, runtime)
@@ -315,4 +318,6 @@ def render_storyboard(story: str | Path, output: str | Path, *, model: str | Non
             "keyframes": [{"kind": k.kind, "value": str(k.value), "loop": k.loop, "transition": k.transition}
                           for k in sb.keyframes]})
     distributed.barrier()
+    if owns_group:
+        distributed.shutdown()  # only a group this call started; a caller's own group stays up
     return result
