@@ -178,3 +178,22 @@ def test_neighbours_sheet_and_pick(snapshot, tmp_path):
     assert np.abs(_png(again / "w0000.png").astype(int) - _png(tmp_path / "nb" / "keyframe_4.png")).max() <= 1
     assert run(["neighbours", str(snapshot), "--w", str(gen / "seed0009.npz"), "--count", "3", "--pick", "5",
                 "-o", str(sheet)]) == 2
+
+
+def test_nvidia_pkl_and_weights_store_name_as_model(tmp_path):
+    """MODEL may be an NVIDIA .pkl (read without running its code) or a weights-store name."""
+    nv = pytest.importorskip("test_gan_nvidia_pkl", reason="the NVIDIA pickle writer of the GAN tests")
+    from neuralbrush import weights
+
+    G, D, G_ema = nv.small_networks()
+    pkl = nv.write_nvidia_pkl(tmp_path / "network-snapshot-000100.pkl", {"G": G, "D": D, "G_ema": G_ema})
+    assert run(["generate", str(pkl), "--seeds", "3", "-o", str(tmp_path / "a")]) == 0
+    weights.import_file("cifar10", pkl)  # any stylegan2-pkl catalogue entry
+    assert run(["generate", "cifar10", "--seeds", "3", "-o", str(tmp_path / "b")]) == 0
+    assert run(["video", "walk", "cifar10", "--seeds", "3,4", "--frames", "3", "-o", str(tmp_path / "w.gif")]) == 0
+    a, b = _png(tmp_path / "a" / "seed0003.png"), _png(tmp_path / "b" / "seed0003.png")
+    assert a.shape == (32, 32, 3) and np.array_equal(a, b)
+    with torch.no_grad():  # the image is G_ema's for NVIDIA's z of seed 3
+        z = torch.from_numpy(np.random.RandomState(3).randn(1, 32)).float()
+        ref = ((G_ema(z, None, noise_mode="const")[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    assert np.abs(a.astype(int) - ref).max() <= 1
