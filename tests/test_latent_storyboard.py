@@ -178,3 +178,25 @@ keyframes: [{{seed: 1}}, {{seed: 2}}]
     single = tmp_path / "single.mp4"
     res = render_storyboard(story, single, cache=tmp_path / "film.cache")
     assert res["cached"] == 32  # the two ranks together rendered exactly the single-process frames
+
+
+def test_dcgan_storyboard_in_z(tmp_path):
+    from neuralbrush.gan.dcgan import DCGANGenerator
+
+    torch.manual_seed(0)
+    snap = save_snapshot(tmp_path / "dc.safetensors", arch="dcgan", G=DCGANGenerator(z_dim=16, img_resolution=16, ngf=8))
+    assert run(["generate", str(snap), "--seeds", "5", "-o", str(tmp_path / "g")]) == 0
+    story = _write(tmp_path / "s.yaml", f"""
+model: {snap.name}
+loop: {{stops: 2, frames_per_stop: 3, sigma: 0.5}}
+transition: {{frames: 4, kind: slerp}}
+close: false
+keyframes: [{{seed: 1}}, {{latent: g/seed0005.npz, loop: false}}]
+""")
+    res = render_storyboard(story, tmp_path / "film.gif")
+    assert res["frames"] == 6 + 4 + 1  # loop, transition, the final keyframe held for one frame
+    with Image.open(tmp_path / "film.gif") as im:
+        assert im.n_frames == 11
+    bad = _write(tmp_path / "w.yaml", f"model: {snap.name}\nspace: w\nkeyframes: [{{seed: 1}}]\n")
+    with pytest.raises(UsageError, match="no w space"):
+        render_storyboard(bad, tmp_path / "x.mp4")

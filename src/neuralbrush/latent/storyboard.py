@@ -4,7 +4,7 @@ A storyboard is a YAML file (see docs/latent.md for a worked example)::
 
     model: runs/00001-blooms-small   # optional; the CLI's --model wins
     fps: 30
-    space: w                          # w (StyleGAN2) or z (DCGAN)
+    space: w                          # w or z (default: w for StyleGAN2, z for a DCGAN)
     trunc: 0.8                        # truncation of seed keyframes
     seed: 0                           # noise loops are drawn from it
     project: {steps: 300, loss: mse, space: w+}   # how image keyframes are projected
@@ -67,7 +67,7 @@ class Storyboard:
     keyframes: list[Keyframe]
     model: str | None = None
     fps: float = 30.0
-    space: str = "w"
+    space: str | None = None  # None: w for StyleGAN2, z for a DCGAN
     trunc: float = 1.0
     seed: int = 0
     batch: int = 8
@@ -150,7 +150,8 @@ def parse_storyboard(path: str | Path) -> Storyboard:
     if model is not None:
         mp = Path(str(model)).expanduser()
         model = str(mp if mp.is_absolute() or not (base / mp).exists() else base / mp)
-    sb = Storyboard(keyframes=kfs, model=model, fps=float(data.get("fps", 30)), space=str(data.get("space", "w")),
+    space = str(data["space"]) if data.get("space") else None
+    sb = Storyboard(keyframes=kfs, model=model, fps=float(data.get("fps", 30)), space=space,
                     trunc=float(data.get("trunc", 1.0)), seed=int(data.get("seed", 0)), batch=int(data.get("batch", 8)),
                     noise_mode=str(data.get("noise_mode", "const")), close=bool(data.get("close", True)),
                     project=_merge(PROJECT_DEFAULTS, data.get("project"), "project"), base=base)
@@ -267,6 +268,10 @@ def render_storyboard(story: str | Path, output: str | Path, *, model: str | Non
     if G is None:
         G = load_model(source, runtime)
     model_id = model_identity(str(source)) if source is not None else f"object:{id(G)}"
+    if sb.space is None:
+        from .latents import has_w
+
+        sb.space = "w" if has_w(G) else "z"
     cache = Path(cache) if cache else output.with_name(output.stem + ".cache")
     cache.mkdir(parents=True, exist_ok=True)
     if distributed.is_main():
