@@ -130,8 +130,11 @@ def video_cmd(
     opts = VideoOptions(input=input, clusters=clusters, size=size, dropout=dropout, seed=seed,
                         side_by_side=side_by_side, device=device, precision=precision, blend=blend, fps=fps,
                         max_frames=max_frames)
+    from ..core.distributed import is_main
+
     result = apply_video(model, source, out, opts)
-    console.print(f"{result.frames} frames ({result.reused} from the cache) -> {result.out}")
+    if is_main():
+        console.print(f"{result.frames} frames ({result.reused} from the cache) -> {result.out}")
 
 
 def register(app: typer.Typer) -> None:

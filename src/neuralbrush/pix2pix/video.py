@@ -6,11 +6,12 @@ dropout noise seed as every other frame, optionally blend it with the previous o
 calms frame-to-frame flicker), append it to the writer (``core.media.VideoWriter``: MP4/GIF),
 or write it as a PNG into an output folder.
 
-Resumable: every finished output frame is saved (atomically) into a cache folder next to the
-output, ``.<name>.pix2pix-frames/``, together with the options that made it. A run that is
-interrupted and started again with the same options reuses the cached frames (and restarts
-the blending from the last cached frame, which is exactly the state it had), then removes the
-cache when the video is complete.
+Resumable and shardable: every generator output is saved (atomically) into a cache folder next
+to the output, ``.<name>.pix2pix-frames/``, together with the options that made it; under
+``torchrun`` each process renders every N-th frame. Blending and writing happen afterwards on
+rank 0 from the cache, so an interrupted run started again with the same options reuses the
+cached frames and produces exactly the same video; the cache is removed when the video is
+complete.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .options import VideoOptions
 class VideoResult:
     out: Path
     frames: int
-    reused: int
+    reused: int  # frames this process found in the cache
     fps: float
 
 
@@ -71,7 +72,16 @@ def cache_dir_for(out: Path) -> Path:
 
 def apply_video(model: str | os.PathLike, source: str | os.PathLike, out: str | os.PathLike,
                 opts: VideoOptions | None = None) -> VideoResult:
-    """Translate every frame of ``source`` into ``out`` (.mp4/.gif file, or a folder of PNGs)."""
+    """Translate every frame of ``source`` into ``out`` (.mp4/.gif file, or a folder of PNGs).
+
+    Two passes: every process renders its share of the frames (round-robin by torchrun rank)
+    into the cache, skipping frames already there; then rank 0 reads the cached outputs in
+    order, blends them and writes the video. Blending at write time keeps the render pass free
+    of sequential dependencies, so frames shard across processes and a resumed run gives
+    exactly the video an uninterrupted one would.
+    """
+    from ..core import distributed as dist
+
     opts = opts or VideoOptions()
     if not 0.0 <= opts.blend < 1.0:
         raise UsageError(f"--blend must be in [0, 1), got {opts.blend}")
@@ -79,66 +89,73 @@ def apply_video(model: str | os.PathLike, source: str | os.PathLike, out: str | 
     to_folder = out.suffix == "" or out.is_dir()
     if not to_folder and out.suffix.lower() not in (".mp4", ".m4v", ".mov", ".gif"):
         raise UsageError(f"cannot write {out.name}: use a .mp4 or .gif name, or a folder for PNG frames")
-    frames, count, src_fps = _frames(source, opts.max_frames)
-    fps = float(opts.fps or src_fps or 24.0)
     model_obj = Pix2PixModel(model, input=opts.input, clusters=opts.clusters, size=opts.size, dropout=opts.dropout,
                              seed=opts.seed, device=opts.device, precision=opts.precision)
+    distributed = dist.init(model_obj.runtime.device)
+    rank, world = dist.rank(), dist.world_size()
 
-    # the cache is valid only for the same model, source and options
+    # the cache is valid only for the same model, source and options (blending is applied later)
     cache = cache_dir_for(out)
     signature = {"model": str(Path(model).resolve()) if Path(model).exists() else str(model),
                  "source": str(source.resolve()), **{k: v for k, v in opts.to_dict().items()
-                                                      if k not in ("device", "precision", "fps", "max_frames")}}
+                                                      if k not in ("device", "precision", "fps", "max_frames",
+                                                                   "blend", "side_by_side")}}
     sig_path = cache / "cache.json"
-    if cache.exists():
-        try:
-            old = json.loads(sig_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            old = None
-        if old != json.loads(json.dumps(signature)):
-            shutil.rmtree(cache)
-    cache.mkdir(parents=True, exist_ok=True)
-    write_json(sig_path, signature)
+    if rank == 0:
+        if cache.exists():
+            try:
+                old = json.loads(sig_path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                old = None
+            if old != json.loads(json.dumps(signature)):
+                shutil.rmtree(cache)
+        cache.mkdir(parents=True, exist_ok=True)
+        write_json(sig_path, signature)
+    dist.barrier()
 
+    # pass 1: render this process's frames
+    frames, count, src_fps = _frames(source, opts.max_frames)
+    reused = rendered = 0
+    with make_progress() as progress:
+        task = progress.add_task("pix2pix video", total=count, info="")
+        for i, frame in enumerate(frames):
+            if i % world == rank:
+                cached = cache / f"frame_{i:06d}.png"
+                if _readable(cached):
+                    reused += 1
+                else:
+                    save_image(model_obj.translate(Image.fromarray(frame)).output, cached)
+                    rendered += 1
+            progress.advance(task)
+    dist.barrier()
+    if rank != 0:
+        if distributed:
+            dist.shutdown()
+        return VideoResult(out, rendered + reused, reused, float(opts.fps or src_fps or 24.0))
+
+    # pass 2 (rank 0): blend in order and write
+    frames, count, src_fps = _frames(source, opts.max_frames)
+    fps = float(opts.fps or src_fps or 24.0)
     writer = None if to_folder else VideoWriter(out, fps)
     if to_folder:
         out.mkdir(parents=True, exist_ok=True)
     previous: np.ndarray | None = None
-    n = reused = 0
+    n = 0
     try:
-        with make_progress() as progress:
-            task = progress.add_task("pix2pix video", total=count, info="")
-            for i, frame in enumerate(frames):
-                cached = cache / f"frame_{i:06d}.png"
+        for i, frame in enumerate(frames):
+            raw = np.asarray(load_image(cache / f"frame_{i:06d}.png")).astype(np.float32)
+            current = raw if previous is None or opts.blend == 0 else (1.0 - opts.blend) * raw + opts.blend * previous
+            previous = current
+            shown = Image.fromarray(np.clip(np.rint(current), 0, 255).astype(np.uint8))
+            if opts.side_by_side:
                 photo = Image.fromarray(frame)
-                translation = None
-                if cached.exists():
-                    try:
-                        current = np.asarray(load_image(cached))
-                        reused += 1
-                    except Exception:  # a damaged cache frame: make it again
-                        cached.unlink(missing_ok=True)
-                        current = None
-                else:
-                    current = None
-                if current is None:
-                    translation = model_obj.translate(photo)
-                    new = np.asarray(translation.output).astype(np.float32)
-                    if previous is not None and opts.blend > 0:
-                        new = (1.0 - opts.blend) * new + opts.blend * previous.astype(np.float32)
-                    current = np.clip(np.rint(new), 0, 255).astype(np.uint8)
-                    save_image(Image.fromarray(current), cached)
-                previous = current
-                shown = Image.fromarray(current)
-                if opts.side_by_side:
-                    inp = translation.input if translation is not None else model_obj.input_at_photo_size(photo)
-                    shown = side_by_side([photo, inp, shown], labels=["original", "input", "output"])
-                if writer is not None:
-                    writer.append(shown)
-                else:
-                    save_image(shown, out / f"frame_{i:06d}.png")
-                n += 1
-                progress.advance(task)
+                shown = side_by_side([photo, model_obj.input_at_photo_size(photo), shown],
+                                     labels=["original", "input", "output"])
+            if writer is not None:
+                writer.append(shown)
+            else:
+                save_image(shown, out / f"frame_{i:06d}.png")
+            n += 1
         if n == 0:
             raise UsageError(f"{source} has no frames")
         if writer is not None:
@@ -149,6 +166,20 @@ def apply_video(model: str | os.PathLike, source: str | os.PathLike, out: str | 
         raise
     write_json(out.with_name(f"{out.name}.pix2pix-video.json") if not to_folder else out / "pix2pix-video.json",
                {**opts.to_dict(), "model": str(model), "source": str(source), "frames": n, "fps": fps,
-                "runtime": model_obj.runtime.describe()})
+                "runtime": model_obj.runtime.describe(), "processes": world})
     shutil.rmtree(cache, ignore_errors=True)
+    if distributed:
+        dist.shutdown()
     return VideoResult(out, n, reused, fps)
+
+
+def _readable(path: Path) -> bool:
+    """True when a cached frame exists and decodes (a damaged one is made again)."""
+    if not path.exists():
+        return False
+    try:
+        load_image(path)
+        return True
+    except Exception:
+        path.unlink(missing_ok=True)
+        return False
