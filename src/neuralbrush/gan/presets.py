@@ -175,9 +175,11 @@ def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int =
     D_kwargs = dict(c_dim=c_dim, img_resolution=res, img_channels=img_channels,
                     architecture="orig" if opts.cfg == "cifar" else "resnet", channel_base=cbase, channel_max=cmax,
                     num_fp16_res=4, conv_clamp=256, mbstd_group_size=mbstd, mbstd_num_channels=1)
-    cifar = opts.cfg == "cifar"
-    style_mixing = opts.style_mixing if opts.style_mixing is not None else (0.0 if cifar else 0.9)
-    pl_weight = opts.pl_weight if opts.pl_weight is not None else (0.0 if cifar else 2.0)
+    # Like NVlabs' cifar config, the low-resolution CPU preset trains without path length
+    # regularisation and style mixing: cheaper minibatches, and faster to show structure.
+    low_res = opts.cfg in ("cifar", "small")
+    style_mixing = opts.style_mixing if opts.style_mixing is not None else (0.0 if low_res else 0.9)
+    pl_weight = opts.pl_weight if opts.pl_weight is not None else (0.0 if low_res else 2.0)
     ema_ramp = opts.ema_ramp if opts.ema_ramp is not None else pre.ramp
     if transfer and opts.ema_ramp is None:
         ema_ramp = None  # transfer learning: the EMA starts from a trained model
