@@ -145,3 +145,26 @@ def test_demo_stage_writes_gallery_items(tmp_path):
     assert len(items) == 3
     for item in items:
         assert (tmp_path / "out" / item["path"]).exists() and item["title"] and item["caption"]
+
+
+@pytest.mark.slow
+def test_video_sharded_over_two_processes_matches_one(model_run, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "torchrun"
+    cli = shutil.which("neuralbrush", path=str(Path(sys.executable).parent))
+    if not exe.exists() or cli is None:
+        pytest.skip("torchrun or the neuralbrush script is not installed next to this Python")
+    src = tmp_path / "in.mp4"
+    _synthetic_video(src)
+    apply_video(model_run, src, tmp_path / "one.mp4", VideoOptions(blend=0.3, precision="fp32", device="cpu"))
+    proc = subprocess.run([str(exe), "--nproc_per_node", "2", cli, "pix2pix", "video", str(model_run), str(src), "-o",
+                           str(tmp_path / "two.mp4"), "--blend", "0.3", "--precision", "fp32", "--device", "cpu"],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = list(read_video(tmp_path / "one.mp4")), list(read_video(tmp_path / "two.mp4"))
+    assert len(a) == len(b) == 6 and all(np.array_equal(x, y) for x, y in zip(a, b))
