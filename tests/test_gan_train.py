@@ -140,6 +140,11 @@ def test_tiny_training_run_writes_everything(blooms16, tmp_path):
     from PIL import Image
 
     assert Image.open(run_dir / "fakes_init.png").size == (3 * 16, 2 * 16)
+    # One animation frame per grid even when snapshots share a kimg file name.
+    assert len(list((run_dir / "progress").glob("*.png"))) == 4
+    from neuralbrush.core.media import read_gif
+
+    assert len(read_gif(run_dir / "progress.gif")) == 4
     # The same JSON re-runs it (through the CLI's --config).
     assert run(["train", "--config", str(run_dir / "training_options.json"), "--kimg", "0.008"]) == 0
     assert (tmp_path / "runs" / "00001-blooms16-small" / "fakes000000.png").is_file()

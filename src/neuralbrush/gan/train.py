@@ -332,9 +332,14 @@ class _Loop:
         return self._fakes(z, c)
 
     def _write_grid(self, name: str) -> None:
-        from ..core.media import save_grid
+        """The fixed-seed grid as ``name`` and as a frame ``progress/<nimg>.png`` of the animation
+        (snapshots within the same kimg share a fakes file name, but each keeps its frame)."""
+        from ..core.imageio import save_image
+        from ..core.media import make_grid
 
-        save_grid(self._fakes(self.grid_z, self.grid_c), self.run_dir / name, self.grid)
+        grid = make_grid(self._fakes(self.grid_z, self.grid_c), self.grid)
+        save_image(grid, self.run_dir / name)
+        save_image(grid, self.run_dir / "progress" / f"{self.state['cur_nimg']:09d}.png")
 
     def _write_animation(self) -> None:
         from ..core.media import VideoWriter

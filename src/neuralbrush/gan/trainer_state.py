@@ -233,7 +233,11 @@ def generate_images(G: nn.Module, z: torch.Tensor, c: torch.Tensor, *, batch: in
 
 
 def fakes_grid_files(run_dir: Path) -> list[Path]:
-    """fakes_init.png then fakesNNNNNN.png in kimg order (the frames of the progress animation)."""
+    """The frames of the progress animation: ``progress/<nimg>.png`` in training order (falling
+    back to fakes_init.png + fakesNNNNNN.png for runs without that folder)."""
+    frames = sorted((run_dir / "progress").glob("[0-9]*.png"))
+    if frames:
+        return frames
     files = sorted(run_dir.glob("fakes[0-9]*.png"), key=lambda p: int(re.findall(r"\d+", p.stem)[-1]))
     init = run_dir / "fakes_init.png"
     return ([init] if init.exists() else []) + files
