@@ -215,3 +215,23 @@ def test_kill_then_resume_latest_restores_kimg_and_p(blooms16, tmp_path):
     # One ADA update per 4 minibatches of 4 images: p grew by exactly one step from where it stopped.
     assert final.meta["augment_p"] == pytest.approx(min(p + 16 / 500, 1.0), abs=1e-6)
     assert ticks and ticks[0].kimg > nimg / 1000
+
+
+def test_transfer_with_freeze_d_keeps_top_layers(blooms16, tmp_path):
+    """StyleGAN2 transfer learning: matching tensors load, Freeze-D keeps the first layers fixed."""
+    base = TrainOptions(data=str(blooms16), outdir=str(tmp_path / "runs"), kimg=0.008, aug="noaug", metrics="none",
+                        **{k: v for k, v in TINY.items() if k != "metric_images"})
+    src_run = train(base)
+    src = load_snapshot(snapshot_files(src_run)[-1])
+    # A different mapping depth: mapping.fc2 is new (reported as skipped), the rest loads.
+    opts = TrainOptions(**{**base.to_dict(), "resume": str(snapshot_files(src_run)[-1]), "freezed": 2, "map": 3})
+    dst_run = train(opts)
+    report = json.loads((dst_run / "transfer_report.json").read_text())
+    assert [name for name, _ in report["skipped"]["G"]] == ["mapping.fc2.weight", "mapping.fc2.bias"]
+    assert report["skipped"]["D"] == []
+    dst = load_snapshot(snapshot_files(dst_run)[-1])
+    s, d = src.D.state_dict(), dst.D.state_dict()
+    for frozen in ("b16.fromrgb.weight", "b16.conv0.weight"):
+        assert torch.equal(s[frozen], d[frozen]), frozen  # loaded and frozen
+    assert not torch.equal(s["b8.conv0.weight"], d["b8.conv0.weight"])  # loaded, then trained
+    assert "transfer learning from" in (dst_run / "log.txt").read_text()
