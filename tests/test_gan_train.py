@@ -235,3 +235,26 @@ def test_transfer_with_freeze_d_keeps_top_layers(blooms16, tmp_path):
         assert torch.equal(s[frozen], d[frozen]), frozen  # loaded and frozen
     assert not torch.equal(s["b8.conv0.weight"], d["b8.conv0.weight"])  # loaded, then trained
     assert "transfer learning from" in (dst_run / "log.txt").read_text()
+
+
+def test_transfer_from_nvidia_pickle(tmp_path):
+    """--resume with an NVIDIA-format .pkl (built by the importer's tests, no NVIDIA code): read by
+    the allowlisting importer; tensors of matching shape load, the rest are reported."""
+    from test_gan_nvidia_pkl import small_networks, write_nvidia_pkl  # the importer's own fixture builder
+
+    G, D, G_ema = small_networks()
+    pkl = write_nvidia_pkl(tmp_path / "source.pkl", {"G": G, "D": D, "G_ema": G_ema})
+    data = tmp_path / "blooms32"
+    write_blooms(data, 8, 32, seed=2)
+    # Same widths as the pickle, but the small preset's w_dim 256 (theirs: 32): affines cannot load.
+    opts = TrainOptions(data=str(data), outdir=str(tmp_path / "runs"), cfg="small", cbase=512, cmax=32, mbstd=4,
+                        z_dim=32, batch=4, kimg=0.004, tick=0.004, snap=1, grid="2x2", metrics="none", aug="noaug",
+                        resume=str(pkl), device="cpu", precision="fp32", threads=1, workers=1)
+    run_dir = train(opts)
+    report = json.loads((run_dir / "transfer_report.json").read_text())
+    assert report["skipped"]["D"] == [] and len(report["loaded"]["D"]) == len(D.state_dict())
+    assert "synthesis.b32.conv1.weight" in report["loaded"]["G_ema"]
+    skipped = dict(report["skipped"]["G_ema"])
+    assert "synthesis.b32.conv1.affine.weight" in skipped and "shape" in skipped["synthesis.b32.conv1.affine.weight"]
+    snap = load_snapshot(snapshot_files(run_dir)[-1])
+    assert snap.meta["cur_nimg"] == 4
