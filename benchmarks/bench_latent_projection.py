@@ -52,6 +52,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--seeds", default="0-2")
     ap.add_argument("--trunc", type=float, default=0.7, help="truncation of the target latents")
+    ap.add_argument("--no-noise", action="store_true",
+                    help="zero the model's noise strengths first (shows what the noise inputs cost)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "benchmarks")
     args = ap.parse_args()
@@ -61,6 +63,12 @@ def main() -> None:
     G = load_model(args.model, rt) if args.model else random_small64()
     label = args.model or "random-weight small preset, 64 px"
     name = args.name or ("random-small64" if not args.model else Path(args.model).name.replace(".", "-"))
+    if args.no_noise:
+        with torch.no_grad():
+            for n, p in G.named_parameters():
+                if n.endswith("noise_strength"):
+                    p.zero_()
+        label += ", noise strengths set to 0"
     r = Renderer(G, rt)
     stats = w_stats(G)
     start_img = r.frames(stats.w_avg.view(1, 1, -1).repeat(1, G.num_ws, 1), "w")[0]
