@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neuralbrush.core.device import cpu_has_amx, resolve_runtime, seed_everything
+from neuralbrush.core.device import cpu_has_native_bf16, resolve_runtime, seed_everything
 from neuralbrush.core.errors import UsageError
 from neuralbrush.core.seeds import parse_float_sweep, parse_grid, parse_int_list
 
@@ -13,7 +13,7 @@ from neuralbrush.core.seeds import parse_float_sweep, parse_grid, parse_int_list
 def test_auto_on_this_cpu():
     rt = resolve_runtime("cpu", "auto")
     assert rt.device.type == "cpu"
-    if cpu_has_amx():
+    if cpu_has_native_bf16():
         assert rt.precision == "bf16" and rt.channels_last
         with rt.autocast():
             y = torch.nn.functional.conv2d(torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3))

@@ -1,8 +1,8 @@
 """The one device and precision policy.
 
 ``--device auto`` picks cuda > mps > cpu. ``--precision auto`` picks bf16 autocast with
-channels_last memory format on CPUs that have AMX-BF16 (there it runs convolutions several
-times faster than fp32), bf16 autocast on CUDA devices that support it (fp16 otherwise), and
+channels_last memory format on CPUs with native bf16 arithmetic, AMX-BF16 or AVX512-BF16 (there
+it runs convolutions several times faster than fp32; see docs/benchmarks), bf16 autocast on CUDA devices that support it (fp16 otherwise), and
 fp32 everywhere else. This is the only module allowed to name a device type literally.
 """
 
@@ -32,6 +32,21 @@ def cpu_has_amx() -> bool:
             for line in f:
                 if line.startswith("flags"):
                     return "amx_bf16" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AMX-BF16 or AVX512-BF16)."""
+    if cpu_has_amx():
+        return True
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="ignore") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "avx512_bf16" in line.split()
     except OSError:
         pass
     return False
@@ -108,7 +123,7 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[str, bool]:
     if precision == "auto":
         if device.type == "cuda":
             return ("bf16" if torch.cuda.is_bf16_supported() else "fp16"), True
-        if device.type == "cpu" and cpu_has_amx():
+        if device.type == "cpu" and cpu_has_native_bf16():
             return "bf16", True
         return "fp32", False
     if precision == "fp16" and device.type == "cpu":
