@@ -221,3 +221,11 @@ def test_bf16_matches_fp32_loss_closely(content, style_a):
     b.stylize(content, [style_a], iterations=3, ema=0.0, callback=lambda it: lb.append(it.loss))
     assert b.runtime.precision == "bf16"
     assert lb[0] == pytest.approx(la[0], rel=0.1)
+
+
+def test_lbfgs_works_with_channels_last_bf16(content, style_a):
+    st_bf16 = StyleTransfer(vgg="random", precision="bf16")
+    assert st_bf16.runtime.channels_last
+    seen = []
+    st_bf16.stylize(content, [style_a], optimizer="lbfgs", size=48, iterations=4, callback=lambda it: seen.append(it.loss))
+    assert len(seen) == 4 and seen[-1] < seen[0]

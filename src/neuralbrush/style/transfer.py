@@ -420,7 +420,9 @@ class StyleTransfer:
 
     def _run_lbfgs(self, x0: torch.Tensor, loss_fn: StyleTransferLoss, layers: Sequence[str], nsteps: int,
                    report: Callable) -> torch.Tensor:
-        x = self.runtime.tensor(x0.detach().float().clone()).requires_grad_(True)
+        # L-BFGS flattens the gradient with .view(-1), so the pixels stay contiguous (the VGG input is
+        # still converted to channels_last inside features()).
+        x = x0.detach().float().clone().contiguous().to(self.runtime.device).requires_grad_(True)
         if nsteps <= 0:
             return x.detach()
         opt = torch.optim.LBFGS([x], lr=1.0, max_iter=nsteps, max_eval=nsteps, history_size=50,
