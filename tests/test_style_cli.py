@@ -60,13 +60,15 @@ def test_burst_stylises_a_folder_and_animates(tmp_path):
 
 def test_user_errors_are_one_line(tmp_path, capsys):
     content, style = _inputs(tmp_path)
-    assert run(["style", str(content), "--style", str(tmp_path / "missing.jpg"), *FAST]) == 2
+    o = ["-o", str(tmp_path / "never.png")]
+    assert run(["style", str(content), "--style", str(tmp_path / "missing.jpg"), *o, *FAST]) == 2
     assert "missing.jpg" in capsys.readouterr().err
-    assert run(["style", str(content), "--style", str(style), "--style-weights", "1,2", *FAST]) == 2
+    assert run(["style", str(content), "--style", str(style), "--style-weights", "1,2", *o, *FAST]) == 2
     assert "style weights" in capsys.readouterr().err
-    assert run(["style", str(content), "--style", str(style), "--preserve-color", "sepia", *FAST]) == 2
+    assert run(["style", str(content), "--style", str(style), "--preserve-color", "sepia", *o, *FAST]) == 2
     assert "colour preservation" in capsys.readouterr().err
     # no --vgg: the weights store is empty in tests, so the store's error names the file and where to put it
     assert run(["style", str(content), "--style", str(style), "-o", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "vgg19" in err and "Traceback" not in err
+    assert not (tmp_path / "never.png").exists() and not (tmp_path / "never.json").exists()

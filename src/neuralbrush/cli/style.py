@@ -165,8 +165,6 @@ def style_cmd(
               "styles": [str(p) for p in style], "outputs": [str(p) for p in outputs], "vgg": params["vgg"] or "store",
               "pooling": pooling, "device": str(st.runtime.device), "precision": st.runtime.precision,
               "save_every": save_every, **kwargs}
-    if dist.is_main():
-        write_json(options_path, record)
     mine = dist.shard(list(range(len(contents))))
     with make_progress() as prog:
         for n, i in enumerate(mine):
@@ -209,6 +207,8 @@ def style_cmd(
                 info(f"animation of the image becoming styled: {writer.path}")
             info(f"wrote {out}")
     dist.barrier()
+    if dist.is_main():  # written once the options proved valid, beside the outputs
+        write_json(options_path, record)
     if burst and animate is not None and dist.is_main():
         with VideoWriter(animate, fps=fps, value_range=(0, 1)) as w:
             for p in outputs:
