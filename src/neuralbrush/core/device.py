@@ -25,31 +25,26 @@ PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_has_amx() -> bool:
-    """True when the CPU advertises AMX-BF16 (Linux /proc/cpuinfo flags)."""
+def _cpu_flags() -> frozenset[str]:
+    """The CPU feature flags from /proc/cpuinfo (empty where it does not exist)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="ignore") as f:
             for line in f:
                 if line.startswith("flags"):
-                    return "amx_bf16" in line.split()
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return False
+    return frozenset()
 
 
-@functools.lru_cache(maxsize=1)
+def cpu_has_amx() -> bool:
+    """True when the CPU advertises AMX-BF16."""
+    return "amx_bf16" in _cpu_flags()
+
+
 def cpu_has_native_bf16() -> bool:
     """True when the CPU computes bf16 natively (AMX-BF16 or AVX512-BF16)."""
-    if cpu_has_amx():
-        return True
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="ignore") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return "avx512_bf16" in line.split()
-    except OSError:
-        pass
-    return False
+    return bool({"amx_bf16", "avx512_bf16"} & _cpu_flags())
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -136,6 +131,17 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     dev = resolve_device(device)
     prec, channels_last = resolve_precision(precision, dev)
     return Runtime(device=dev, precision=prec, channels_last=channels_last)
+
+
+def distributed_backend(device: torch.device) -> str:
+    """The torch.distributed backend for a device: nccl on CUDA, gloo elsewhere."""
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def bind_device(device: torch.device) -> None:
+    """Make ``device`` the current one for its process (CUDA needs this under torchrun)."""
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -32,10 +32,10 @@ def init(device: torch.device) -> bool:
     if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
         return False
     if not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend)
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
+        from .device import bind_device, distributed_backend
+
+        bind_device(device)
+        dist.init_process_group(backend=distributed_backend(device))
     return True
 
 

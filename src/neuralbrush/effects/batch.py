@@ -8,6 +8,8 @@ writes the resolved options as JSON beside the outputs.
 
 from __future__ import annotations
 
+import abc
+
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ WRITABLE_VIDEO = (".mp4", ".gif")
 PALETTE_SAMPLE_FRAMES = 16  # frames a video palette is fitted on (spread over the whole video)
 
 
-class Effect:
+class Effect(abc.ABC):
     """One effect: ``apply`` maps a uint8 image (HxW, HxWx3 or HxWx4) to a new one.
 
     Subclasses may fit shared state on sampled video frames (``prepare_video``) and write extra
@@ -34,8 +36,9 @@ class Effect:
     def __init__(self, options: Any) -> None:
         self.options = options.validate() if hasattr(options, "validate") else options
 
+    @abc.abstractmethod
     def apply(self, image: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The effect on one uint8 image."""
 
     def prepare_video(self, frames: list[np.ndarray]) -> None:
         """Called with frames sampled across a video before any frame is processed."""

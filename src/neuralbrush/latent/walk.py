@@ -23,6 +23,8 @@ the first, so played in a loop there is no seam and no duplicated frame.
 
 from __future__ import annotations
 
+import abc
+
 import math
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -110,7 +112,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, center: torch.Tenso
 # ---------------------------------------------------------------------------------------------
 # Paths.
 
-class LatentPath:
+class LatentPath(abc.ABC):
     """A sequence of latents evaluated lazily: ``len(path)`` frames, ``path.at(indices)``."""
 
     frames: int
@@ -118,8 +120,9 @@ class LatentPath:
     def __len__(self) -> int:
         return self.frames
 
-    def at(self, indices: Sequence[int] | np.ndarray) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def at(self, indices: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """The latents of the given frame indices, stacked."""
 
     def all(self) -> torch.Tensor:
         return self.at(np.arange(len(self)))
