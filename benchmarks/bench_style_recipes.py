@@ -236,8 +236,7 @@ def write_markdown(path: Path, r: dict) -> None:
         "for this table). Time at the end of each scale (s): "
         + ", ".join(f"{k} px: {v:.1f}" for k, v in d["scale_end_s"].items()) + ".",
         "",
-        f"Precision: `--precision auto` resolves to **{r['auto_precision']}** on this CPU (the core policy picks bf16 "
-        "on CPUs with AMX; this one has AVX512-BF16 but no AMX)"
+        f"Precision: `--precision auto` resolves to **{r['auto_precision']}** on this CPU"
         + (f", so the default recipe above ran with `--precision {d['precision']}`, which the table above shows is "
            "the faster choice here." if d["precision"] != r["auto_precision"] else "."),
         "",
