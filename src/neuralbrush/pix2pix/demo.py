@@ -1,7 +1,8 @@
 """Demo stage: teach a U-Net to see edges as blooms, then let it re-imagine photographs.
 
-Trains pix2pix on the demo's blooms dataset (edges derived on the fly -> bloom photo) for about
-a minute (ten with ``full``), then applies it to the scikit-image photos with side-by-side rows
+Trains pix2pix on its own species blooms (``write_blooms(..., species=True)``: colour follows
+the petal count; edges derived on the fly -> bloom photo) for about a minute (ten with
+``full``), then applies it to the scikit-image photos with side-by-side rows
 original | edges | output, and to a short pan across a photo as a video with temporal blending.
 """
 
@@ -33,12 +34,12 @@ def run_demo(out: Path, *, full: bool, context: dict) -> list[dict]:
 
     stage = Path(out) / "pix2pix"
     stage.mkdir(parents=True, exist_ok=True)
-    dataset = context.get("dataset")
-    if dataset is None:
-        from ..datasets.samples import write_blooms
+    # Species blooms (colour follows the petal count, as in a real one-kind flower collection),
+    # so edges can determine the colours; the shared demo dataset draws hues at random.
+    from ..datasets.samples import write_blooms
 
-        dataset = stage / "blooms"
-        write_blooms(dataset, 300 if full else 160, 64, seed=0)
+    dataset = stage / "species-blooms"
+    write_blooms(dataset, 300 if full else 160, 64, seed=0, species=True)
     minutes = 10.0 if full else 1.1
     opts = TrainOptions(data=str(dataset), input="edges", size=64, minutes=minutes, batch=4, ngf=32, ndf=32,
                         snap_minutes=minutes / 2, outdir=str(stage / "runs"))
