@@ -12,6 +12,17 @@ os.environ.setdefault("NEURALBRUSH_QUIET", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+@pytest.fixture()
+def one_thread():
+    """Small convolutions run far faster single-threaded when the CPU is shared."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_store(tmp_path_factory, monkeypatch):
     """Every test gets its own empty weights store so nothing leaks between tests."""

@@ -22,6 +22,12 @@ def test_auto_on_this_cpu():
         assert rt.precision == "fp32"
 
 
+def test_auto_can_be_pinned_by_environment(monkeypatch):
+    monkeypatch.setenv("NEURALBRUSH_PRECISION", "fp32")
+    assert resolve_runtime("cpu", "auto").precision == "fp32"
+    assert resolve_runtime("cpu", "bf16").precision == "bf16"  # explicit choices still win
+
+
 def test_fp32_is_plain():
     rt = resolve_runtime("cpu", "fp32")
     assert rt.autocast_dtype is None and not rt.channels_last

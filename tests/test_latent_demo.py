@@ -14,25 +14,15 @@ from neuralbrush.gan.snapshot import save_snapshot
 from neuralbrush.latent.demo import run_demo
 from neuralbrush.latent.storyboard import parse_storyboard, timeline
 
+from gan_helpers import small_stylegan  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions run far faster single-threaded on a busy shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _snapshot(path: Path) -> Path:
-    torch.manual_seed(0)
-    g = Generator(z_dim=32, w_dim=32, img_resolution=16, mapping_kwargs=dict(num_layers=2),
-                  synthesis_kwargs=dict(channel_base=512, channel_max=32)).eval()
-    with torch.no_grad():
-        g.mapping.w_avg.copy_(g.mapping(torch.randn(1000, 32), None)[:, 0].mean(0))
-    return save_snapshot(path, arch="stylegan2", G=g)
+    return save_snapshot(path, arch="stylegan2", G=small_stylegan(16))
 
 
 def test_demo_without_a_generator_returns_nothing(tmp_path):

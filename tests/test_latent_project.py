@@ -10,33 +10,22 @@ from PIL import Image
 from neuralbrush.core.device import resolve_runtime
 from neuralbrush.core.errors import UsageError, WeightsMissingError
 from neuralbrush.gan.dcgan import DCGANGenerator
-from neuralbrush.gan.networks import Generator
 from neuralbrush.latent.latents import latents_from_seeds, w_stats
 from neuralbrush.latent.lpips import LPIPS
 from neuralbrush.latent.options import ProjectOptions
 from neuralbrush.latent.project import _lr_at, fit_target, noise_regularization, project, psnr
 from neuralbrush.latent.render import Renderer
 
+from gan_helpers import small_stylegan  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 RT = resolve_runtime("cpu", "fp32")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions run far faster single-threaded on a busy shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
 def G():
-    torch.manual_seed(0)
-    g = Generator(z_dim=64, w_dim=64, img_resolution=16, mapping_kwargs=dict(num_layers=2),
-                  synthesis_kwargs=dict(channel_base=1024, channel_max=64)).eval().requires_grad_(False)
-    with torch.no_grad():
-        g.mapping.w_avg.copy_(g.mapping(torch.randn(2000, 64), None)[:, 0].mean(0))
-    return g
+    return small_stylegan(16, 64, cbase=1024, cmax=64, w_avg_samples=2000).requires_grad_(False)
 
 
 def test_schedule_matches_nvidia():

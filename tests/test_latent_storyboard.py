@@ -22,25 +22,21 @@ from neuralbrush.gan.networks import Generator
 from neuralbrush.gan.snapshot import save_snapshot
 from neuralbrush.latent.storyboard import parse_storyboard, render_storyboard
 
+from gan_helpers import small_stylegan  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(autouse=True)
+def _fp32(monkeypatch):
+    """These tests compare renders made in different batch sizes, which only fp32 makes bit-stable."""
+    monkeypatch.setenv("NEURALBRUSH_PRECISION", "fp32")
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def small_generator(res: int = 16, cbase: int = 512) -> Generator:
-    torch.manual_seed(0)
-    g = Generator(z_dim=32, w_dim=32, img_resolution=res, mapping_kwargs=dict(num_layers=2),
-                  synthesis_kwargs=dict(channel_base=cbase, channel_max=64)).eval()
-    with torch.no_grad():
-        g.mapping.w_avg.copy_(g.mapping(torch.randn(1000, 32), None)[:, 0].mean(0))
-    return g
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions run far faster single-threaded on a busy shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    return small_stylegan(res, cbase=cbase, cmax=64)
 
 
 @pytest.fixture(scope="module")

@@ -8,33 +8,20 @@ import torch
 
 from neuralbrush.core.device import resolve_runtime
 from neuralbrush.core.errors import UsageError
-from neuralbrush.gan.networks import Generator
 from neuralbrush.latent.walk import (EASINGS, CirclePath, ConcatPath, NoiseLoopPath, SegmentPath, ease, keyframe_path,
                                      slerp, stops_loop, walk, walk_path)
+
+from gan_helpers import small_stylegan  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 RT = resolve_runtime("cpu", "fp32")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions run far faster single-threaded on a busy shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def G():
-    torch.manual_seed(0)
-    g = Generator(z_dim=32, w_dim=32, img_resolution=16, mapping_kwargs=dict(num_layers=2),
-                  synthesis_kwargs=dict(channel_base=512, channel_max=32)).eval().requires_grad_(False)
-    with torch.no_grad():  # like a trained model: w_avg is the mean w, noise has some strength
-        g.mapping.w_avg.copy_(g.mapping(torch.randn(1000, 32), None)[:, 0].mean(0))
-        for n, p in g.named_parameters():
-            if n.endswith("noise_strength"):
-                p.fill_(0.1)
-    return g
+    # like a trained model: w_avg is the mean w, noise has some strength
+    return small_stylegan(16, noise_strength=0.1).requires_grad_(False)
 
 
 @pytest.mark.parametrize("name", sorted(EASINGS))

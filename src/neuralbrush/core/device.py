@@ -113,6 +113,9 @@ class Runtime:
 def resolve_precision(precision: str, device: torch.device) -> tuple[str, bool]:
     """Resolve ``auto|fp32|bf16|fp16`` for a device; returns (precision, channels_last)."""
     precision = (precision or "auto").lower()
+    if precision == "auto" and os.environ.get("NEURALBRUSH_PRECISION"):
+        # a session-wide choice for 'auto', e.g. fp32 for bit-reproducible renders across batch sizes
+        precision = os.environ["NEURALBRUSH_PRECISION"].lower()
     if precision not in PRECISION_CHOICES:
         raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_CHOICES)}")
     if precision == "auto":
