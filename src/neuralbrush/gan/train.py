@@ -405,7 +405,8 @@ class _Loop:
             save_grid(real_imgs.permute(0, 2, 3, 1).numpy(), self.run_dir / "reals.png", self.grid)
             if "swd" in opts.metrics.split(",") or {"fid", "kid"} & set(opts.metrics.split(",")):
                 ref, _ = self.reals.first(opts.metric_images, seed=opts.seed + 11)
-                self.metrics = MetricRunner(opts.metrics.split(","), ref, num_images=opts.metric_images, log=self.log)
+                self.metrics = MetricRunner(opts.metrics.split(","), ref, num_images=opts.metric_images, log=self.log,
+                                            runtime=self.runtime)
             if fresh:
                 self._write_grid("fakes_init.png")
                 init_metrics = self._run_metrics(0.0)
