@@ -194,3 +194,35 @@ def test_metric_runner_computes_fid_kid_from_the_store(monkeypatch, one_thread):
     bad = runner(lambda n: torch.rand(n, 3, 16, 16) * 2 - 1)
     assert {"swd", "fid", "kid"} <= set(good) and set(good) == set(bad)
     assert bad["fid"] > 2 * good["fid"] and bad["kid"] > 2 * abs(good["kid"])
+
+
+def test_training_run_writes_fid_kid_or_says_why_not(tmp_path, monkeypatch):
+    from neuralbrush.core.runs import read_stats
+    from neuralbrush.datasets.samples import write_blooms
+    from neuralbrush.gan.presets import TrainOptions
+    from neuralbrush.gan.train import train
+
+    data = tmp_path / "blooms16"
+    write_blooms(data, 16, 16, seed=0)
+    tiny = dict(data=str(data), cfg="small", batch=4, cbase=256, cmax=32, mbstd=2, kimg=0.008, tick=0.008, snap=1,
+                grid="2x2", metric_images=8, aug="noaug", device="cpu", precision="fp32", threads=1, workers=1)
+    # Without the weights: one message naming the missing file and the import command; SWD goes on.
+    run_dir = train(TrainOptions(outdir=str(tmp_path / "a"), metrics="swd,fid,kid", **tiny))
+    log = (run_dir / "log.txt").read_text()
+    assert log.count("FID/KID skipped") == 1 and "neuralbrush weights import inception-fid" in log
+    stats = read_stats(run_dir)
+    assert any("metrics/swd" in r for r in stats) and not any("metrics/fid" in r for r in stats)
+    # With (random) weights in the store: FID and KID at init and at the snapshot.
+    path = _use_store_entry(monkeypatch)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(_random_inception(2).state_dict(), path)
+    monkeypatch.setattr("neuralbrush.gan.inception.INPUT_SIZE", 75)
+    run_dir = train(TrainOptions(outdir=str(tmp_path / "b"), metrics="swd,fid,kid", **tiny))
+    assert "skipped" not in (run_dir / "log.txt").read_text()
+    rows = [r for r in read_stats(run_dir) if "metrics/fid" in r]
+    assert len(rows) == 2 and rows[0]["kimg"] == 0
+    assert all(r["metrics/fid"] > 0 and np.isfinite(r["metrics/kid"]) and "metrics/swd" in r for r in rows)
+    import json
+
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [set(x) >= {"fid", "kid", "swd"} for x in lines] == [True, True]
