@@ -259,6 +259,10 @@ class MetricRunner:
         self.inception: InceptionFeatures | None = None
         self.real_features: np.ndarray | None = None
         self.real_stats: tuple[np.ndarray, np.ndarray] | None = None
+        if {"fid", "kid"} & set(self.names) and self.num_images < 2:
+            from ..core.errors import UsageError
+
+            raise UsageError("FID/KID need at least 2 images: raise --metric-images")
         if {"fid", "kid"} & set(self.names):
             from ..core.errors import WeightsMissingError
             from ..weights import store
