@@ -94,6 +94,10 @@ def test_layout_matches_the_architecture_tables():
     assert got == _expected_layout()
     assert all(m.eps == 0.001 for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
     assert all(m.bias is None for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    # torchvision's independent Inception-v3 (1008 classes, no aux head) has the same layout.
+    torchvision = pytest.importorskip("torchvision")
+    tv = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False, num_classes=1008)
+    assert {k: tuple(v.shape) for k, v in tv.state_dict().items()} == got
 
 
 def test_strict_load_through_the_store(monkeypatch):
