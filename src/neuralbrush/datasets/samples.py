@@ -40,6 +40,37 @@ def _species_traits(k: int, layers: int) -> dict:
     }
 
 
+def _canvas(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel grids and polar coordinates around a slightly jittered centre."""
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    cx = n * (0.5 + rng.uniform(-0.08, 0.08))
+    cy = n * (0.5 + rng.uniform(-0.08, 0.08))
+    dx, dy = (xx - cx) / n, (yy - cy) / n
+    return yy, xx, np.sqrt(dx * dx + dy * dy), np.arctan2(dy, dx)
+
+
+def _petal_shape(r: np.ndarray, theta: np.ndarray, k: int, R: float, sharp: float, rot: float,
+                 edge: float) -> tuple[np.ndarray, np.ndarray]:
+    """A polar rose of ``k`` petals: its radius per angle and an anti-aliased inside mask."""
+    petal = R * (0.35 + 0.65 * np.abs(np.cos(k * (theta + rot) / 2.0)) ** sharp)
+    return petal, np.clip((petal - r) * edge + 0.5, 0, 1)[..., None]
+
+
+def _paint_petals(img: np.ndarray, r: np.ndarray, theta: np.ndarray, petal: np.ndarray, inside: np.ndarray,
+                  k: int, rot: float, col_in: np.ndarray, col_out: np.ndarray) -> np.ndarray:
+    """Petals shaded from ``col_in`` at the centre to ``col_out`` at the tips, with veins."""
+    g = np.clip(r / np.maximum(petal, 1e-6), 0, 1)[..., None]
+    veins = (0.92 + 0.08 * np.cos(theta * k * 6 + rot))[..., None]
+    petal_col = (col_in * (1 - g) + col_out * g) * veins
+    return img * (1 - inside) + petal_col * inside
+
+
+def _to_image(img: np.ndarray, size: int, ss: int) -> Image.Image:
+    arr = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+    im = Image.fromarray(arr, "RGB")
+    return im.resize((size, size), Image.BOX) if ss > 1 else im
+
+
 def bloom(size: int = 64, seed: int = 0, *, species: bool = False) -> Image.Image:
     """One procedural bloom as an RGB image of ``size`` x ``size``.
 
@@ -57,12 +88,7 @@ def bloom(size: int = 64, seed: int = 0, *, species: bool = False) -> Image.Imag
         return _species_bloom(size, rng)
     ss = 2 if size <= 256 else 1  # supersample small images for smooth edges
     n = size * ss
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-    cx = n * (0.5 + rng.uniform(-0.08, 0.08))
-    cy = n * (0.5 + rng.uniform(-0.08, 0.08))
-    dx, dy = (xx - cx) / n, (yy - cy) / n
-    r = np.sqrt(dx * dx + dy * dy)
-    theta = np.arctan2(dy, dx)
+    yy, xx, r, theta = _canvas(n, rng)
 
     base_hue = rng.uniform(0, 1)
     bg_a = _hsv(base_hue + 0.5 + rng.uniform(-0.1, 0.1), rng.uniform(0.2, 0.6), rng.uniform(0.15, 0.45))
@@ -77,15 +103,11 @@ def bloom(size: int = 64, seed: int = 0, *, species: bool = False) -> Image.Imag
         sharp = rng.uniform(0.6, 3.0)
         rot = rng.uniform(0, 2 * np.pi)
         R = radius * (1.0 - 0.3 * layer)
-        petal = R * (0.35 + 0.65 * np.abs(np.cos(k * (theta + rot) / 2.0)) ** sharp)
-        inside = np.clip((petal - r) * n / (1.5 * ss) + 0.5, 0, 1)[..., None]
+        petal, inside = _petal_shape(r, theta, k, R, sharp, rot, n / (1.5 * ss))
         hue = base_hue + layer * rng.uniform(-0.12, 0.12)
         col_out = _hsv(hue, rng.uniform(0.55, 1.0), rng.uniform(0.75, 1.0))
         col_in = _hsv(hue + rng.uniform(-0.08, 0.08), rng.uniform(0.3, 0.9), rng.uniform(0.5, 0.95))
-        g = np.clip(r / np.maximum(petal, 1e-6), 0, 1)[..., None]
-        veins = (0.92 + 0.08 * np.cos(theta * k * 6 + rot))[..., None]
-        petal_col = (col_in * (1 - g) + col_out * g) * veins
-        img = img * (1 - inside) + petal_col * inside
+        img = _paint_petals(img, r, theta, petal, inside, k, rot, col_in, col_out)
 
     disc_r = radius * rng.uniform(0.12, 0.25)
     disc = np.clip((disc_r - r) * n / (1.5 * ss) + 0.5, 0, 1)[..., None]
@@ -93,10 +115,7 @@ def bloom(size: int = 64, seed: int = 0, *, species: bool = False) -> Image.Imag
     disc_col = _hsv(base_hue + rng.uniform(0.08, 0.2), rng.uniform(0.6, 1), rng.uniform(0.4, 0.9)) * dots[..., None]
     img = img * (1 - disc) + disc_col * disc
 
-    arr = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
-    im = Image.fromarray(arr, "RGB")
-    if ss > 1:
-        im = im.resize((size, size), Image.BOX)
+    im = _to_image(img, size, ss)
     return im
 
 
@@ -117,12 +136,7 @@ def _species_bloom(size: int, rng: np.random.Generator) -> Image.Image:
     tr = _species_traits(k, layers)
     ss = 2 if size <= 256 else 1
     n = size * ss
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-    cx = n * (0.5 + rng.uniform(-0.08, 0.08))
-    cy = n * (0.5 + rng.uniform(-0.08, 0.08))
-    dx, dy = (xx - cx) / n, (yy - cy) / n
-    r = np.sqrt(dx * dx + dy * dy)
-    theta = np.arctan2(dy, dx)
+    yy, xx, r, theta = _canvas(n, rng)
 
     base_hue = tr["hue"] + rng.uniform(-0.04, 0.04)
     v0, v1 = tr["bg_value"]
@@ -137,16 +151,12 @@ def _species_bloom(size: int, rng: np.random.Generator) -> Image.Image:
         sharp = rng.uniform(0.6, 3.0)
         rot = rng.uniform(0, 2 * np.pi)
         R = radius * (1.0 - 0.3 * layer)
-        petal = R * (0.35 + 0.65 * np.abs(np.cos(k * (theta + rot) / 2.0)) ** sharp)
-        inside = np.clip((petal - r) * n / (1.5 * ss) + 0.5, 0, 1)[..., None]
+        petal, inside = _petal_shape(r, theta, k, R, sharp, rot, n / (1.5 * ss))
         hue = base_hue + layer * tr["layer_shift"]
         col_out = _hsv(hue, rng.uniform(*tr["petal_sat"]), rng.uniform(*tr["petal_value"]))
         col_in = _hsv(hue + rng.uniform(-0.02, 0.02), rng.uniform(*tr["petal_sat"]) * 0.8,
                       rng.uniform(*tr["petal_value"]) * 0.8)
-        g = np.clip(r / np.maximum(petal, 1e-6), 0, 1)[..., None]
-        veins = (0.92 + 0.08 * np.cos(theta * k * 6 + rot))[..., None]
-        petal_col = (col_in * (1 - g) + col_out * g) * veins
-        img = img * (1 - inside) + petal_col * inside
+        img = _paint_petals(img, r, theta, petal, inside, k, rot, col_in, col_out)
 
     disc_r = radius * rng.uniform(0.12, 0.25)
     disc = np.clip((disc_r - r) * n / (1.5 * ss) + 0.5, 0, 1)[..., None]
@@ -154,10 +164,7 @@ def _species_bloom(size: int, rng: np.random.Generator) -> Image.Image:
     disc_col = _hsv(base_hue + 0.14 + rng.uniform(-0.03, 0.03), rng.uniform(0.7, 1), rng.uniform(0.6, 0.8))
     img = img * (1 - disc) + disc_col * dots[..., None] * disc
 
-    arr = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
-    im = Image.fromarray(arr, "RGB")
-    if ss > 1:
-        im = im.resize((size, size), Image.BOX)
+    im = _to_image(img, size, ss)
     return im
 
 
