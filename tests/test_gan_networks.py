@@ -18,13 +18,8 @@ from neuralbrush.gan.networks import Discriminator, Generator
 from neuralbrush.gan.snapshot import load_snapshot, save_snapshot, snapshot_name
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny networks: one thread avoids OpenMP spin-wait stalls on a loaded 2-core machine.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+# Tiny networks: one thread avoids OpenMP spin-wait stalls on a loaded 2-core machine.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_G(res: int = 32, c_dim: int = 0, **syn) -> Generator:

@@ -25,13 +25,8 @@ from neuralbrush.gan.nvidia_pkl import (ALLOWED_GLOBALS, import_pkl_to_snapshot,
                                         load_nvidia_pkl, safe_load_pickle)
 from neuralbrush.gan.snapshot import load_snapshot
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny networks: one thread avoids OpenMP spin-wait stalls on a loaded 2-core machine.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+# Tiny networks: one thread avoids OpenMP spin-wait stalls on a loaded 2-core machine.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------------------------
