@@ -50,3 +50,27 @@ def test_json_helpers(tmp_path):
     (tmp_path / "x.json").write_text("{broken")
     with pytest.raises(CheckpointError):
         read_json(tmp_path / "x.json")
+
+
+def test_foreign_pth_read_safely(tmp_path):
+    from neuralbrush.core.checkpoint import read_torch_state_dict
+
+    good = tmp_path / "g.pth"
+    torch.save({"state_dict": {"w": torch.ones(2)}}, good)
+    assert torch.equal(read_torch_state_dict(good)["w"], torch.ones(2))
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, (f"touch {marker}",))
+
+    bad = tmp_path / "evil.pth"
+    torch.save({"w": Evil()}, bad)
+    with pytest.raises(CheckpointError, match="refused by the safe loader"):
+        read_torch_state_dict(bad)
+    assert not marker.exists()
+    junk = tmp_path / "junk.pth"
+    junk.write_text("not torch")
+    with pytest.raises(CheckpointError):
+        read_torch_state_dict(junk)

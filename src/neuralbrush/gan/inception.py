@@ -202,7 +202,9 @@ def load_fid_inception(path: str | Path | None = None, *, input_size: int | None
         from ..weights import store
 
         path = store.require("inception-fid")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    from ..core.checkpoint import read_torch_state_dict
+
+    state = read_torch_state_dict(path, what="FID Inception")
     net = FIDInception(input_size=input_size)
     net.load_state_dict(state, strict=True)
     return net.eval().requires_grad_(False)

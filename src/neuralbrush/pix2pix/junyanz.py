@@ -16,12 +16,11 @@ file that tries to run code is refused rather than executed.
 from __future__ import annotations
 
 import os
-import pickle
-from pathlib import Path
 from typing import Mapping
 
 import torch
 
+from ..core.checkpoint import read_torch_state_dict
 from ..core.errors import CheckpointError
 from .networks import ARCH_DEPTHS, UNetConfig, UNetGenerator
 
@@ -136,21 +135,7 @@ def junyanz_to_flat(state: Mapping[str, torch.Tensor], expect: UNetConfig | None
 
 def read_junyanz_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a ``.pth`` state_dict with the allowlisting loader (never executes code)."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"pix2pix generator file {path} does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path} was refused by the safe loader: it holds more than tensors "
-                              f"({str(e).splitlines()[0][:120]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable PyTorch file ({str(e).splitlines()[0][:120]})") from None
-    if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
-        obj = obj["state_dict"]
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path} is not a state_dict of tensors")
-    return dict(obj)
+    return read_torch_state_dict(path, what="pix2pix generator")
 
 
 def load_junyanz_generator(path: str | os.PathLike, *, expect: UNetConfig | None = None,

@@ -61,14 +61,9 @@ def _state_dict_from_file(path: Path) -> dict[str, torch.Tensor]:
     """Read a torchvision VGG-19 state dict (allowlisting loader) and keep the ``features.*`` part."""
     from ..core.errors import CheckpointError
 
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure here means the file is not usable
-        raise CheckpointError(f"cannot read VGG-19 weights from {path}: {str(e).splitlines()[0][:160]}") from None
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path} does not hold a VGG-19 state dict")
+    from ..core.checkpoint import read_torch_state_dict
+
+    obj = read_torch_state_dict(path, what="VGG-19")
     feats = {k[len("features."):]: v for k, v in obj.items() if k.startswith("features.")}
     if not feats:  # a bare features state dict ("0.weight", ...)
         feats = {k: v for k, v in obj.items() if k.split(".")[0].isdigit()}
