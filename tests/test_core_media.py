@@ -54,6 +54,15 @@ def test_mp4_streaming_roundtrip_odd_size(tmp_path):
     assert abs(float(back[5][:33, :47].mean()) - 100) < 4
 
 
+def test_read_video_gives_each_stored_frame_once(tmp_path):
+    # 6 fps rounds to 170 ms GIF frames; ffmpeg's constant-rate output would repeat them (30 frames)
+    frames = [np.full((24, 32, 3), i * 40, np.uint8) for i in range(6)]
+    p = write_video(frames, tmp_path / "odd.gif", fps=6)
+    back = list(read_video(p))
+    assert len(back) == video_info(p)["frames"] == 6
+    assert [int(f.mean()) for f in back] == [0, 40, 80, 120, 160, 200]
+
+
 def test_gif_writer_and_abort(tmp_path):
     ims = list(blooms(5, 24))
     p = write_video(ims, tmp_path / "a.gif", fps=10)

@@ -105,3 +105,27 @@ def test_options_json_reruns_a_run_and_the_command_line_wins(tmp_path, capsys):
     capsys.readouterr()
     assert run(["enhance", str(img), "--config", str(tmp_path / "a-options.json")]) == 2
     assert "does not know" in capsys.readouterr().err
+
+
+def test_video_is_decoded_twice_only_when_a_palette_must_be_fitted(tmp_path, monkeypatch):
+    import neuralbrush.core.media as media
+
+    src = write_video(_frames(6), tmp_path / "pan.gif", fps=6)
+    opened = []
+    real = media.read_video
+
+    def counting(path, *a, **kw):
+        opened.append(path)
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(media, "read_video", counting)
+    from neuralbrush.effects.runners import SuperpixelEffect
+    from neuralbrush.effects.superpixels import SuperpixelOptions
+
+    assert run_effect(SuperpixelEffect(SuperpixelOptions(segments=20)), src, tmp_path / "sp.gif").frames == 6
+    assert len(opened) == 1  # superpixels needs no shared state: one pass
+    fixed = QuantizeEffect(QuantizeOptions(colors=2, palette="#000000,#ffffff"))
+    assert run_effect(fixed, src, tmp_path / "bw.gif").frames == 6
+    assert len(opened) == 2  # a given palette: one pass
+    assert run_effect(QuantizeEffect(QuantizeOptions(colors=4)), src, tmp_path / "q.gif").frames == 6
+    assert len(opened) == 4  # a fitted palette: a sampling pass, then the mapping pass

@@ -241,13 +241,17 @@ def has_audio(path: str | os.PathLike) -> bool:
 
 
 def read_video(path: str | os.PathLike) -> Iterator[np.ndarray]:
-    """Yield uint8 HxWx3 RGB frames of a video, streamed."""
+    """Yield uint8 HxWx3 RGB frames of a video, streamed: each stored frame once.
+
+    ``-fps_mode passthrough`` stops ffmpeg from duplicating frames to fill a constant output
+    rate (a GIF with 170 ms frames otherwise comes back as 5x as many frames).
+    """
     import imageio_ffmpeg
 
     path = Path(path)
     if not path.exists():
         raise UsageError(f"video {path} does not exist")
-    gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", output_params=["-fps_mode", "passthrough"])
     try:
         meta = next(gen)
     except (RuntimeError, OSError, StopIteration) as e:

@@ -40,8 +40,13 @@ class Effect(abc.ABC):
     def apply(self, image: np.ndarray) -> np.ndarray:
         """The effect on one uint8 image."""
 
+    def wants_video_sample(self) -> bool:
+        """True when :meth:`prepare_video` needs frames sampled across the video (an extra decode)."""
+        return False
+
     def prepare_video(self, frames: list[np.ndarray]) -> None:
-        """Called with frames sampled across a video before any frame is processed."""
+        """Called before any video frame is processed, with frames sampled across the video when
+        :meth:`wants_video_sample` says so (otherwise with none)."""
 
     def write_extras(self, output: Path) -> dict[str, str]:
         """Called after each image output (and once after a video); returns extra files written."""
@@ -192,10 +197,12 @@ def _run_video(effect: Effect, src: Path, out: Path, run: EffectRun, fps: float 
         raise UsageError(f"the output for a video must be a .mp4 or .gif file, not {out.name}")
     meta = video_info(src)
     total = max(int(meta["frames"]), 1)
-    step = max(1, total // PALETTE_SAMPLE_FRAMES)
-    sampled = [f.copy() for i, f in enumerate(read_video(src)) if i % step == 0][:PALETTE_SAMPLE_FRAMES]
-    if not sampled:
-        raise UsageError(f"the video {src} has no frames")
+    sampled: list[np.ndarray] = []
+    if effect.wants_video_sample():  # only then decode the video twice
+        step = max(1, total // PALETTE_SAMPLE_FRAMES)
+        sampled = [f.copy() for i, f in enumerate(read_video(src)) if i % step == 0][:PALETTE_SAMPLE_FRAMES]
+        if not sampled:
+            raise UsageError(f"the video {src} has no frames")
     effect.prepare_video(sampled)
     audio = src if out.suffix.lower() == ".mp4" and meta.get("audio") else None
     with VideoWriter(out, fps or meta["fps"], audio_from=audio) as writer:

@@ -40,6 +40,9 @@ class QuantizeEffect(Effect):
             self._video_counts += np.bincount(res.labels.reshape(-1), minlength=len(res.palette))
         return res.image
 
+    def wants_video_sample(self) -> bool:
+        return self.fixed is None  # a palette is fitted on sampled frames unless --palette fixed it
+
     def prepare_video(self, frames: list[np.ndarray]) -> None:
         if self.fixed is None:
             o = self.options
