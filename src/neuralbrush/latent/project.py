@@ -15,6 +15,7 @@ every ``checkpoint_every`` steps, so a killed projection resumes where it stoppe
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import math
@@ -264,24 +265,18 @@ def project_file(G: torch.nn.Module, target_path: str | Path, outdir: str | Path
     outdir.mkdir(parents=True, exist_ok=True)
     target = fit_target(load_image(target_path), int(G.img_resolution), opts.fit, parse_color(opts.pad_color))
     save_image(target, outdir / "target.png")
-    writer = VideoWriter(outdir / "proj.mp4", fps) if save_video else None
     state_path = outdir / "projection-state.safetensors"
-    try:
-        with make_progress() as prog:
-            task = prog.add_task(f"projecting ({opts.space}, {opts.loss})", total=opts.steps, info="")
+    # the optional video: closed when projection finishes, removed if it is interrupted
+    with VideoWriter(outdir / "proj.mp4", fps) if save_video else contextlib.nullcontext() as writer, \
+            make_progress() as prog:
+        task = prog.add_task(f"projecting ({opts.space}, {opts.loss})", total=opts.steps, info="")
 
-            def on_step(s: ProjectionStep) -> None:
-                prog.update(task, completed=s.step + 1, info=f"dist {s.dist:.4f} lr {s.lr:.4f}")
-                if writer is not None:
-                    writer.append(np.concatenate([target, to_uint8(s.synth)[0]], axis=1))
+        def on_step(s: ProjectionStep) -> None:
+            prog.update(task, completed=s.step + 1, info=f"dist {s.dist:.4f} lr {s.lr:.4f}")
+            if writer is not None:
+                writer.append(np.concatenate([target, to_uint8(s.synth)[0]], axis=1))
 
-            result = project(G, target, opts, runtime, lpips=lpips, callback=on_step, state_path=state_path)
-        if writer is not None:
-            writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
+        result = project(G, target, opts, runtime, lpips=lpips, callback=on_step, state_path=state_path)
     if result.space == "z":
         lat = Latents(z=result.latent)
     else:

@@ -16,6 +16,7 @@ complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -136,12 +137,12 @@ def apply_video(model: str | os.PathLike, source: str | os.PathLike, out: str | 
     # pass 2 (rank 0): blend in order and write
     frames, count, src_fps = _frames(source, opts.max_frames)
     fps = float(opts.fps or src_fps or 24.0)
-    writer = None if to_folder else VideoWriter(out, fps)
     if to_folder:
         out.mkdir(parents=True, exist_ok=True)
     previous: np.ndarray | None = None
     n = 0
-    try:
+    # a video output is closed at the end and removed if anything fails on the way
+    with contextlib.nullcontext() if to_folder else VideoWriter(out, fps) as writer:
         for i, frame in enumerate(frames):
             raw = np.asarray(load_image(cache / f"frame_{i:06d}.png")).astype(np.float32)
             current = raw if previous is None or opts.blend == 0 else (1.0 - opts.blend) * raw + opts.blend * previous
@@ -158,12 +159,6 @@ def apply_video(model: str | os.PathLike, source: str | os.PathLike, out: str | 
             n += 1
         if n == 0:
             raise UsageError(f"{source} has no frames")
-        if writer is not None:
-            writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
     write_json(out.with_name(f"{out.name}.pix2pix-video.json") if not to_folder else out / "pix2pix-video.json",
                {**opts.to_dict(), "model": str(model), "source": str(source), "frames": n, "fps": fps,
                 "runtime": model_obj.runtime.describe(), "processes": world})
