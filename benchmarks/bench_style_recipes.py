@@ -1,14 +1,16 @@
-"""Style transfer speed: seconds per iteration (fp32 vs bf16), the default recipe's total time at
-512 px, and the default recipe against the classic one (single-scale fp32 L-BFGS) on the same
-full-resolution loss.
+"""Style transfer speed and efficiency: seconds per iteration (fp32 vs bf16), the default recipe's
+total time at 512 px, and the time the default and the classic recipe (single-scale fp32 L-BFGS)
+need to reach the same full-resolution loss.
 
-Run: ``python benchmarks/bench_style_recipes.py [--classic-evals 300] [--quick]``
-Writes docs/benchmarks/style.md and docs/benchmarks/style.json.
+Run: ``python benchmarks/bench_style_recipes.py [--classic-evals 500] [--quick]``
+Writes docs/benchmarks/style.md, style.json and the default recipe's picture.
 
-The machine may be shared: the per-iteration timings interleave fp32 and bf16 runs and we
-quote ratios. VGG-19 weights come from the weights store when present, otherwise random
-weights (said so in the results): the timings do not depend on the weights, the loss curves do
-somewhat.
+Every recipe is scored with one fp32 loss at the output size, built exactly as ``stylize`` builds
+the loss of its last scale; it is measured every ``--eval-every`` evaluations of the last scale
+and the time spent measuring is left out of the recipe's wall and CPU time. CPU time
+(``time.process_time``, summed over threads) is reported beside wall time because the machine
+may be shared. The per-iteration table interleaves fp32 and bf16 runs. VGG-19 weights come from
+the weights store when present, otherwise random weights (said so in the results).
 """
 
 from __future__ import annotations
@@ -28,26 +30,25 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from neuralbrush.core.device import cpu_has_amx  # noqa: E402
+from neuralbrush.core.device import cpu_has_amx, cpu_has_native_bf16, resolve_runtime  # noqa: E402
 from neuralbrush.datasets.samples import bloom, skimage_photo  # noqa: E402
 from neuralbrush.style.transfer import (DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleTransfer,  # noqa: E402
-                                        default_layer_weights, fit_size, option_defaults, pil_to_tensor)
+                                        default_layer_weights, fit_size, option_defaults, pil_to_tensor,
+                                        resize_tensor, scale_sizes)
 from neuralbrush.weights import store  # noqa: E402
 
-
-def vgg_choice() -> str:
-    return "store" if store.find("vgg19") else "random"
+LAYERS = tuple(dict.fromkeys(DEFAULT_CONTENT_LAYERS + DEFAULT_STYLE_LAYERS))
 
 
 def step_seconds(sizes: list[int], reps: int, vgg: str) -> list[dict]:
     """Median seconds of one full optimisation step (VGG fwd + losses + bwd) per size/precision."""
     rows = []
     sts = {p: StyleTransfer(vgg=vgg, precision=p) for p in ("fp32", "bf16")}
-    layers = tuple(dict.fromkeys(DEFAULT_CONTENT_LAYERS + DEFAULT_STYLE_LAYERS))
     for size in sizes:
         content = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
         style = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
@@ -56,211 +57,187 @@ def step_seconds(sizes: list[int], reps: int, vgg: str) -> list[dict]:
             loss = st.build_loss(content, [style], style_weights=[1.0], content_layers=DEFAULT_CONTENT_LAYERS,
                                  style_layers=DEFAULT_STYLE_LAYERS, style_layer_weights=default_layer_weights(5),
                                  content_weight=1.0, style_weight=10.0, tv_weight=1.0)
-            x = st.runtime.tensor(content.clone()).requires_grad_(True)
-            setups[p] = (st, loss, x)
+            setups[p] = (st, loss, st.runtime.tensor(content.clone()).requires_grad_(True))
         times: dict[str, list[float]] = {"fp32": [], "bf16": []}
-        for r in range(reps + 1):  # first round is warm-up
+        for r in range(reps + 1):  # the first round is warm-up
             for p, (st, loss, x) in setups.items():
                 t = time.perf_counter()
-                total, _ = loss(x, st.features(x, layers))
+                total, _ = loss(x, st.features(x, LAYERS))
                 total.backward()
                 x.grad = None
-                dt = time.perf_counter() - t
                 if r > 0:
-                    times[p].append(dt)
+                    times[p].append(time.perf_counter() - t)
         f, b = statistics.median(times["fp32"]), statistics.median(times["bf16"])
         rows.append({"size": size, "fp32_s": f, "bf16_s": b, "speedup": f / b})
         print(f"  {size:5d}px  fp32 {f:7.3f} s/it   bf16 {b:7.3f} s/it   x{f / b:.2f}", flush=True)
     return rows
 
 
-def cpu_has_fast_bf16() -> bool:
-    """AMX-BF16 or AVX512-BF16 (this machine: AMD EPYC with avx512_bf16 but no AMX)."""
-    try:
-        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+def scoring_loss(evaluator: StyleTransfer, content: Image.Image, style: Image.Image, size: int):
+    """The fp32 loss of ``stylize``'s last scale at ``size`` (same resizing, weights and layers)."""
+    d = option_defaults()
+    wh = fit_size(content.size, size)
+    c = pil_to_tensor(content.convert("RGB").resize(wh, Image.LANCZOS))
+    s = pil_to_tensor(style.convert("RGB"))
+    s = resize_tensor(s, fit_size((s.shape[-1], s.shape[-2]), max(16, round(max(wh) * d["style_scale"]))))
+    return evaluator.build_loss(c, [s], style_weights=[1.0], content_layers=DEFAULT_CONTENT_LAYERS,
+                                style_layers=DEFAULT_STYLE_LAYERS, style_layer_weights=default_layer_weights(5),
+                                content_weight=d["content_weight"], style_weight=d["style_weight"],
+                                tv_weight=d["tv_weight"])
 
 
-def run_default(content, style, size: int, vgg: str, evaluator: StyleTransfer, eval_every: int,
-                precision: str = "auto") -> dict:
-    """The default recipe; full-resolution fp32 loss measured every ``eval_every`` steps of the last scale."""
+def run_recipe(name: str, content: Image.Image, style: Image.Image, size: int, vgg: str, precision: str,
+               options: dict, evaluator: StyleTransfer, loss, eval_every: int) -> dict:
+    """One recipe; returns wall/CPU time (loss measurement left out), per-scale ends and the curve
+    [(wall s, CPU s, full-resolution fp32 loss)] over the last scale."""
     st = StyleTransfer(vgg=vgg, precision=precision)
-    out_wh = fit_size(content.size, size)
-    c_full = pil_to_tensor(content.resize(out_wh))
-    s_full = pil_to_tensor(style.resize(fit_size(style.size, size)))
-    eval_loss = evaluator.build_loss(c_full, [s_full], style_weights=[1.0], content_layers=DEFAULT_CONTENT_LAYERS,
-                                     style_layers=DEFAULT_STYLE_LAYERS, style_layer_weights=default_layer_weights(5),
-                                     content_weight=option_defaults()["content_weight"],
-                                     style_weight=option_defaults()["style_weight"],
-                                     tv_weight=option_defaults()["tv_weight"])
-    layers = tuple(dict.fromkeys(DEFAULT_CONTENT_LAYERS + DEFAULT_STYLE_LAYERS))
-    curve: list[tuple[float, float]] = []
-    eval_time = [0.0]
-    per_scale: dict[int, float] = {}
+    curve: list[tuple[float, float, float]] = []
+    scale_end: dict[str, dict] = {}
+    spent = {"wall": 0.0, "cpu": 0.0}
+    w0, c0 = time.perf_counter(), time.process_time()
+
+    def clock() -> tuple[float, float]:
+        return time.perf_counter() - w0 - spent["wall"], time.process_time() - c0 - spent["cpu"]
 
     def cb(it) -> None:
-        per_scale[it.size[0]] = it.elapsed
-        last = it.scale == it.scales - 1
-        if last and (it.step % eval_every == 0 or it.step == it.steps):
-            t = time.perf_counter()
-            v = evaluator.loss_value(it.tensor(), eval_loss, layers)
-            eval_time[0] += time.perf_counter() - t
-            curve.append((it.elapsed - eval_time[0] + (time.perf_counter() - t), v))
+        wall, cpu = clock()
+        if it.step == it.steps:
+            scale_end[f"{it.size[0]}x{it.size[1]}"] = {"steps": it.steps, "wall_s": wall, "cpu_s": cpu}
+        if it.scale == it.scales - 1 and (it.step % eval_every == 0 or it.step == it.steps):
+            w, c = time.perf_counter(), time.process_time()
+            value = evaluator.loss_value(it.tensor(), loss, LAYERS)
+            spent["wall"] += time.perf_counter() - w
+            spent["cpu"] += time.process_time() - c
+            curve.append((wall, cpu, value))
 
-    t0 = time.perf_counter()
-    img = st.stylize(content, [style], size=size, callback=cb)
-    wall = time.perf_counter() - t0
-    final = evaluator.loss_value(pil_to_tensor(img), eval_loss, layers)
-    return {"precision": st.runtime.precision, "wall_s": wall, "eval_overhead_s": eval_time[0],
-            "total_s": wall - eval_time[0], "final_loss": final, "curve": curve,
-            "scale_end_s": per_scale, "image": img}
+    image = st.stylize(content, [style], size=size, callback=cb, **options)
+    wall, cpu = clock()
+    final = evaluator.loss_value(pil_to_tensor(image), loss, LAYERS)
+    print(f"  {name}: wall {wall:.1f} s, CPU {cpu:.1f} s, final loss {final:.4f}", flush=True)
+    return {"name": name, "precision": st.runtime.precision, "options": options, "wall_s": wall, "cpu_s": cpu,
+            "final_loss": final, "curve": curve, "scale_end": scale_end, "image": image}
 
 
-def run_classic(content, style, size: int, vgg: str, evals: int, time_cap: float) -> dict:
-    st = StyleTransfer(vgg=vgg, precision="fp32")
-    curve: list[tuple[float, float]] = []
-
-    class Stop(Exception):
-        pass
-
-    def cb(it) -> None:
-        curve.append((it.elapsed, it.loss))
-        if it.elapsed > time_cap:
-            raise Stop
-
-    t0 = time.perf_counter()
-    try:
-        st.stylize(content, [style], size=size, scales=False, optimizer="lbfgs", iterations=evals, ema=0.0,
-                   callback=cb)
-    except Stop:
-        pass
-    return {"wall_s": time.perf_counter() - t0, "evals": len(curve), "final_loss": min(v for _, v in curve),
-            "curve": curve}
+def first_reach(curve: list, target: float) -> tuple[float, float] | None:
+    """(wall s, CPU s) when a curve first gets to ``target`` or below."""
+    return next(((w, c) for w, c, v in curve if v <= target), None)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--classic-evals", type=int, default=300, help="L-BFGS function evaluations for the classic recipe")
-    ap.add_argument("--classic-cap", type=float, default=1800.0, help="stop the classic run after this many seconds")
+    ap.add_argument("--classic-evals", type=int, default=500, help="L-BFGS evaluations of the classic recipe")
+    ap.add_argument("--eval-every", type=int, default=10, help="measure the full-resolution loss every N evaluations")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="small sizes, for checking the script")
     ap.add_argument("--size", type=int, default=512, help="output size of the recipe comparison")
     ap.add_argument("--sizes", default="256,512,1024", help="sizes of the seconds-per-iteration table")
-    ap.add_argument("--default-precision", default=None,
-                    help="precision of the default recipe (default: bf16 on CPUs with AMX or AVX512-BF16, else auto)")
+    ap.add_argument("--no-adam", action="store_true", help="skip the coarse-to-fine Adam row")
+    ap.add_argument("--quick", action="store_true", help="small sizes, for checking the script")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks"))
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     os.environ.setdefault("NEURALBRUSH_QUIET", "1")
-    vgg = vgg_choice()
+    vgg = "store" if store.find("vgg19") else "random"
     sizes = [64, 128] if args.quick else [int(v) for v in args.sizes.split(",") if v]
     size = 128 if args.quick else args.size
-    print(f"VGG-19 weights: {vgg}; torch {torch.__version__}, {torch.get_num_threads()} threads, AMX: {cpu_has_amx()}")
-    try:
-        load = os.getloadavg()
-    except OSError:
-        load = (float("nan"),) * 3
+    classic_evals = 30 if args.quick else args.classic_evals
+    load_start = os.getloadavg()
+    print(f"VGG-19 weights: {vgg}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"load average {load_start[0]:.1f}")
     print("seconds per iteration (median, fp32 and bf16 interleaved):")
     steps = step_seconds(sizes, args.reps, vgg)
 
-    content = skimage_photo("astronaut")  # 512x512
-    style = bloom(size, seed=7)
+    content, style = skimage_photo("astronaut"), bloom(size, seed=7)
     evaluator = StyleTransfer(vgg=vgg, precision="fp32")
-    print(f"default recipe at {size}px ...", flush=True)
-    from neuralbrush.core.device import resolve_runtime
+    loss = scoring_loss(evaluator, content, style, size)
+    auto = resolve_runtime("auto", "auto").precision
+    d = option_defaults()
+    print(f"recipes at {size} px:", flush=True)
+    recipes = [run_recipe("default", content, style, size, vgg, "auto", {}, evaluator, loss, args.eval_every)]
+    if not args.no_adam:
+        recipes.append(run_recipe("coarse-to-fine Adam (step 0.02, EMA 0.95)", content, style, size, vgg, "auto",
+                                  {"optimizer": "adam", "ema": 0.95}, evaluator, loss, args.eval_every))
+    classic = run_recipe(f"classic: single-scale fp32 L-BFGS, {classic_evals} evaluations", content, style, size,
+                         vgg, "fp32", {"optimizer": "lbfgs", "scales": False, "iterations": classic_evals},
+                         evaluator, loss, args.eval_every)
+    default = recipes[0]
 
-    auto_precision = resolve_runtime("auto", "auto").precision
-    dprec = args.default_precision or ("bf16" if cpu_has_fast_bf16() else "auto")
-    default = run_default(content, style, size, vgg, evaluator, eval_every=10, precision=dprec)
-    print(f"  total {default['total_s']:.1f} s (wall {default['wall_s']:.1f} s incl. {default['eval_overhead_s']:.1f} s of "
-          f"loss evaluation), final full-res loss {default['final_loss']:.4f}", flush=True)
-    print(f"classic recipe (single-scale fp32 L-BFGS, {args.classic_evals} evaluations) at {size}px ...", flush=True)
-    classic = run_classic(content, style, size, vgg, args.classic_evals, args.classic_cap)
-    print(f"  {classic['evals']} evaluations in {classic['wall_s']:.1f} s, final loss {classic['final_loss']:.4f}", flush=True)
-
-    target = classic["final_loss"]
-    reach = next((t for t, v in default["curve"] if v <= target), None)
-    classic_at_default_time = min((v for t, v in classic["curve"] if t <= default["total_s"]), default=float("nan"))
-    classic_reach_default = next((t for t, v in classic["curve"] if v <= default["final_loss"]), None)
+    # the issue's figure: the loss the default ends at, and what the classic recipe needs to get there
+    reach = first_reach(classic["curve"], default["final_loss"])
+    milestones = []
+    for n in sorted({n for n in (50, 100, 150, 200, 300, 500, classic_evals) if n <= classic_evals}):
+        w, c, v = classic["curve"][min(len(classic["curve"]), n // args.eval_every) - 1]
+        got = first_reach(default["curve"], v)
+        milestones.append({"classic_evals": n, "classic_wall_s": w, "classic_cpu_s": c, "loss": v,
+                           "default_wall_s": got[0] if got else None, "default_cpu_s": got[1] if got else None})
     results = {
         "vgg_weights": vgg, "torch": torch.__version__, "threads": torch.get_num_threads(), "amx": cpu_has_amx(),
-        "cpu": platform.processor() or platform.machine(), "loadavg_at_start": load,
-        "step_seconds": steps, "size": size, "auto_precision": auto_precision,
-        "cpu_flags_fast_bf16": cpu_has_fast_bf16(),
-        "default": {k: v for k, v in default.items() if k != "image"},
-        "classic": classic,
-        "default_reaches_classic_final_loss_s": reach,
-        "time_ratio_default_over_classic": (reach / classic["wall_s"]) if reach is not None else None,
-        "classic_loss_at_default_total_time": classic_at_default_time,
-        "classic_reaches_default_final_loss_s": classic_reach_default,
+        "native_bf16": cpu_has_native_bf16(), "cpu": platform.processor() or platform.machine(),
+        "loadavg_start": load_start, "loadavg_end": os.getloadavg(), "auto_precision": auto, "size": size,
+        "scales": scale_sizes(size, d["min_scale"], True), "defaults": {k: d[k] for k in (
+            "optimizer", "initial_iterations", "iterations", "min_scale", "step_size", "ema")},
+        "step_seconds": steps,
+        "recipes": [{k: v for k, v in r.items() if k != "image"} for r in (*recipes, classic)],
+        "classic_reaches_default_final_loss": {"wall_s": reach[0], "cpu_s": reach[1]} if reach else None,
+        "milestones": milestones,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "style-quick" if args.quick else ("style" if size == 512 else f"style-{size}")
     (out / f"{name}.json").write_text(json.dumps(results, indent=2))
     default["image"].save(out / f"{name}-default-{size}.png")
-    write_markdown(out / f"{name}.md", results)
+    (out / f"{name}.md").write_text(markdown(results))
     print((out / f"{name}.md").read_text())
 
 
-def write_markdown(path: Path, r: dict) -> None:
-    d, c = r["default"], r["classic"]
+def markdown(r: dict) -> str:
+    rec = r["recipes"]
+    default, classic = rec[0], rec[-1]
+    d = r["defaults"]
     lines = [
-        "# Style transfer benchmark",
-        "",
-        "Made by `python benchmarks/bench_style_recipes.py` on this machine "
-        f"({r['cpu']}, {r['threads']} threads, AMX-BF16: {r['amx']}, torch {r['torch']}; load average at start "
-        f"{r['loadavg_at_start'][0]:.1f}: the machine is shared, so read ratios, not absolute seconds).",
-        "",
-        ("VGG-19 weights: **random** (the store has no vgg19 file here and it cannot be downloaded). Timings do "
-         "not depend on the weights; the loss curves are those of random features, so the quality comparison "
-         "is indicative only." if r["vgg_weights"] == "random" else "VGG-19 weights: the weights store's vgg19 "
-                                                                     "(torchvision IMAGENET1K_V1)."),
-        "",
-        "## Seconds per iteration (VGG-19 forward + losses + backward), fp32 vs bf16 autocast + channels_last",
-        "",
-        "| size | fp32 s/it | bf16 s/it | bf16 speed-up |",
-        "|---|---|---|---|",
-    ]
-    for s in r["step_seconds"]:
-        lines.append(f"| {s['size']} px | {s['fp32_s']:.3f} | {s['bf16_s']:.3f} | x{s['speedup']:.2f} |")
+        "# Style transfer benchmark", "",
+        f"Made by `python benchmarks/bench_style_recipes.py` ({r['cpu']}, {r['threads']} threads, AMX: {r['amx']}, "
+        f"native bf16: {r['native_bf16']}, torch {r['torch']}; load average {r['loadavg_start'][0]:.1f} at the start "
+        f"and {r['loadavg_end'][0]:.1f} at the end). CPU time is both threads summed.", "",
+        ("VGG-19 weights: **random** (the store has no vgg19 here and it cannot be downloaded). Timings do not "
+         "depend on the weights; the loss curves are those of random features." if r["vgg_weights"] == "random"
+         else "VGG-19 weights: the weights store's vgg19 (torchvision IMAGENET1K_V1)."), "",
+        "## Seconds per iteration (VGG-19 forward + losses + backward)", "",
+        "| size | fp32 s/it | bf16 s/it (autocast + channels_last) | bf16 speed-up |", "|---|---|---|---|"]
+    lines += [f"| {s['size']} px | {s['fp32_s']:.3f} | {s['bf16_s']:.3f} | x{s['speedup']:.2f} |"
+              for s in r["step_seconds"]]
     lines += [
-        "",
-        f"## Default recipe at {r['size']} px",
-        "",
-        f"Coarse-to-fine scales ({', '.join(str(k) for k in d['scale_end_s'])} px wide), Adam step 0.02, "
-        f"EMA, {d['precision']} autocast: **{d['total_s']:.1f} s total** "
-        f"(wall {d['wall_s']:.1f} s including {d['eval_overhead_s']:.1f} s spent measuring the full-resolution loss "
-        "for this table). Time at the end of each scale (s): "
-        + ", ".join(f"{k} px: {v:.1f}" for k, v in d["scale_end_s"].items()) + ".",
-        "",
-        f"Precision: `--precision auto` resolves to **{r['auto_precision']}** on this CPU"
-        + (f", so the default recipe above ran with `--precision {d['precision']}`, which the table above shows is "
-           "the faster choice here." if d["precision"] != r["auto_precision"] else "."),
-        "",
-        f"## Default vs classic (single-scale fp32 L-BFGS), same full-resolution fp32 loss",
-        "",
-        "| recipe | time (s) | final loss |",
-        "|---|---|---|",
-        f"| default (coarse-to-fine Adam, {d['precision']}) | {d['total_s']:.1f} | {d['final_loss']:.4f} |",
-        f"| classic ({c['evals']} L-BFGS evaluations, fp32) | {c['wall_s']:.1f} | {c['final_loss']:.4f} |",
-        "",
-    ]
-    if r["default_reaches_classic_final_loss_s"] is not None:
-        lines.append(f"The default recipe reaches the classic recipe's final loss after "
-                     f"**{r['default_reaches_classic_final_loss_s']:.1f} s, {100 * r['time_ratio_default_over_classic']:.0f} %"
-                     f" of the classic run's {c['wall_s']:.0f} s**.")
+        "", f"## Default recipe at {r['size']} px", "",
+        f"`--precision auto` is **{r['auto_precision']}** here. Scales {', '.join(str(s) for s in r['scales'])} px; "
+        f"{d['optimizer']} with {d['initial_iterations']} evaluations at the first scale and {d['iterations']} at "
+        f"each later one: **{default['wall_s']:.0f} s wall, {default['cpu_s']:.0f} s CPU**.", "",
+        "| scale | steps | wall at end (s) | CPU at end (s) |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v['steps']} | {v['wall_s']:.0f} | {v['cpu_s']:.0f} |" for k, v in default["scale_end"].items()]
+    lines += ["", f"## Recipes on the same fp32 loss at {r['size']} px", "",
+              "| recipe | precision | wall s | CPU s | final loss |", "|---|---|---|---|---|"]
+    lines += [f"| {x['name']} | {x['precision']} | {x['wall_s']:.0f} | {x['cpu_s']:.0f} | {x['final_loss']:.4f} |"
+              for x in rec]
+    reach = r["classic_reaches_default_final_loss"]
+    lines.append("")
+    if reach:
+        lines.append(f"The classic recipe needs **{reach['wall_s']:.0f} s wall ({reach['cpu_s']:.0f} s CPU)** to get "
+                     f"down to the default's final loss {default['final_loss']:.4f}; the default gets there in "
+                     f"**{100 * default['wall_s'] / reach['wall_s']:.0f} % of that wall time "
+                     f"({100 * default['cpu_s'] / reach['cpu_s']:.0f} % of the CPU time)**.")
     else:
-        lines.append("The default recipe does **not** reach the classic recipe's final loss in this run.")
-    if r["classic_reaches_default_final_loss_s"] is not None:
-        lines.append(f"The classic recipe needs {r['classic_reaches_default_final_loss_s']:.1f} s to get down to the default "
-                     f"recipe's final loss ({r['classic_reaches_default_final_loss_s'] / d['total_s']:.1f}x the default's total time).")
-    lines.append(f"At the default's total time ({d['total_s']:.0f} s) the classic run stood at loss "
-                 f"{r['classic_loss_at_default_total_time']:.4f}.")
-    lines += ["", "Loss curves (seconds, loss) are in the JSON file next to this page.", ""]
-    path.write_text("\n".join(lines))
+        lines.append(f"The classic recipe does not get down to the default's final loss {default['final_loss']:.4f} "
+                     f"within {classic['options']['iterations']} evaluations.")
+    lines += ["", "Where the classic run stood after N evaluations, and when the default got to the same loss:", "",
+              "| classic evaluations | loss | classic wall s | default wall s | ratio (wall) | ratio (CPU) |",
+              "|---|---|---|---|---|---|"]
+    for m in r["milestones"]:
+        if m["default_wall_s"] is None:
+            lines.append(f"| {m['classic_evals']} | {m['loss']:.4f} | {m['classic_wall_s']:.0f} | not reached | | |")
+        else:
+            lines.append(f"| {m['classic_evals']} | {m['loss']:.4f} | {m['classic_wall_s']:.0f} | "
+                         f"{m['default_wall_s']:.0f} | {m['default_wall_s'] / m['classic_wall_s']:.2f} | "
+                         f"{m['default_cpu_s'] / m['classic_cpu_s']:.2f} |")
+    lines += ["", "Loss curves (wall s, CPU s, loss) are in the JSON file next to this page.", ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -71,8 +71,8 @@ def run_demo(out: Path, *, full: bool, context: dict[str, Any]) -> list[dict[str
     context["style_output"] = str(root / f"{name}-styled.png")
     return [
         {"title": "Neural style transfer", "path": "style/style-sheet.png",
-         "caption": f"Gatys transfer of a bloom's style onto {name}: coarse-to-fine Adam with an EMA of the iterates, "
-                    f"{opts['size']} px; right: luminance-only transfer keeps the photo's colours. {weights_note}"},
+         "caption": f"Gatys transfer of a bloom's style onto {name}: coarse-to-fine L-BFGS (the default "
+                    f"recipe), {opts['size']} px; right: luminance-only transfer keeps the photo's colours. {weights_note}"},
         {"title": "Becoming styled", "path": "style/becoming-styled.gif",
          "caption": f"Snapshots every {every} steps through the coarse-to-fine scales (each scale starts from the "
                     f"previous one upsampled). {weights_note}"},
