@@ -8,6 +8,7 @@ library and the command line cannot drift apart. Heavy imports stay inside the c
 from __future__ import annotations
 
 import glob
+import inspect
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Optional
@@ -96,43 +97,64 @@ def _make_transfer(p: dict[str, Any]):
     return st
 
 
-# Shared options (typer needs them in each signature; their defaults/help come from the library).
 def _opt(name: str, *flags: str, **kw):
     return typer.Option(D[name], *flags, help=H[name], show_default=True, **kw)
 
 
+def _shared_options() -> list[tuple[str, Any, Any]]:
+    """(name, type, typer.Option) of the options ``style`` and ``style-video`` share; defaults and
+    help come from the library. Built fresh for each command (typer keeps state on them)."""
+    return [
+        ("style_weights", Optional[str], typer.Option(None, "--style-weights", help=H["style_weights"])),
+        ("content_layers", str, typer.Option(",".join(D["content_layers"]), help=H["content_layers"])),
+        ("style_layers", str, typer.Option(",".join(D["style_layers"]), help=H["style_layers"])),
+        ("style_layer_weights", Optional[str], typer.Option(None, help=H["style_layer_weights"])),
+        ("content_weight", float, _opt("content_weight", min=0.0)),
+        ("style_weight", float, _opt("style_weight", min=0.0)),
+        ("tv_weight", float, _opt("tv_weight", min=0.0)),
+        ("init", str, _opt("init")),
+        ("optimizer", str, _opt("optimizer")),
+        ("step_size", float, _opt("step_size", min=0.0)),
+        ("iterations", int, _opt("iterations", min=0)),
+        ("initial_iterations", int, _opt("initial_iterations", min=0)),
+        ("scales", bool, typer.Option(D["scales"], "--scales/--no-scales", help=H["scales"])),
+        ("min_scale", int, _opt("min_scale", min=16)),
+        ("ema", float, _opt("ema", min=0.0, max=0.9999)),
+        ("style_scale", float, _opt("style_scale", min=0.01)),
+        ("size", Optional[int], typer.Option(None, help=H["size"])),
+        ("max_size", int, _opt("max_size", min=16)),
+        ("preserve_color", str, _opt("preserve_color")),
+        ("seed", int, _opt("seed")),
+        ("vgg", Optional[str], typer.Option(None, "--vgg", help="VGG-19 weights: a torchvision .pth FILE, or 'random' "
+                                            "(not meaningful art; tests). Default: the weights store's vgg19.")),
+        ("pooling", str, typer.Option("max", help="VGG pooling: max (as trained) or avg (smoother).")),
+        ("device", str, typer.Option("auto", help="auto, cpu, cuda or mps.")),
+        ("precision", str, typer.Option("auto", help="auto (bf16 on CPUs with native bf16 and on GPUs), fp32, bf16 "
+                                        "or fp16.")),
+    ]
+
+
+def _with_style_options(fn):
+    """Give a command the shared style options: typer reads them from the signature, the command
+    receives them in its ``**options``."""
+    sig = inspect.signature(fn)
+    own = [q for q in sig.parameters.values() if q.kind is not inspect.Parameter.VAR_KEYWORD]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+              for name, kind, option in _shared_options()]
+    fn.__signature__ = sig.replace(parameters=own + shared)
+    return fn
+
+
+@_with_style_options
 def style_cmd(
     content: str = typer.Argument(..., help="Content photo, a folder of photos or a glob like 'shots/*.jpg' (a burst)."),
     style: list[Path] = typer.Option(..., "--style", "-s", help="Style image (repeat for several styles)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image (a folder for bursts). Default: CONTENT_styled.png or ./styled/."),
-    style_weights: Optional[str] = typer.Option(None, "--style-weights", help=H["style_weights"]),
-    content_layers: str = typer.Option(",".join(D["content_layers"]), help=H["content_layers"]),
-    style_layers: str = typer.Option(",".join(D["style_layers"]), help=H["style_layers"]),
-    style_layer_weights: Optional[str] = typer.Option(None, help=H["style_layer_weights"]),
-    content_weight: float = _opt("content_weight", min=0.0),
-    style_weight: float = _opt("style_weight", min=0.0),
-    tv_weight: float = _opt("tv_weight", min=0.0),
-    init: str = _opt("init"),
-    optimizer: str = _opt("optimizer"),
-    step_size: float = _opt("step_size", min=0.0),
-    iterations: int = _opt("iterations", min=0),
-    initial_iterations: int = _opt("initial_iterations", min=0),
-    scales: bool = typer.Option(D["scales"], "--scales/--no-scales", help=H["scales"]),
-    min_scale: int = _opt("min_scale", min=16),
-    ema: float = _opt("ema", min=0.0, max=0.9999),
-    style_scale: float = _opt("style_scale", min=0.01),
-    size: Optional[int] = typer.Option(None, help=H["size"]),
-    max_size: int = _opt("max_size", min=16),
-    preserve_color: str = _opt("preserve_color"),
-    seed: int = _opt("seed"),
-    vgg: Optional[str] = typer.Option(None, "--vgg", help="VGG-19 weights: a torchvision .pth FILE, or 'random' (not meaningful art; tests). Default: the weights store's vgg19."),
-    pooling: str = typer.Option("max", help="VGG pooling: max (as trained) or avg (smoother)."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
-    precision: str = typer.Option("auto", help="auto (bf16 on AMX CPUs and GPUs), fp32, bf16 or fp16."),
     save_every: int = typer.Option(0, min=0, help="Write a snapshot every N steps and an animation of the image becoming styled (0: off)."),
     progress_video: Optional[Path] = typer.Option(None, help="Where the --save-every animation goes (.gif or .mp4). Default: OUT-progress.gif."),
     animate: Optional[Path] = typer.Option(None, help="Bursts: also write the stylised photos as an animation (.gif or .mp4)."),
     fps: float = typer.Option(8.0, min=0.1, help="Frame rate of the animations."),
+    **options: Any,
 ) -> None:
     """Paint a photo (or every photo of a folder/glob) in the style of one or more images."""
     from ..core import distributed as dist
@@ -142,7 +164,7 @@ def style_cmd(
     from ..core.media import VideoWriter
     from ..core.progress import info, make_progress
 
-    params = dict(locals())
+    params = options
     kwargs = _style_kwargs(params)
     contents, burst = _contents(content)
     styles = _load_styles(list(style))
@@ -163,7 +185,7 @@ def style_cmd(
     dist.init(st.runtime.device)
     record = {"command": "style", "content": content, "contents": [str(p) for p in contents],
               "styles": [str(p) for p in style], "outputs": [str(p) for p in outputs], "vgg": params["vgg"] or "store",
-              "pooling": pooling, "device": str(st.runtime.device), "precision": st.runtime.precision,
+              "pooling": params["pooling"], "device": str(st.runtime.device), "precision": st.runtime.precision,
               "save_every": save_every, **kwargs}
     mine = dist.shard(list(range(len(contents))))
     with make_progress() as prog:
@@ -218,30 +240,11 @@ def style_cmd(
         info("[yellow]note:[/] random VGG weights were used; the picture is not meaningful art")
 
 
+@_with_style_options
 def style_video_cmd(
     input: Path = typer.Argument(..., help="Input video (.mp4, .mov, .gif ...)."),
     style: list[Path] = typer.Option(..., "--style", "-s", help="Style image (repeat for several styles)."),
     output: Path = typer.Option(Path("styled.mp4"), "--output", "-o", help="Output video (.mp4 or .gif)."),
-    style_weights: Optional[str] = typer.Option(None, "--style-weights", help=H["style_weights"]),
-    content_layers: str = typer.Option(",".join(D["content_layers"]), help=H["content_layers"]),
-    style_layers: str = typer.Option(",".join(D["style_layers"]), help=H["style_layers"]),
-    style_layer_weights: Optional[str] = typer.Option(None, help=H["style_layer_weights"]),
-    content_weight: float = _opt("content_weight", min=0.0),
-    style_weight: float = _opt("style_weight", min=0.0),
-    tv_weight: float = _opt("tv_weight", min=0.0),
-    init: str = _opt("init"),
-    optimizer: str = _opt("optimizer"),
-    step_size: float = _opt("step_size", min=0.0),
-    iterations: int = _opt("iterations", min=0),
-    initial_iterations: int = _opt("initial_iterations", min=0),
-    scales: bool = typer.Option(D["scales"], "--scales/--no-scales", help=H["scales"]),
-    min_scale: int = _opt("min_scale", min=16),
-    ema: float = _opt("ema", min=0.0, max=0.9999),
-    style_scale: float = _opt("style_scale", min=0.01),
-    size: Optional[int] = typer.Option(None, help=H["size"]),
-    max_size: int = _opt("max_size", min=16),
-    preserve_color: str = _opt("preserve_color"),
-    seed: int = _opt("seed"),
     temporal_weight: float = typer.Option(V["temporal_weight"], min=0.0, help=VH["temporal_weight"]),
     later_iterations: int = typer.Option(V["later_iterations"], min=0, help=VH["later_iterations"]),
     flow: str = typer.Option(V["flow"], help=VH["flow"]),
@@ -250,10 +253,7 @@ def style_video_cmd(
     fps: Optional[float] = typer.Option(None, min=0.1, help=VH["fps"]),
     cache: Optional[Path] = typer.Option(None, help="Frame cache folder (resume point). Default: OUT.frames/ beside the output."),
     restart: bool = typer.Option(False, help="Discard cached frames and start over."),
-    vgg: Optional[str] = typer.Option(None, "--vgg", help="VGG-19 weights: a torchvision .pth FILE, or 'random' (not meaningful art; tests). Default: the weights store's vgg19."),
-    pooling: str = typer.Option("max", help="VGG pooling: max (as trained) or avg (smoother)."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
-    precision: str = typer.Option("auto", help="auto (bf16 on AMX CPUs and GPUs), fp32, bf16 or fp16."),
+    **options: Any,
 ) -> None:
     """Stylise a video with temporal coherence (flow-warped init + occlusion-masked temporal loss).
 
@@ -265,7 +265,7 @@ def style_video_cmd(
     from ..core.progress import info, make_progress
     from ..style.video import VideoOptions, stylize_video
 
-    params = dict(locals())
+    params = options
     kwargs = _style_kwargs(params)
     if not input.exists():
         raise UsageError(f"input video {input} does not exist")
@@ -287,7 +287,7 @@ def style_video_cmd(
     if result is not None:
         write_json(output.with_suffix(".json"), {"command": "style-video", "input": str(input),
                                                  "styles": [str(p) for p in style], "output": str(output),
-                                                 "vgg": params["vgg"] or "store", "pooling": pooling,
+                                                 "vgg": params["vgg"] or "store", "pooling": params["pooling"],
                                                  "device": str(st.runtime.device), "precision": st.runtime.precision,
                                                  "cache": str(cache or output.with_name(output.stem + ".frames")),
                                                  **kwargs, **{f.name: getattr(vopts, f.name) for f in fields(vopts)}})
