@@ -74,3 +74,24 @@ def test_foreign_pth_read_safely(tmp_path):
     junk.write_text("not torch")
     with pytest.raises(CheckpointError):
         read_torch_state_dict(junk)
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    from neuralbrush.core.imageio import save_image
+    from neuralbrush.datasets.samples import bloom
+
+    old = os.umask(0o022)
+    try:
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+        write_json(tmp_path / "a.json", {"k": 1})
+        save_image(bloom(16, seed=1), tmp_path / "b.png")
+    finally:
+        os.umask(old)
+    want = stat.S_IMODE(plain.stat().st_mode)  # 0644: readable by a web server or a colleague
+    assert want == 0o644
+    for name in ("a.json", "b.png"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == want, name

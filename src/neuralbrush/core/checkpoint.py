@@ -25,6 +25,13 @@ from .errors import CheckpointError
 META_KEY = "neuralbrush"
 
 
+def _new_file_mode() -> int:
+    """The mode open() gives a new file under the current umask (mkstemp's temporaries are 0600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success fsync it and rename it into place."""
@@ -37,6 +44,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, _new_file_mode())
         os.replace(tmp_path, path)
         try:  # make the rename itself durable
             dfd = os.open(path.parent, os.O_RDONLY)

@@ -21,7 +21,7 @@ def run_demo(out: Path, *, full: bool, context: dict[str, Any]) -> list[dict[str
     from ..core.progress import info
     from ..datasets.samples import bloom, skimage_photo
     from ..weights import store
-    from .transfer import StyleTransfer, fit_size
+    from .transfer import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleTransfer, fit_size
 
     root = Path(out) / "style"
     root.mkdir(parents=True, exist_ok=True)
@@ -42,6 +42,7 @@ def run_demo(out: Path, *, full: bool, context: dict[str, Any]) -> list[dict[str
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         st = StyleTransfer(vgg=vgg)
+        st.model(DEFAULT_CONTENT_LAYERS + DEFAULT_STYLE_LAYERS)  # built here, so the Python warning stays quiet
     info(f"style: painting {name} at {opts['size']} px on {st.runtime.describe()} ({vgg} VGG-19 weights)")
 
     final_wh = fit_size(content.size, opts["size"])

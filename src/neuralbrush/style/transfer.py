@@ -182,7 +182,7 @@ class StyleTransfer:
         if self._model is None or not need <= set(self._model.layers):
             have = set(self._model.layers) if self._model is not None else set()
             ordered = sorted(need | have, key=layer_index)
-            m = VGGFeatures(ordered, vgg=self.vgg, pooling=self.pooling, seed=self.vgg_seed)
+            m = VGGFeatures(ordered, vgg=self.vgg, pooling=self.pooling, seed=self.vgg_seed, warn=self._model is None)
             self._model = self.runtime.module(m)  # type: ignore[assignment]
         return self._model  # type: ignore[return-value]
 
@@ -216,6 +216,7 @@ class StyleTransfer:
                    content_weight: float, style_weight: float, tv_weight: float,
                    temporal: TemporalLoss | None = None, temporal_weight: float = 0.0) -> StyleTransferLoss:
         """The loss at one scale: ``content`` and ``styles`` already at this scale's sizes."""
+        self.model((*content_layers, *style_layers))  # one extractor for both (no rebuild in between)
         with torch.no_grad():
             cfeats = self.features(content, content_layers)
         grams = blend_grams([self.style_grams(s, style_layers) for s in styles], style_weights)

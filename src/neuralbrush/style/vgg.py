@@ -104,10 +104,11 @@ class VGGFeatures(nn.Module):
             path to a torchvision VGG-19 ``.pth`` state dict.
         pooling: ``'max'`` (as trained) or ``'avg'`` (smoother textures, often preferred for art).
         seed: seed for random weights.
+        warn: say that random weights make no meaningful art (off when an owner rebuilds it).
     """
 
     def __init__(self, layers: Iterable[str], *, vgg: str | os.PathLike | None = "store", pooling: str = "max",
-                 seed: int = 0) -> None:
+                 seed: int = 0, warn: bool = True) -> None:
         super().__init__()
         self.layers = tuple(dict.fromkeys(layers))
         if not self.layers:
@@ -118,7 +119,7 @@ class VGGFeatures(nn.Module):
             raise UsageError(f"unknown pooling {pooling!r}; use max or avg")
         kind, path = resolve_vgg_source(vgg)
         self.source = "random" if kind == "random" else str(path)
-        if kind == "random":
+        if kind == "random" and warn:
             warnings.warn(RANDOM_WARNING, stacklevel=2)
             from ..core.progress import info
 
