@@ -72,3 +72,24 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "vgg19" in err and "Traceback" not in err
     assert not (tmp_path / "never.png").exists() and not (tmp_path / "never.json").exists()
+
+
+def test_bad_options_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    import neuralbrush.style.transfer as transfer
+
+    def never(*a, **k):
+        raise AssertionError("the VGG extractor was built for options that were going to be refused")
+
+    monkeypatch.setattr(transfer, "VGGFeatures", never)
+    content, style = _inputs(tmp_path)
+    o = ["-o", str(tmp_path / "never.png"), "--vgg", "random"]
+    for bad, says in ((["--optimizer", "sgd"], "unknown optimizer"), (["--size", "8"], "at least 16 px"),
+                      (["--init", str(tmp_path / "nofile.png")], "--init must be"),
+                      (["--style-layers", "relu9_1"], "unknown VGG-19 layer")):
+        assert run(["style", str(content), "--style", str(style), *o, *bad]) == 2
+        err = capsys.readouterr().err
+        assert says in err and err.count("\n") == 1, err
+    assert run(["style-video", str(content), "--style", str(style), "--optimizer", "sgd", "--vgg", "random",
+                "-o", str(tmp_path / "v.mp4")]) == 2
+    assert "unknown optimizer" in capsys.readouterr().err
+    assert not list(tmp_path.glob("never*")) and not (tmp_path / "v.mp4").exists()

@@ -59,13 +59,11 @@ def _contents(spec: str) -> tuple[list[Path], bool]:
     return [p], False
 
 
-def _style_kwargs(p: dict[str, Any]) -> dict[str, Any]:
-    """Library keywords from the shared CLI parameters."""
-    from ..core.errors import UsageError
+def _style_kwargs(p: dict[str, Any], n_styles: int) -> dict[str, Any]:
+    """Library keywords from the shared CLI parameters, checked before anything is loaded."""
+    from ..style.transfer import check_options
 
-    if p["preserve_color"] not in ("none", "luminance", "histogram"):
-        raise UsageError(f"unknown colour preservation {p['preserve_color']!r}; use none, luminance or histogram")
-    return {
+    kwargs = {
         "style_weights": _csv_floats(p["style_weights"], "--style-weights"),
         "content_layers": _csv_names(p["content_layers"]),
         "style_layers": _csv_names(p["style_layers"]),
@@ -76,6 +74,8 @@ def _style_kwargs(p: dict[str, Any]) -> dict[str, Any]:
         "min_scale": p["min_scale"], "ema": p["ema"], "style_scale": p["style_scale"], "size": p["size"],
         "max_size": p["max_size"], "preserve_color": p["preserve_color"], "seed": p["seed"],
     }
+    check_options(kwargs, n_styles)
+    return kwargs
 
 
 def _load_styles(paths: list[Path]):
@@ -165,7 +165,7 @@ def style_cmd(
     from ..core.progress import info, make_progress
 
     params = options
-    kwargs = _style_kwargs(params)
+    kwargs = _style_kwargs(params, len(style))
     contents, burst = _contents(content)
     styles = _load_styles(list(style))
     if burst:
@@ -266,7 +266,7 @@ def style_video_cmd(
     from ..style.video import VideoOptions, stylize_video
 
     params = options
-    kwargs = _style_kwargs(params)
+    kwargs = _style_kwargs(params, len(style))
     if not input.exists():
         raise UsageError(f"input video {input} does not exist")
     if output.suffix.lower() not in (".mp4", ".gif", ".mov", ".m4v"):

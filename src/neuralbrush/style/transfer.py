@@ -269,34 +269,10 @@ class StyleTransfer:
 
     def stylize_tensor(self, content: Image.Image, styles: Sequence[Image.Image], **kw: Any) -> torch.Tensor:
         """Like :meth:`stylize` but returns the 1x3xHxW [0, 1] tensor (before 8-bit rounding)."""
-        o = {**option_defaults(), **kw}
         styles = list(styles)
-        if not styles:
-            raise UsageError("give at least one style image")
-        sw = o["style_weights"] if o["style_weights"] is not None else [1.0] * len(styles)
-        if len(sw) != len(styles):
-            raise UsageError(f"{len(sw)} style weights for {len(styles)} style images; give one weight per style")
-        if any(w < 0 for w in sw) or sum(sw) <= 0:
-            raise UsageError("style weights must be non-negative and not all zero")
+        o = check_options(kw, len(styles))
+        sw, slw = o["style_weights"], o["style_layer_weights"]
         content_layers, style_layers = tuple(o["content_layers"]), tuple(o["style_layers"])
-        for n in (*content_layers, *style_layers):
-            layer_index(n)
-        slw = o["style_layer_weights"] or default_layer_weights(len(style_layers))
-        if len(slw) != len(style_layers):
-            raise UsageError(f"{len(slw)} style-layer weights for {len(style_layers)} style layers")
-        if o["optimizer"] not in OPTIMIZER_CHOICES:
-            raise UsageError(f"unknown optimizer {o['optimizer']!r}; use adam or lbfgs")
-        if o["preserve_color"] in (None, "", False):
-            o["preserve_color"] = "none"
-        if o["preserve_color"] not in color.PRESERVE_CHOICES:
-            raise UsageError(f"unknown colour preservation {o['preserve_color']!r}; use none, luminance or histogram")
-        for k in ("iterations", "initial_iterations"):
-            if int(o[k]) < 0:
-                raise UsageError(f"{k.replace('_', ' ')} must not be negative")
-        if not 0 <= float(o["ema"]) < 1:
-            raise UsageError("ema decay must be in [0, 1)")
-        if float(o["style_scale"]) <= 0:
-            raise UsageError("style scale must be positive")
 
         t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(int(o["seed"]))
@@ -452,6 +428,46 @@ class StyleTransfer:
             if count[0] - before <= 1:  # converged: nothing left to gain
                 break
         return x.detach().clamp(0, 1)
+
+
+def check_options(options: Mapping[str, Any], n_styles: int) -> dict[str, Any]:
+    """The options of :meth:`StyleTransfer.stylize` with defaults filled in and checked (one-line
+    :class:`UsageError` on a bad value), so a command can refuse them before loading anything.
+    ``style_weights`` and ``style_layer_weights`` come back resolved to lists."""
+    o = {**option_defaults(), **options}
+    if n_styles < 1:
+        raise UsageError("give at least one style image")
+    sw = list(o["style_weights"]) if o["style_weights"] is not None else [1.0] * n_styles
+    if len(sw) != n_styles:
+        raise UsageError(f"{len(sw)} style weights for {n_styles} style images; give one weight per style")
+    if any(w < 0 for w in sw) or sum(sw) <= 0:
+        raise UsageError("style weights must be non-negative and not all zero")
+    style_layers = tuple(o["style_layers"])
+    for n in (*o["content_layers"], *style_layers):
+        layer_index(n)
+    slw = list(o["style_layer_weights"] or default_layer_weights(len(style_layers)))
+    if len(slw) != len(style_layers):
+        raise UsageError(f"{len(slw)} style-layer weights for {len(style_layers)} style layers")
+    if o["optimizer"] not in OPTIMIZER_CHOICES:
+        raise UsageError(f"unknown optimizer {o['optimizer']!r}; use lbfgs or adam")
+    if o["preserve_color"] in (None, "", False):
+        o["preserve_color"] = "none"
+    if o["preserve_color"] not in color.PRESERVE_CHOICES:
+        raise UsageError(f"unknown colour preservation {o['preserve_color']!r}; use none, luminance or histogram")
+    for k in ("iterations", "initial_iterations"):
+        if int(o[k]) < 0:
+            raise UsageError(f"{k.replace('_', ' ')} must not be negative")
+    if not 0 <= float(o["ema"]) < 1:
+        raise UsageError("ema decay must be in [0, 1)")
+    if float(o["style_scale"]) <= 0:
+        raise UsageError("style scale must be positive")
+    if o["size"] is not None and int(o["size"]) < 16:
+        raise UsageError("the output must be at least 16 px on its long side (VGG-19 pools 4 times)")
+    init = o["init"]
+    if o.get("init_image") is None and init not in INIT_CHOICES and not Path(str(init)).is_file():
+        raise UsageError(f"--init must be content, noise, style or an existing image file; {init!r} is none of these")
+    o["style_weights"], o["style_layer_weights"] = sw, slw
+    return o
 
 
 def option_defaults() -> dict[str, Any]:
