@@ -144,24 +144,20 @@ def unprefixed(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, to
 def read_torch_state_dict(path: str | os.PathLike, *, what: str = "weights") -> dict[str, torch.Tensor]:
     """Read a foreign PyTorch ``.pth`` state_dict (torchvision, junyanz, pytorch-fid files).
 
-    The one place such files are opened: torch's ``weights_only`` unpickler allowlists tensors
-    and plain containers and refuses anything else, so no code in the file ever runs. A
-    ``{"state_dict": ...}`` wrapper is unwrapped; anything that is not a mapping of tensors is
-    refused with a one-line :class:`CheckpointError` naming ``what`` was expected.
+    The one place such files are opened: :func:`neuralbrush.core.torchfile.load_torch_file`
+    reads torch.save's format itself and resolves only tensors and plain containers, so no code in
+    the file ever runs. A ``{"state_dict": ...}`` wrapper is unwrapped; anything that is not a
+    mapping of tensors is refused with a one-line :class:`CheckpointError` naming ``what`` was
+    expected.
     """
-    import pickle
     from collections.abc import Mapping
+
+    from .torchfile import load_torch_file
 
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{what} file {path} does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path} was refused by the safe loader: it holds more than tensors "
-                              f"({str(e).splitlines()[0][:120]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable PyTorch file ({str(e).splitlines()[0][:120]})") from None
+    obj = load_torch_file(path)
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

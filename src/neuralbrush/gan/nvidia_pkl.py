@@ -12,8 +12,9 @@ each to a harmless implementation:
   (``module_src`` is never executed, only hashed with sha256 as a fingerprint);
 * ``dnnlib.util.EasyDict`` -> a plain ``dict`` subclass; ``collections.OrderedDict``;
 * ``torch._utils._rebuild_tensor_v2`` / ``_rebuild_parameter(_with_state)`` -> tensor
-  rebuilding with type checks; ``torch.storage._load_from_bytes`` -> each nested storage
-  blob is read by ``torch.load(..., weights_only=True)`` (torch's own allowlisting loader);
+  rebuilding with bounds checks; ``torch.storage._load_from_bytes`` -> each nested storage
+  blob is read by :func:`neuralbrush.core.torchfile.load_torch_file` (our own restricted
+  reader of torch.save's format);
 * numpy ``dtype``, ``multiarray.scalar`` (no object dtypes), ``_reconstruct`` / ``ndarray``.
 
 Anything else (``os.system``, ``builtins.eval``, ``subprocess.Popen``, any torch.nn class...)
@@ -37,6 +38,7 @@ import torch
 from torch import nn
 
 from ..core.errors import CheckpointError
+from ..core.torchfile import load_torch_file, rebuild_parameter, rebuild_tensor
 
 NETWORK_NAMES = ("G", "D", "G_ema")
 
@@ -84,45 +86,15 @@ def _reconstruct_persistent_obj(meta: Any) -> PersistentStub:
                           version=meta.get("version"))
 
 
-def _load_from_bytes(b: Any) -> Any:
+def _load_from_bytes(b: Any) -> torch.Tensor:
+    """A tensor storage nested in the pickle (a legacy ``torch.save`` blob), read by our own
+    restricted reader; it comes back as a flat tensor that :func:`rebuild_tensor` views."""
     if not isinstance(b, (bytes, bytearray)):
         raise CheckpointError("a tensor storage in this pickle is not a byte string")
-    try:
-        storage = torch.load(io.BytesIO(bytes(b)), map_location="cpu", weights_only=True)
-    except Exception as e:  # torch's allowlisting loader refused or the blob is damaged
-        raise CheckpointError(f"a nested tensor storage could not be read safely ({str(e).splitlines()[0][:120]})") from None
-    if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
+    storage = load_torch_file(bytes(b), label="a nested tensor storage")
+    if not isinstance(storage, torch.Tensor) or storage.dim() != 1:
         raise CheckpointError(f"a nested storage blob holds a {type(storage).__name__}, not a tensor storage")
     return storage
-
-
-def _ints(x: Any, what: str) -> tuple[int, ...]:
-    if not isinstance(x, (tuple, list, torch.Size)) or not all(isinstance(i, int) for i in x):
-        raise CheckpointError(f"tensor {what} in this pickle is not a tuple of integers")
-    return tuple(x)
-
-
-def _rebuild_tensor_v2(storage: Any, storage_offset: Any, size: Any, stride: Any, requires_grad: Any = False,
-                       backward_hooks: Any = None, metadata: Any = None) -> torch.Tensor:
-    if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
-        raise CheckpointError("a tensor in this pickle is not backed by a tensor storage")
-    if not isinstance(storage_offset, int):
-        raise CheckpointError("a tensor offset in this pickle is not an integer")
-    try:
-        return torch._utils._rebuild_tensor_v2(storage, storage_offset, _ints(size, "size"), _ints(stride, "stride"),
-                                               bool(requires_grad), collections.OrderedDict())
-    except RuntimeError as e:
-        raise CheckpointError(f"a tensor in this pickle is inconsistent with its storage ({str(e)[:100]})") from None
-
-
-def _rebuild_parameter(data: Any, requires_grad: Any = True, backward_hooks: Any = None) -> nn.Parameter:
-    if not isinstance(data, torch.Tensor):
-        raise CheckpointError("a parameter in this pickle does not hold a tensor")
-    return nn.Parameter(data, requires_grad=bool(requires_grad))
-
-
-def _rebuild_parameter_with_state(data: Any, requires_grad: Any, backward_hooks: Any, state: Any) -> nn.Parameter:
-    return _rebuild_parameter(data, requires_grad)
 
 
 def _np_scalar(dtype: Any, data: Any = None) -> Any:
@@ -153,9 +125,9 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("dnnlib.util", "EasyDict"): EasyDict,
     ("dnnlib", "EasyDict"): EasyDict,
     ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter_with_state,
+    ("torch._utils", "_rebuild_tensor_v2"): rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): rebuild_parameter,
     ("torch.storage", "_load_from_bytes"): _load_from_bytes,
     ("numpy", "dtype"): np.dtype,
     ("numpy", "ndarray"): np.ndarray,

@@ -76,8 +76,10 @@ class LPIPS(nn.Module):
             raise WeightsMissingError(
                 f"the LPIPS loss needs {' and '.join(repr(m) for m in missing)} in the weights store "
                 f"(or use --loss mse for the pixel loss only): " + "; ".join(msgs))
-        vgg = torch.load(store.require("vgg16"), map_location="cpu", weights_only=True)
-        lin = torch.load(store.require("lpips-vgg"), map_location="cpu", weights_only=True)
+        from ..core.checkpoint import read_torch_state_dict
+
+        vgg = read_torch_state_dict(store.require("vgg16"), what="VGG-16")
+        lin = read_torch_state_dict(store.require("lpips-vgg"), what="LPIPS linear-layer")
         return cls(vgg, lin)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:

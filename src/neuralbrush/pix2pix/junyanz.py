@@ -9,8 +9,9 @@ norm). With instance norm there are no norm entries and every conv has a bias; b
 files may lack ``num_batches_tracked``. We map these keys onto the flat ``down{k}`` /
 ``up{k}`` names of :class:`~neuralbrush.pix2pix.networks.UNetGenerator`.
 
-Files are read with ``torch.load(weights_only=True)``, PyTorch's allowlisting unpickler: a
-file that tries to run code is refused rather than executed.
+Files are read by :func:`neuralbrush.core.checkpoint.read_torch_state_dict`, our own
+restricted reader of torch.save's format: a file that tries to run code is refused rather than
+executed.
 """
 
 from __future__ import annotations

@@ -361,12 +361,9 @@ class StyleTransfer:
             return torch.rand((1, 3, wh[1], wh[0]), generator=gen)
         if init == "style":
             return resize_tensor(styles[0], wh)
-        p = Path(init)
-        if not p.is_file():
-            raise UsageError(f"--init must be content, noise, style or an existing image file; {init!r} is none of these")
         from ..core.imageio import load_image
 
-        return pil_to_tensor(load_image(p).resize(wh, Image.LANCZOS))
+        return pil_to_tensor(load_image(Path(init)).resize(wh, Image.LANCZOS))  # a file (check_options saw it)
 
     def _run_adam(self, x0: torch.Tensor, loss_fn: StyleTransferLoss, layers: Sequence[str], nsteps: int,
                   step_size: float, ema_decay: float, state: dict[str, torch.Tensor] | None,
