@@ -93,3 +93,23 @@ def test_bad_options_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
                 "-o", str(tmp_path / "v.mp4")]) == 2
     assert "unknown optimizer" in capsys.readouterr().err
     assert not list(tmp_path.glob("never*")) and not (tmp_path / "v.mp4").exists()
+
+
+def test_a_weights_file_that_runs_code_is_refused_before_any_photo(tmp_path, capsys):
+    import os
+
+    import torch
+
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "vgg19-evil.pth"
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3), "x": Evil()}, evil, _use_new_zipfile_serialization=False)
+    content, style = _inputs(tmp_path)
+    assert run(["style", str(content), "--style", str(style), "--vgg", str(evil), "-o", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to load" in err and "nothing in it was run" in err
+    assert not marker.exists() and not (tmp_path / "o.png").exists()

@@ -87,12 +87,15 @@ def _load_styles(paths: list[Path]):
     return [load_image(p) for p in paths]
 
 
-def _make_transfer(p: dict[str, Any]):
+def _make_transfer(p: dict[str, Any], kwargs: dict[str, Any]):
+    """The transfer object with its VGG-19 extractor loaded now, so a bad weights file is refused
+    before any photo is touched."""
     from ..core.progress import info
     from ..style.transfer import StyleTransfer
 
     st = StyleTransfer(vgg=p["vgg"] or "store", device=p["device"], precision=p["precision"], pooling=p["pooling"],
                        seed=p["seed"])
+    st.model((*kwargs["content_layers"], *kwargs["style_layers"]))
     info(f"style transfer on {st.runtime.describe()}, VGG-19 weights: {p['vgg'] or 'store'}")
     return st
 
@@ -181,7 +184,7 @@ def style_cmd(
         outputs = [out]
         options_path = out.with_suffix(".json")
 
-    st = _make_transfer(params)
+    st = _make_transfer(params, kwargs)
     dist.init(st.runtime.device)
     record = {"command": "style", "content": content, "contents": [str(p) for p in contents],
               "styles": [str(p) for p in style], "outputs": [str(p) for p in outputs], "vgg": params["vgg"] or "store",
@@ -274,7 +277,7 @@ def style_video_cmd(
     styles = _load_styles(list(style))
     vopts = VideoOptions(temporal_weight=temporal_weight, later_iterations=later_iterations, flow=flow,
                          coherent=coherent, max_frames=max_frames, fps=fps)
-    st = _make_transfer(params)
+    st = _make_transfer(params, kwargs)
     dist.init(st.runtime.device)
     with make_progress() as prog:
         task = prog.add_task("frames", total=None, info="")
