@@ -12,6 +12,7 @@ import importlib
 import sys
 
 import typer
+import typer.main
 
 from ..core.errors import NeuralbrushError
 
@@ -53,25 +54,92 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"{__package__}.{_name}").register(app)
 
 
+def _finite_floats(cmd) -> None:
+    """Refuse NaN and infinity in every float option where it enters, with the option's name."""
+    import math
+    import typing
+
+    for sub in getattr(cmd, "commands", {}).values():
+        _finite_floats(sub)
+    for param in cmd.params:
+        desc = getattr(param, "type_descriptor", None)
+        if desc is None or float not in (desc.annotation, *typing.get_args(desc.annotation)):
+            continue
+
+        def check(ctx, par, value, _inner=param.callback):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise typer.BadParameter(f"{value} is not a finite number", ctx=ctx, param=par)
+            return _inner(ctx, par, value) if _inner is not None else value
+
+        param.callback = check
+
+
+def describe_os_error(e: OSError) -> str:
+    """One sentence for a failed read or write: the path(s) and the system's reason."""
+    reason = e.strerror or e.__class__.__name__
+    if e.filename is None:
+        return f"file system error: {e}"
+    where = f"{e.filename}" + (f" -> {e.filename2}" if e.filename2 is not None else "")
+    if e.errno is not None and e.errno == __import__("errno").ENOSPC:
+        return f"disk full while writing {where} ({reason}); nothing was replaced, free space and run again"
+    return f"cannot use {where}: {reason}"
+
+
+def _usage_message(e: Exception) -> str:
+    message = e.format_message() if hasattr(e, "format_message") else str(e)
+    message = " ".join(str(message).split())  # one line, whatever the parser wrapped
+    ctx = getattr(e, "ctx", None)
+    if ctx is not None and getattr(ctx, "command_path", None):
+        message += f" (see '{ctx.command_path} --help')"
+    return message
+
+
 def run(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (used by the console script and tests)."""
+    """Run the CLI; returns the exit status (used by the console script and tests).
+
+    Every failure a user can cause ends here as one ``error:`` line and exit status 2: our own
+    :class:`NeuralbrushError`, a parser error (unknown option, bad value, bad choice) and a file
+    the system refused to read or write (read-only folder, path under a regular file, disk full).
+    """
+    from typer._click import exceptions as click_errors  # typer's own copy of click
+
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    command = typer.main.get_command(app)
+    _finite_floats(command)
     try:
-        app(args=args, prog_name="neuralbrush", standalone_mode=True)
+        rv = command.main(args=args, prog_name="neuralbrush", standalone_mode=False)
     except SystemExit as e:
         if e.code is None:
             return 0
         return e.code if isinstance(e.code, int) else 1
+    except click_errors.NoArgsIsHelpError as e:
+        print(e.format_message(), file=sys.stderr)
+        return 2
+    except click_errors.ClickException as e:
+        if debug:
+            raise
+        print(f"error: {_usage_message(e)}", file=sys.stderr)
+        return 2
     except NeuralbrushError as e:
         if debug:
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except OSError as e:
+        if debug:
+            raise
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        if debug:
+            raise
+        print("error: not enough memory for this job; use a smaller size or count", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 def main() -> None:  # console script
