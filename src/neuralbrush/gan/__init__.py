@@ -8,13 +8,13 @@ construct a network from keyword arguments (the same dict a snapshot stores as `
 
 from __future__ import annotations
 
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import UsageError
+from .presets import ARCHS  # declared once, with the training options
 
-ARCHS = ("stylegan2", "dcgan")
+if TYPE_CHECKING:  # torch loads with the networks, not with the package (the CLI starts fast)
+    from torch import nn
 
 
 def _classes(arch: str) -> tuple[type[nn.Module], type[nn.Module]]:
