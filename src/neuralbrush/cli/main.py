@@ -107,8 +107,15 @@ def run(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     command = typer.main.get_command(app)
     _finite_floats(command)
+    from ..core.outputs import forget_claims, remove_empty_claims
+
+    forget_claims()
     try:
-        rv = command.main(args=args, prog_name="neuralbrush", standalone_mode=False)
+        try:
+            rv = command.main(args=args, prog_name="neuralbrush", standalone_mode=False)
+        except BaseException:
+            remove_empty_claims()  # a failed command leaves no empty output folder behind
+            raise
     except SystemExit as e:
         if e.code is None:
             return 0
