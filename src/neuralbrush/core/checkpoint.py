@@ -4,14 +4,20 @@ A checkpoint is a ``.safetensors`` file whose header metadata holds one key,
 ``neuralbrush``, a JSON document with at least ``format`` (e.g. ``neuralbrush.stylegan2``),
 ``version``, constructor kwargs and any training state that is not a tensor. Loading needs no
 pickle. Writes go to a temporary file in the same folder, are fsynced, then renamed over the
-target, so a killed process never leaves a half-written checkpoint.
+target, so a killed process never leaves a half-written checkpoint (a ``kill -9`` can leave the
+hidden temporary itself, ``.NAME.XXXXXXXX.tmp.SUFFIX``; :func:`clean_stale_temporaries` removes
+those when a run resumes). Every way a checkpoint can be damaged (a header that is not JSON, a
+header length past the end of the file, a truncated file, metadata that is not a JSON object)
+ends as one :class:`CheckpointError` naming the file, raised here so every reader gets it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -41,11 +47,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp_path, _new_file_mode())
-        os.replace(tmp_path, path)
+        try:
+            yield tmp_path
+            with open(tmp_path, "rb+") as f:
+                os.fsync(f.fileno())
+            os.chmod(tmp_path, _new_file_mode())
+            os.replace(tmp_path, path)
+        except OSError as e:
+            if e.filename is not None and Path(e.filename) == tmp_path:  # name the file people asked for
+                raise OSError(e.errno, e.strerror, str(path)) from None
+            raise
         try:  # make the rename itself durable
             dfd = os.open(path.parent, os.O_RDONLY)
             try:
@@ -87,6 +98,14 @@ def read_json(path: str | os.PathLike) -> Any:
         raise CheckpointError(f"{path} does not exist") from None
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path} is not valid JSON (line {e.lineno}: {e.msg})") from None
+    except (UnicodeDecodeError, RecursionError):
+        raise CheckpointError(f"{path} is not a JSON text file") from None
+
+
+def _os_error_code(e: Exception) -> int | None:
+    """The errno inside a safetensors I/O error (its message ends with ``(os error N)``)."""
+    m = re.search(r"os error (\d+)", str(e))
+    return int(m.group(1)) if m else None
 
 
 def save_checkpoint(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> Path:
@@ -96,8 +115,46 @@ def save_checkpoint(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor]
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     header = {META_KEY: json.dumps(dict(meta), default=_json_default)}
     with atomic_path(path) as tmp:
-        save_file(flat, str(tmp), metadata=header)
+        try:
+            save_file(flat, str(tmp), metadata=header)
+        except SafetensorsError as e:  # an I/O failure inside safetensors: the OSError it stands for
+            code = _os_error_code(e)
+            if code is None:
+                raise
+            raise OSError(code, os.strerror(code), str(tmp)) from None
     return Path(path)
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """True for the error a full disk (or an exhausted quota) gives a write."""
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def save_snapshot_checkpoint(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
+                             pattern: str = "network-snapshot-*.safetensors") -> Path:
+    """:func:`save_checkpoint` for a trainer's snapshots: a full disk becomes one sentence saying
+    which snapshot is still intact (the write went to a temporary, so nothing on disk was touched)."""
+    import fnmatch
+
+    from .runs import snapshot_files
+
+    path = Path(path)
+    try:
+        return save_checkpoint(path, tensors, meta)
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        earlier = [p for p in snapshot_files(path.parent, pattern) if p.name != path.name]
+        kept = (f"the earlier {path.name} is unchanged" if path.exists() else
+                f"the previous snapshot {earlier[-1].name} is intact" if earlier else "no earlier snapshot was touched")
+        then = "continue with --resume latest" if fnmatch.fnmatchcase(path.name, pattern) else "run again"
+        raise CheckpointError(f"disk full while writing {path} ({e.strerror or 'no space left'}): nothing was "
+                              f"replaced and {kept}; free some space and {then}") from None
+
+
+def _first_line(e: Exception, limit: int = 100) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:limit] if text else type(e).__name__
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
@@ -107,14 +164,37 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a file")
     try:
         with safe_open(str(path), framework="pt") as f:
             md = f.metadata() or {}
-    except (SafetensorsError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a neuralbrush checkpoint ({str(e).splitlines()[0][:100]})") from None
-    if META_KEY not in md:
+    except (SafetensorsError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is not a readable neuralbrush checkpoint ({_first_line(e)}); "
+                              "it is damaged, truncated or another kind of file") from None
+    if not isinstance(md, dict) or META_KEY not in md:
         raise CheckpointError(f"{path} is a safetensors file without neuralbrush metadata")
-    return json.loads(md[META_KEY])
+    try:
+        meta = json.loads(md[META_KEY])
+    except (TypeError, ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
+        raise CheckpointError(f"{path} has damaged neuralbrush metadata (not valid JSON: {_first_line(e, 60)})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} has damaged neuralbrush metadata (a JSON {type(meta).__name__}, "
+                              "not an object)")
+    if not isinstance(meta.get("format"), str):
+        raise CheckpointError(f"{path} has neuralbrush metadata without a 'format' name")
+    return meta
+
+
+def meta_entry(meta: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path: str | os.PathLike) -> Any:
+    """``meta[key]`` when it is of ``kind``; a one-line :class:`CheckpointError` naming the file otherwise."""
+    value = meta.get(key)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        what = "lacks" if key not in meta else f"has a malformed (not {names})"
+        raise CheckpointError(f"{path} {what} '{key}' entry in its metadata; it is damaged or was not written "
+                              "by this version of neuralbrush")
+    return value
 
 
 def load_checkpoint(path: str | os.PathLike, *, expect_format: str | None = None,
@@ -125,9 +205,59 @@ def load_checkpoint(path: str | os.PathLike, *, expect_format: str | None = None
         raise CheckpointError(f"{path} holds a {meta.get('format')!r} checkpoint, expected {expect_format!r}")
     try:
         tensors = load_file(str(path), device=str(device))
-    except (SafetensorsError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is damaged ({str(e).splitlines()[0][:100]})") from None
+    except (SafetensorsError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is damaged ({_first_line(e)})") from None
     return tensors, meta
+
+
+# mkstemp's names (see atomic_path): "." + target name + "." + 8 random characters + ".tmp" + suffix
+_TEMP_RE = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def stale_temporaries(folder: str | os.PathLike, target_glob: str = "*") -> list[Path]:
+    """Temporaries :func:`atomic_path` left in ``folder`` (a killed writer), for targets matching ``target_glob``."""
+    import fnmatch
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for p in folder.iterdir():
+        m = _TEMP_RE.match(p.name)
+        if m and fnmatch.fnmatchcase(m.group("target"), target_glob) and p.is_file() and not p.is_symlink():
+            found.append(p)
+    return sorted(found)
+
+
+def clean_stale_temporaries(folder: str | os.PathLike, target_glob: str = "*", *,
+                            what: str = "unfinished file") -> tuple[int, int]:
+    """Remove what a killed writer left in ``folder`` (see :func:`stale_temporaries`) and say so in one
+    info line; returns (files removed, bytes freed). Call it only when no process writes there."""
+    from .progress import info
+
+    count = freed = 0
+    for p in stale_temporaries(folder, target_glob):
+        try:
+            size = p.stat().st_size
+            p.unlink()
+        except FileNotFoundError:
+            continue
+        count += 1
+        freed += size
+    if count:
+        info(f"removed {count} {what}{'s' if count != 1 else ''} left by an interrupted run in {folder} "
+             f"({_human_bytes(freed)} freed)")
+    return count, freed
+
+
+def _human_bytes(n: float) -> str:
+    if n < 1024:
+        return f"{int(n)} bytes"
+    for unit in ("KB", "MB", "GB", "TB"):
+        n /= 1024
+        if n < 1024 or unit == "TB":
+            break
+    return f"{n:.1f} {unit}"
 
 
 def prefixed(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -9,6 +9,8 @@ One ``.safetensors`` file written atomically through :mod:`neuralbrush.core.chec
   augment_p, training_options...).
 
 The trainer names them ``<run>/network-snapshot-{kimg:06d}.safetensors`` (:func:`snapshot_name`).
+A full disk during a write leaves the previous snapshot as it was and says so; the temporaries a
+killed writer leaves are removed when the run resumes (:func:`clean_stale_snapshots`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from ..core.checkpoint import load_checkpoint, save_checkpoint, unprefixed
+from ..core.checkpoint import clean_stale_temporaries, load_checkpoint, save_snapshot_checkpoint, unprefixed
 from ..core.errors import CheckpointError
 from . import ARCHS, build_discriminator, build_generator
 
@@ -34,6 +36,12 @@ RESERVED_META = ("format", "version", "arch", "G_kwargs", "D_kwargs", "networks"
 def snapshot_name(kimg: int) -> str:
     """File name of the snapshot taken at ``kimg`` thousand images."""
     return f"network-snapshot-{int(kimg):06d}.safetensors"
+
+
+def clean_stale_snapshots(run_dir: str | os.PathLike) -> tuple[int, int]:
+    """Remove the half-written snapshot temporaries a killed run left in ``run_dir`` (each can be a
+    full snapshot's size); one info line says how many and how much space came back."""
+    return clean_stale_temporaries(run_dir, "network-snapshot-*", what="unfinished snapshot")
 
 
 @dataclass
@@ -103,15 +111,16 @@ def save_snapshot(path: str | os.PathLike, *, arch: str, G: nn.Module | None, D:
         if key in seen:
             tensors[k] = v.clone()
         seen[key] = k
-    return save_checkpoint(path, tensors, doc)
+    return save_snapshot_checkpoint(path, tensors, doc)
 
 
 def _build(kind: str, arch: str, kwargs: dict[str, Any], state: dict[str, torch.Tensor], path: Path,
            name: str) -> nn.Module:
     try:
         module = (build_generator if kind == "G" else build_discriminator)(arch, **kwargs)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: cannot rebuild {name} from its stored kwargs ({e})") from None
+    except (TypeError, ValueError, RuntimeError, OverflowError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"{path}: cannot rebuild {name} from its stored kwargs "
+                              f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
     missing, unexpected = load_state_strict(module, state)
     if missing or unexpected:
         raise CheckpointError(f"{path}: {name} does not match its architecture "

@@ -33,7 +33,7 @@ from .augment import AdaController, make_augment_pipe
 from .loss import GANLoss
 from .metrics import MetricRunner
 from .presets import ResolvedConfig, TrainOptions, lazy_optimizer_kwargs, resolve
-from .snapshot import load_snapshot, save_snapshot, snapshot_name
+from .snapshot import clean_stale_snapshots, load_snapshot, save_snapshot, snapshot_name
 from .trainer_state import (RealImages, fakes_grid_files, frozen_parameters, generate_images, grid_size,
                             load_optimizer_tensors, load_transfer_source, optimizer_tensors, restore_rng,
                             rng_tensors, to_float)
@@ -131,6 +131,8 @@ def train(opts: TrainOptions, *, explicit: set[str] | None = None,
     _set_threads(opts.threads)
     distributed = dist.init(runtime.device)
     rank, world = dist.rank(), dist.world_size()
+    if continue_from is not None and rank == 0:
+        clean_stale_snapshots(run_dir)  # temporaries of a snapshot write a kill interrupted
     seed_everything(opts.seed)  # the same initial networks on every rank (and as a 1-process run)
 
     dataset = ImageDataset(opts.data, resolution=opts.res, use_labels=opts.cond, xflip=opts.mirror)
