@@ -25,7 +25,9 @@ def flickr_cmd(
     min_size: int = typer.Option(_D.min_size, "--min-size", min=0,
                                  help="Skip photos whose largest offered size has a shorter side below this (px)."),
     limit: int = typer.Option(_D.limit, "--limit", min=1, help="Stop when the folder holds this many photos."),
-    api_url: str = typer.Option(_D.api_url, "--api-url", help="Flickr REST endpoint."),
+    api_url: str = typer.Option(_D.api_url, "--api-url",
+                                help="Flickr REST endpoint (http/https). Photos are fetched only from Flickr's "
+                                     "static photo hosts or from this endpoint's own host and port."),
     tags: bool = typer.Option(_D.tags, "--tags", help="Treat --query as comma-separated tags (all must match)."),
     sort: str = typer.Option(_D.sort, "--sort", help="relevance, date-posted-desc/asc, date-taken-desc/asc or "
                                                      "interestingness-desc/asc."),
@@ -40,6 +42,15 @@ def flickr_cmd(
                                        help="Seconds between API calls (at least 1)."),
     download_interval: float = typer.Option(_D.download_interval, "--download-interval", min=0.0,
                                             help="Seconds between image downloads."),
+    timeout: float = typer.Option(_D.timeout, "--timeout", min=0.001, max=600.0,
+                                  help="Seconds to wait for any answer (connect, headers, each read) before "
+                                       "trying again."),
+    retries: int = typer.Option(_D.retries, "--retries", min=0, max=10,
+                                help="Extra tries after HTTP 429/5xx, a timeout or a dropped connection, with a "
+                                     "growing pause."),
+    max_photo_mb: float = typer.Option(_D.max_photo_mb, "--max-photo-mb", min=0.001, max=4096.0,
+                                       help="Refuse a photo larger than this many MB (it never reaches disk in "
+                                            "full)."),
 ) -> None:
     """Search Flickr for openly licensed photos and download them with owner and licence metadata."""
     from ..core.progress import console, make_progress
@@ -47,18 +58,20 @@ def flickr_cmd(
     def say(text: str) -> None:
         console.print(text, soft_wrap=True, markup=False, highlight=False)
 
-    from ..datasets.flickr import FlickrOptions, download_flickr
+    from ..datasets.flickr import FlickrOptions, FlickrProgress, download_flickr
 
     opts = FlickrOptions(query=query, licence=licence, min_size=min_size, limit=limit, api_url=api_url, tags=tags,
                          sort=sort, prefer=prefer, since=since, until=until, per_page=per_page,
-                         api_interval=api_interval, download_interval=download_interval)
-    with make_progress() as prog:
-        task = prog.add_task("downloading", total=limit, info="")
+                         api_interval=api_interval, download_interval=download_interval, timeout=timeout,
+                         retries=retries, max_photo_mb=max_photo_mb)
+    opts.validate()  # every option checked before the bar appears
+    with make_progress() as prog:  # refreshes on its own, so elapsed time moves while a server is slow
+        task = prog.add_task("flickr", total=limit, info="starting")
 
-        def progress(done: int, total: int) -> None:
-            prog.update(task, completed=done)
+        def progress(event: FlickrProgress) -> None:
+            prog.update(task, completed=event.done, info=event.message[:70])
 
-        result = download_flickr(out, api_key, opts, on_progress=progress)
+        result = download_flickr(out, api_key, opts, progress=progress)
     say(f"{result.total} photos in {result.out} ({len(result.downloaded)} new, {result.kept} already there; "
                   f"{result.api_calls} API calls over {result.windows} upload-date windows)")
     if result.rejected:

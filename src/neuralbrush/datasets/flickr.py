@@ -21,21 +21,25 @@ a rerun skips (after verifying) what it already has. Only the standard library t
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import json
 import math
 import os
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from ..core.errors import ImageLoadError, NeuralbrushError, UsageError
+from ..core.errors import UsageError
+from .flickr_files import STATE_FILE, State, clean_text, photo_id, remove_partials, shown_id
+from .flickr_http import (MAX_API_BYTES, FlickrError, HostRule, RefusedDownload, Status, check_api_url,
+                          read_capped, request)
+from .flickr_photos import SIZE_KEYS, Licence, as_int, choose_size, fetch_photo
+
+__all__ = ["COMMERCIAL_LICENCES", "MODIFICATIONS_LICENCES", "FlickrClient", "FlickrError", "FlickrOptions",
+           "FlickrProgress", "FlickrResult", "Licence", "RateLimiter", "choose_size", "download_flickr",
+           "fetch_licences", "resolve_licences", "SIZE_KEYS", "STATE_FILE"]
 
 FLICKR_API_URL = "https://api.flickr.com/services/rest/"
 #: Licences that allow modification (REFERENCE.md): BY-NC-SA 2.0, BY-NC 2.0, BY 2.0, BY-SA 2.0,
@@ -44,24 +48,19 @@ FLICKR_API_URL = "https://api.flickr.com/services/rest/"
 MODIFICATIONS_LICENCES = (1, 2, 4, 5, 7, 8, 9, 10, 11, 12, 14, 15)
 #: Licences that allow modification and commercial use.
 COMMERCIAL_LICENCES = (4, 5, 7, 8, 9, 10, 11, 12)
-SIZE_KEYS = ("o", "k", "h", "b")  # original, 2048, 1600, 1024 px on the longer side
 EXTRAS = "license,owner_name,o_dims,url_o,url_k,url_h,url_b,date_upload,date_taken"
 MAX_RESULTS_PER_QUERY = 4000
 MAX_PER_PAGE = 500
 FLICKR_START = int(datetime(2004, 1, 1, tzinfo=timezone.utc).timestamp())  # nothing was uploaded before
-MAX_DOWNLOAD_BYTES = 256 << 20
-STATE_FILE = ".flickr-state.json"
-USER_AGENT = "neuralbrush-dataset-flickr/0.1 (+https://github.com/neuralbrush)"
+MAX_TIMEOUT = 600.0
+MAX_RETRIES = 10
+MAX_PHOTO_MB = 4096.0
 SORTS = ("relevance", "date-posted-desc", "date-posted-asc", "date-taken-desc", "date-taken-asc",
          "interestingness-desc", "interestingness-asc")
 
 # the clock and sleep every RateLimiter uses unless given its own (tests replace them)
 default_clock: Callable[[], float] = time.monotonic
 default_sleep: Callable[[float], None] = time.sleep
-
-
-class FlickrError(NeuralbrushError):
-    """Flickr refused a call or could not be reached."""
 
 
 # ----------------------------------------------------------------------------- rate limiting
@@ -93,90 +92,67 @@ class RateLimiter:
         self.times.append(now)
 
 
-# ----------------------------------------------------------------------------- HTTP
+# ----------------------------------------------------------------------------- API calls
 
-_TRANSIENT_HTTP = (429, 500, 502, 503, 504)
-
-
-def _http_get(url: str, *, limiter: RateLimiter, timeout: float, retries: int,
-              max_bytes: int = MAX_DOWNLOAD_BYTES, what: str = "") -> tuple[bytes, str]:
-    """GET ``url`` politely (rate-limited, a few retries with back-off on transient failures).
-
-    Returns ``(body, final_url)``; raises :class:`FlickrError` with one sentence otherwise.
-    """
-    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    host = urllib.parse.urlsplit(url).netloc
-    for attempt in range(retries + 1):
-        limiter.wait()
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                body = resp.read(max_bytes + 1)
-                if len(body) > max_bytes:
-                    raise FlickrError(f"{what or url} is larger than {max_bytes >> 20} MB; not downloaded")
-                return body, resp.geturl()
-        except urllib.error.HTTPError as e:
-            if e.code in _TRANSIENT_HTTP and attempt < retries:
-                limiter.sleep(limiter.interval * 2 ** (attempt + 1))
-                continue
-            raise FlickrError(f"{host} answered HTTP {e.code} ({e.reason}) for {what or url}") from None
-        except (OSError, http.client.HTTPException) as e:  # URLError, timeouts, resets, short reads
-            if attempt < retries:
-                limiter.sleep(limiter.interval * 2 ** (attempt + 1))
-                continue
-            reason = getattr(e, "reason", None) or str(e) or type(e).__name__
-            raise FlickrError(f"cannot reach {host} ({reason}) for {what or url}") from None
-    raise AssertionError("unreachable")
+def _parse_json(body: bytes) -> Any:
+    """JSON from an API answer, or None when it is not JSON (including absurdly nested JSON)."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
 
 
 class FlickrClient:
-    """Calls Flickr REST methods, one call per ``interval`` seconds at most."""
+    """Calls Flickr REST methods, one call per ``interval`` seconds at most, only on the API's host."""
 
     def __init__(self, api_key: str, api_url: str = FLICKR_API_URL, *, limiter: RateLimiter | None = None,
-                 timeout: float = 60.0, retries: int = 3) -> None:
+                 timeout: float = 30.0, retries: int = 3, status: Status | None = None) -> None:
         if not api_key:
             raise UsageError("a Flickr API key is needed (--api-key or the FLICKR_API_KEY environment variable)")
+        check_api_url(api_url)
         self.api_key = api_key
         self.api_url = api_url
+        self.rule = HostRule.for_api(api_url, photos=False)
         self.limiter = limiter or RateLimiter(1.0)
         self.timeout = timeout
         self.retries = retries
+        self.status = status
         self.calls: list[tuple[float, str]] = []  # (clock time, method) of every call made
 
     def call(self, method: str, **params: Any) -> dict:
         query = {"method": method, "api_key": self.api_key, "format": "json", "nojsoncallback": "1"}
         query.update({k: str(v) for k, v in params.items() if v is not None})
         sep = "&" if "?" in self.api_url else "?"
-        body, _ = _http_get(self.api_url + sep + urllib.parse.urlencode(query), limiter=self.limiter,
-                            timeout=self.timeout, retries=self.retries, max_bytes=64 << 20, what=method)
-        self.calls.append((self.limiter.times[-1], method))
         try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise FlickrError(f"{self.api_url} did not answer {method} with JSON; is --api-url right?") from None
+            body = request(self.api_url + sep + urllib.parse.urlencode(query), read_capped(MAX_API_BYTES, method),
+                           rule=self.rule, limiter=self.limiter, timeout=self.timeout, retries=self.retries,
+                           what=method, status=self.status)
+        except RefusedDownload as e:  # e.g. the API redirected somewhere it must not
+            raise FlickrError(f"{self.api_url} cannot be used for {method}: {e.detail}") from None
+        self.calls.append((self.limiter.times[-1], method))
+        data = _parse_json(body)
+        if data is None:
+            raise FlickrError(f"{self.api_url} did not answer {method} with JSON; is --api-url right?")
         if not isinstance(data, dict):
             raise FlickrError(f"{self.api_url} answered {method} with unexpected JSON")
         if data.get("stat") != "ok":
-            message = str(data.get("message") or "no message").strip().rstrip(".")
-            raise FlickrError(f"Flickr refused {method}: {message} (error code {data.get('code', '?')})")
+            message = clean_text(data.get("message") or "no message", 200).strip().rstrip(".")
+            raise FlickrError(f"Flickr refused {method}: {message} (error code {clean_text(data.get('code', '?'), 20)})")
         return data
 
 
 # ----------------------------------------------------------------------------- licences
-
-@dataclass(frozen=True)
-class Licence:
-    id: int
-    name: str
-    url: str
-
 
 def fetch_licences(client: FlickrClient) -> dict[int, Licence]:
     """The licence table from ``flickr.photos.licenses.getInfo``."""
     data = client.call("flickr.photos.licenses.getInfo")
     try:
         rows = data["licenses"]["license"]
-        return {int(r["id"]): Licence(int(r["id"]), str(r.get("name", "")), str(r.get("url", ""))) for r in rows}
-    except (KeyError, TypeError, ValueError):
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise TypeError
+        return {int(r["id"]): Licence(int(r["id"]), clean_text(r.get("name", ""), 200), clean_text(r.get("url", ""), 300))
+                for r in rows}
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise FlickrError("Flickr's licence table has an unexpected shape") from None
 
 
@@ -200,49 +176,6 @@ def resolve_licences(spec: str, table: dict[int, Licence]) -> list[int]:
     if not ids:
         raise FlickrError("none of the wanted licences is in Flickr's licence table")
     return sorted(set(ids))
-
-
-# ----------------------------------------------------------------------------- photos
-
-def _int(v: Any) -> int:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return 0
-
-
-def choose_size(photo: dict, min_size: int, prefer: str = "largest") -> dict | None:
-    """The size to download: among url_o/k/h/b whose shorter side is >= ``min_size``, the
-    largest (or, with ``prefer='smallest'``, the smallest). None when no size is big enough."""
-    options = []
-    for key in SIZE_KEYS:
-        url = photo.get(f"url_{key}")
-        w = _int(photo.get(f"width_{key}")) or (_int(photo.get("o_width")) if key == "o" else 0)
-        h = _int(photo.get(f"height_{key}")) or (_int(photo.get("o_height")) if key == "o" else 0)
-        if url and w > 0 and h > 0 and min(w, h) >= min_size:
-            options.append({"key": key, "url": str(url), "width": w, "height": h})
-    if not options:
-        return None
-    pick = max if prefer == "largest" else min
-    return pick(options, key=lambda o: o["width"] * o["height"])
-
-
-def _iso(ts: Any) -> str | None:
-    t = _int(ts)
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat().replace("+00:00", "Z") if t else None
-
-
-def _extension(url: str) -> str:
-    ext = Path(urllib.parse.urlsplit(url).path).suffix.lower()
-    return ".jpg" if ext == ".jpeg" else ext if ext in (".jpg", ".png", ".gif") else ".jpg"
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- options & state
@@ -276,11 +209,13 @@ class FlickrOptions:
     until: str | None = None  # last upload day; default: now (fixed at the first run, kept on resume)
     api_interval: float = 1.0
     download_interval: float = 0.5
-    timeout: float = 60.0
-    retries: int = 3
+    timeout: float = 30.0  # seconds to wait for any answer (connect, headers, each read)
+    retries: int = 3  # extra tries after HTTP 429/5xx, a timeout or a dropped connection
+    max_photo_mb: float = 100.0  # a photo larger than this is refused before it reaches disk in full
 
     def validate(self) -> None:
-        if not self.query.strip():
+        """Check every option before anything is created or requested."""
+        if not isinstance(self.query, str) or not self.query.strip():
             raise UsageError("--query must not be empty")
         if self.sort not in SORTS:
             raise UsageError(f"unknown --sort {self.sort!r}; use one of {', '.join(SORTS)}")
@@ -292,10 +227,34 @@ class FlickrOptions:
             raise UsageError(f"--limit must be at least 1, got {self.limit}")
         if self.min_size < 0:
             raise UsageError(f"--min-size must not be negative, got {self.min_size}")
-        if self.api_interval < 1.0:
+        if not math.isfinite(self.api_interval) or self.api_interval < 1.0:
             raise UsageError("--api-interval must be at least 1 second (Flickr allows about 3600 calls an hour)")
-        if self.download_interval < 0:
+        if not math.isfinite(self.download_interval) or self.download_interval < 0:
             raise UsageError("--download-interval must not be negative")
+        if not (math.isfinite(self.timeout) and 0 < self.timeout <= MAX_TIMEOUT):
+            raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds, got {self.timeout}")
+        if not 0 <= self.retries <= MAX_RETRIES:
+            raise UsageError(f"--retries must be between 0 and {MAX_RETRIES}, got {self.retries}")
+        if not (math.isfinite(self.max_photo_mb) and 0 < self.max_photo_mb <= MAX_PHOTO_MB):
+            raise UsageError(f"--max-photo-mb must be more than 0 and at most {MAX_PHOTO_MB:g}, got {self.max_photo_mb}")
+        check_api_url(self.api_url)
+        since, until = _parse_day(self.since, "--since"), _parse_day(self.until, "--until")
+        if since is not None and until is not None and since > until:
+            raise UsageError(f"--since {self.since} is after --until {self.until}")
+
+    @property
+    def max_photo_bytes(self) -> int:
+        return max(1, int(self.max_photo_mb * (1 << 20)))
+
+
+@dataclass(frozen=True)
+class FlickrProgress:
+    """What :func:`download_flickr` hands its ``progress`` callback: photos in the folder so far,
+    the limit, and what it is doing now (a presenter shows this while a server is slow)."""
+
+    done: int
+    total: int
+    message: str
 
 
 @dataclass
@@ -303,7 +262,7 @@ class FlickrResult:
     out: Path
     downloaded: list[str]  # ids downloaded by this run
     kept: int  # ids already present and verified
-    rejected: list[dict]
+    rejected: list[dict]  # {"id", "reason", "detail"} for every search result skipped
     api_calls: int
     windows: int  # upload-date windows searched
 
@@ -312,40 +271,12 @@ class FlickrResult:
         return self.kept + len(self.downloaded)
 
 
-class _State:
-    """The resumable state file: search signature, windows/pages done, files downloaded."""
-
-    def __init__(self, out: Path) -> None:
-        self.path = out / STATE_FILE
-        self.data: dict[str, Any] = {"version": 1, "search": None, "bounds": None, "windows": {}, "downloaded": {}}
-        if self.path.exists():
-            try:
-                loaded = json.loads(self.path.read_text(encoding="utf-8"))
-                if isinstance(loaded, dict) and loaded.get("version") == 1:
-                    self.data.update(loaded)
-            except (OSError, json.JSONDecodeError):
-                pass  # unreadable state: start over (files on disk are re-verified by sha)
-
-    def save(self) -> None:
-        from ..core.checkpoint import write_json
-
-        write_json(self.path, self.data, indent=1)
-
-    @property
-    def windows(self) -> dict[str, dict]:
-        return self.data["windows"]
-
-    @property
-    def downloaded(self) -> dict[str, dict]:
-        return self.data["downloaded"]
-
-
 # ----------------------------------------------------------------------------- search
 
 class _Search:
     """Walks the result windows of one search, splitting windows Flickr would truncate."""
 
-    def __init__(self, client: FlickrClient, params: dict, state: _State, per_page: int) -> None:
+    def __init__(self, client: FlickrClient, params: dict, state: State, per_page: int) -> None:
         self.client = client
         self.params = params
         self.state = state
@@ -377,7 +308,7 @@ class _Search:
             first = None
             if w is None:
                 first = self._page(lo, hi, 1)
-                total = _int(first.get("total"))
+                total = as_int(first.get("total"))
                 if total > MAX_RESULTS_PER_QUERY and hi > lo:
                     mid = (lo + hi) // 2
                     children = [[lo, mid], [mid + 1, hi]]
@@ -387,7 +318,7 @@ class _Search:
                     continue
                 if total > MAX_RESULTS_PER_QUERY:
                     self.truncated.append(key)
-                w = {"total": total, "pages": min(max(_int(first.get("pages")), 1), max_pages), "pages_done": []}
+                w = {"total": total, "pages": min(max(as_int(first.get("pages")), 1), max_pages), "pages_done": []}
                 self.state.windows[key] = w
                 self.state.save()
             self.windows_seen += 1
@@ -395,8 +326,12 @@ class _Search:
                 if page in w["pages_done"]:
                     continue
                 data = first if (page == 1 and first is not None) else self._page(lo, hi, page)
-                photos = data.get("photo") or []
-                yield key, page, list(photos)
+                photos = data.get("photo")
+                if photos is None:
+                    photos = []
+                if not isinstance(photos, list):
+                    raise FlickrError("Flickr's search answer has a 'photo' that is not a list")
+                yield key, page, photos
                 w["pages_done"].append(page)
                 self.state.save()
                 if not photos:
@@ -407,44 +342,56 @@ class _Search:
 
 # ----------------------------------------------------------------------------- main entry
 
-def _verify_existing(out: Path, state: _State) -> int:
-    """Drop state entries whose file is missing or changed; returns how many are intact."""
-    ok = 0
-    for pid, rec in list(state.downloaded.items()):
-        f = out / rec["file"]
-        if f.exists() and (out / f"{pid}.json").exists() and _sha256_file(f) == rec["sha256"]:
-            ok += 1
-        else:
-            del state.downloaded[pid]
-    return ok
+def _missing_parents(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    return missing
 
 
 def download_flickr(out: str | os.PathLike, api_key: str, options: FlickrOptions, *,
                     clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None,
-                    on_progress: Callable[[int, int], None] | None = None) -> FlickrResult:
+                    progress: Callable[[FlickrProgress], None] | None = None) -> FlickrResult:
     """Search Flickr and download up to ``options.limit`` photos into ``out`` (resumable).
 
-    ``clock`` / ``sleep`` drive the rate limiters (tests pass a fake clock). ``on_progress``
-    is called with ``(photos in out, limit)`` after each download.
+    ``clock`` / ``sleep`` drive the rate limiters (tests pass a fake clock). ``progress``
+    receives a :class:`FlickrProgress` before every request and after every photo. Files are
+    written only directly inside ``out``; search results that are malformed or unsafe are
+    skipped and listed in ``result.rejected`` and ``flickr-report.json``. A failure of the API
+    itself raises :class:`FlickrError`; when that happens before anything was downloaded, the
+    folders this call created are removed again.
     """
-    from ..core.checkpoint import atomic_path, write_json
-    from ..core.imageio import load_image
+    from ..core.checkpoint import write_json
 
     opts = options
     opts.validate()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o {out} exists and is not a folder")
+    done = [0]  # photos in the folder, for progress events
+
+    def status(message: str) -> None:
+        if progress:
+            progress(FlickrProgress(done[0], opts.limit, message))
+
     api_limiter = RateLimiter(opts.api_interval, clock=clock, sleep=sleep)
     dl_limiter = RateLimiter(opts.download_interval, clock=clock, sleep=sleep)
-    client = FlickrClient(api_key, opts.api_url, limiter=api_limiter, timeout=opts.timeout, retries=opts.retries)
-
-    table = fetch_licences(client)
+    client = FlickrClient(api_key, opts.api_url, limiter=api_limiter, timeout=opts.timeout, retries=opts.retries,
+                          status=status)
+    table = fetch_licences(client)  # before anything is created: a refused key leaves no folder
     licences = resolve_licences(opts.licence, table)
     lo = _parse_day(opts.since, "--since") or FLICKR_START
     until = _parse_day(opts.until, "--until")
     hi = until + 86399 if until is not None else None  # --until is inclusive (the whole day)
 
-    state = _State(out)
+    created = _missing_parents(out)
+    out.mkdir(parents=True, exist_ok=True)
+    out_real = Path(os.path.realpath(out))
+    remove_partials(out_real)
+    state = State(out_real)
     signature = {"query": opts.query, "tags": opts.tags, "licences": licences, "sort": opts.sort,
                  "since": lo, "until": hi, "per_page": opts.per_page}
     if state.data.get("search") != signature:  # a different search: its windows do not apply
@@ -452,110 +399,92 @@ def download_flickr(out: str | os.PathLike, api_key: str, options: FlickrOptions
     if state.data.get("bounds") is None:
         state.data["bounds"] = [lo, hi if hi is not None else int(time.time())]
     lo, hi = state.data["bounds"]
-    kept = _verify_existing(out, state)
-    state.save()
-
-    search_params: dict[str, Any] = {"license": ",".join(map(str, licences)), "extras": EXTRAS, "sort": opts.sort,
-                                     "media": "photos", "content_type": 1}
-    if opts.tags:
-        search_params.update(tags=opts.query, tag_mode="all")
-    else:
-        search_params["text"] = opts.query
+    kept = state.verify(out_real)
+    done[0] = kept
 
     downloaded: list[str] = []
     rejected: list[dict] = []
-    seen: set[str] = set()
-    search = _Search(client, search_params, state, opts.per_page)
+    search = _Search(client, _search_params(opts, licences), state, opts.per_page)
+    photo_rule = HostRule.for_api(opts.api_url, photos=True)
 
-    def total() -> int:
-        return kept + len(downloaded)
+    def report(error: str | None = None) -> None:
+        rep = {"query": opts.query, "licences": {i: asdict(table[i]) for i in licences}, "photos": done[0],
+               "downloaded_this_run": len(downloaded), "already_present": kept, "api_calls": len(client.calls),
+               "windows_searched": search.windows_seen, "windows_truncated": search.truncated, "rejected": rejected}
+        if error:
+            rep["error"] = error
+        write_json(out_real / "flickr-report.json", rep)
+        options_json = asdict(opts)
+        options_json["api_key"] = "(not stored)"
+        write_json(out_real / "flickr-options.json", options_json)
 
-    if total() < opts.limit:
-        pages = search.pages(lo, hi)
-        try:
-            for _window, _page, photos in pages:
-                for photo in photos:
-                    if total() >= opts.limit:
-                        break
-                    pid = str(photo.get("id", ""))
-                    if not pid or pid in seen:
-                        continue
-                    seen.add(pid)
-                    if pid in state.downloaded:
-                        continue  # verified above
-                    rec = _process_photo(photo, out, opts, table, licences, dl_limiter, load_image, atomic_path,
-                                         write_json)
-                    if "reason" in rec:
-                        rejected.append(rec)
-                        continue
-                    state.downloaded[pid] = rec
-                    state.save()
-                    downloaded.append(pid)
-                    if on_progress:
-                        on_progress(total(), opts.limit)
-                if total() >= opts.limit:
+    try:
+        state.save()
+        if done[0] < opts.limit:
+            _walk(search, lo, hi, opts, state, done, downloaded, rejected,
+                  lambda photo, pid: fetch_photo(photo, pid, out_real, opts, table, licences, dl_limiter,
+                                                    photo_rule, status))
+            status("finished")
+    except FlickrError as e:
+        if not downloaded and created:  # nothing to keep: leave the disk as it was
+            (out_real / STATE_FILE).unlink(missing_ok=True)
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:
                     break
-        finally:
-            pages.close()
-
-    report = {"query": opts.query, "licences": {i: asdict(table[i]) for i in licences}, "photos": total(),
-              "downloaded_this_run": len(downloaded), "already_present": kept, "api_calls": len(client.calls),
-              "windows_searched": search.windows_seen, "windows_truncated": search.truncated, "rejected": rejected}
-    write_json(out / "flickr-report.json", report)
-    options_json = asdict(opts)
-    options_json["api_key"] = "(not stored)"
-    write_json(out / "flickr-options.json", options_json)
+        else:
+            report(str(e))
+        raise
+    report()
     return FlickrResult(out, downloaded, kept, rejected, len(client.calls), search.windows_seen)
 
 
-def _process_photo(photo: dict, out: Path, opts: FlickrOptions, table: dict[int, Licence], licences: Sequence[int],
-                   limiter: RateLimiter, load_image, atomic_path, write_json) -> dict:
-    """Download one search result. Returns its state record, or a rejection with a ``reason``."""
-    pid = str(photo["id"])
-    owner = str(photo.get("owner", ""))
-    lic = _int(photo.get("license", -1)) if str(photo.get("license", "")).strip() != "" else -1
-    if lic not in licences:
-        return {"id": pid, "reason": "licence", "detail": f"licence {lic} is not among {list(licences)}"}
-    size = choose_size(photo, opts.min_size, opts.prefer)
-    if size is None:
-        return {"id": pid, "reason": "too-small", "detail": f"no size with a shorter side of {opts.min_size} px"}
+def _search_params(opts: FlickrOptions, licences: Sequence[int]) -> dict[str, Any]:
+    params: dict[str, Any] = {"license": ",".join(map(str, licences)), "extras": EXTRAS, "sort": opts.sort,
+                              "media": "photos", "content_type": 1}
+    if opts.tags:
+        params.update(tags=opts.query, tag_mode="all")
+    else:
+        params["text"] = opts.query
+    return params
+
+
+def _walk(search: _Search, lo: int, hi: int, opts: FlickrOptions, state: State, done: list[int],
+          downloaded: list[str], rejected: list[dict], process: Callable[[dict, str], dict]) -> None:
+    """Take search results until the folder holds ``opts.limit`` photos or the search ends."""
+    seen: set[str] = set()
+    pages = search.pages(lo, hi)
     try:
-        data, final_url = _http_get(size["url"], limiter=limiter, timeout=opts.timeout, retries=opts.retries,
-                                    what=f"photo {pid}")
-    except FlickrError as e:
-        return {"id": pid, "reason": "download-failed", "detail": str(e)}
-    if "photo_unavailable" in final_url:
-        return {"id": pid, "reason": "unavailable", "detail": "Flickr served its 'photo unavailable' placeholder"}
-    try:
-        img = load_image(data, name=f"photo {pid}")
-    except ImageLoadError as e:
-        return {"id": pid, "reason": f"download-{e.reason}", "detail": e.detail}
-    if min(img.size) < opts.min_size:
-        return {"id": pid, "reason": "too-small", "detail": f"the file is {img.width}x{img.height}"}
-    fname = f"{pid}{_extension(size['url'])}"
-    with atomic_path(out / fname) as tmp:
-        tmp.write_bytes(data)
-    sha = hashlib.sha256(data).hexdigest()
-    licence = table.get(lic, Licence(lic, "", ""))
-    sidecar = {
-        "id": pid,
-        "title": str(photo.get("title", "")),
-        "owner": owner,
-        "owner_name": str(photo.get("ownername", "")),
-        "page_url": f"https://www.flickr.com/photos/{owner}/{pid}",
-        "licence": {"id": licence.id, "name": licence.name, "url": licence.url},
-        "date_upload": _iso(photo.get("dateupload")),
-        "date_taken": photo.get("datetaken") or None,
-        "source_url": size["url"],
-        "size": size["key"],
-        "width": img.width,
-        "height": img.height,
-        "file": fname,
-        "bytes": len(data),
-        "sha256": sha,
-        "query": opts.query,
-        "downloaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "modifications": [],
-    }
-    write_json(out / f"{pid}.json", sidecar)
-    return {"file": fname, "sha256": sha}
+        for _window, _page, photos in pages:
+            for photo in photos:
+                if done[0] >= opts.limit:
+                    break
+                if not isinstance(photo, dict):
+                    rejected.append({"id": shown_id(photo), "reason": "bad-entry",
+                                     "detail": f"a search result that is a {type(photo).__name__}, not an object"})
+                    continue
+                raw = photo.get("id")
+                pid = photo_id(raw)
+                if pid is None:
+                    rejected.append({"id": shown_id(raw), "reason": "unsafe-id" if raw else "bad-entry",
+                                     "detail": "the photo id is missing" if not raw else
+                                     "the photo id is not a decimal number, so no file is named after it"})
+                    continue
+                if pid in seen:
+                    continue
+                seen.add(pid)
+                if pid in state.downloaded:
+                    continue  # verified above
+                rec = process(photo, pid)
+                if "reason" in rec:
+                    rejected.append(rec)
+                    continue
+                state.downloaded[pid] = rec
+                state.save()
+                downloaded.append(pid)
+                done[0] += 1
+            if done[0] >= opts.limit:
+                break
+    finally:
+        pages.close()
