@@ -88,7 +88,7 @@ def test_generate_user_errors(snapshot, tmp_path, capsys):
     assert run(["generate", str(snapshot), "--seeds", "3-1", "-o", str(tmp_path)]) == 2
     assert run(["generate", str(tmp_path / "nope.safetensors"), "-o", str(tmp_path)]) == 2
     assert run(["generate", str(snapshot), "--noise-mode", "loud", "-o", str(tmp_path)]) == 2
-    assert "noise mode" in capsys.readouterr().err
+    assert "--noise-mode" in capsys.readouterr().err
 
 
 def test_mix_grid_with_headers(snapshot, tmp_path):

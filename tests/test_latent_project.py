@@ -99,7 +99,7 @@ def test_projection_space_rules(G):
     target = np.zeros((16, 16, 3), np.uint8)
     with pytest.raises(UsageError, match="must be 16x16"):
         project(G, np.zeros((8, 8, 3), np.uint8), ProjectOptions(steps=1, loss="mse"), RT)
-    with pytest.raises(UsageError, match="unknown loss"):
+    with pytest.raises(UsageError, match="--loss must be one of"):
         project(G, target, ProjectOptions(steps=1, loss="l1"), RT)
     torch.manual_seed(1)
     dc = DCGANGenerator(z_dim=16, img_resolution=16, ngf=8).eval().requires_grad_(False)

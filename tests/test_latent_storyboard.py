@@ -62,9 +62,9 @@ def test_parse_defaults_and_mistakes(tmp_path):
         "keyframes: [{seed: 1}]\nfilm: 3\n": "unknown key",
         "keyframes: [{seed: 1, image: a.png}]\n": "exactly one of",
         "keyframes: [{image: missing.png}]\n": "does not exist",
-        "keyframes: [{seed: 1, transition: {easing: wobble}}]\n": "unknown easing",
-        "keyframes: [{seed: 1, loop: {stops: 0}}]\n": "positive whole number",
-        "keyframes: [{seed: 1, loop: {speed: 2}}]\n": "unknown keyframe 1 loop option",
+        "keyframes: [{seed: 1, transition: {easing: wobble}}]\n": "keyframe 1 transition easing must be one of",
+        "keyframes: [{seed: 1, loop: {stops: 0}}]\n": "keyframe 1 loop stops must be at least 2",
+        "keyframes: [{seed: 1, loop: {speed: 2}}]\n": "keyframe 1 loop: unknown option",
         "keyframes: [{seed: 1}\n": "not valid YAML",
     }
     for text, msg in bad.items():

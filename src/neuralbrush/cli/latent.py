@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from ..latent.options import GEN, NB, PROJ, STORY, WALK
+from ..latent.options import GEN, MIX, NB, PROJ, STORY, WALK
 
 video_app = typer.Typer(help="Videos from a generator: latent walks and loops, storyboard films.",
                         no_args_is_help=True)
@@ -48,27 +48,31 @@ def generate_cmd(
     from ..core.progress import info
     from ..latent.generate import GenerateOptions, generate
 
-    G, runtime = _setup(model, device, precision)
     opts = GenerateOptions(seeds=seeds, trunc=trunc, trunc_cutoff=trunc_cutoff, noise_mode=noise_mode,
-                           class_idx=class_idx, w_file=str(w_file) if w_file else None, grid=grid, batch=batch)
+                           class_idx=class_idx, w_file=str(w_file) if w_file else None, grid=grid,
+                           batch=batch).validate()  # before the model loads
+    G, runtime = _setup(model, device, precision)
     res = generate(G, out, opts, runtime, model=model)
     info(f"wrote {len(res['images'])} images and {res['grid']}")
 
 
 def mix_cmd(
         model: str = typer.Argument(..., help=MODEL_HELP),
-        rows: str = typer.Option("85,100,75", "--rows", help="Seeds of the row sources (they keep their other layers)."),
-        cols: str = typer.Option("55,821,1789", "--cols", help="Seeds of the column sources (they give the mixed layers)."),
-        styles: str = typer.Option("0-6", "--styles", help="Layers taken from the column sources, e.g. 0-6."),
-        trunc: float = typer.Option(1.0, "--trunc", help="Truncation psi."),
-        noise_mode: str = typer.Option("const", "--noise-mode", help="Noise inputs: const, random or none."),
-        class_idx: Optional[int] = typer.Option(None, "--class", help="Class label for a conditional model."),
+        rows: str = typer.Option(MIX.rows, "--rows", help="Seeds of the row sources (they keep their other layers)."),
+        cols: str = typer.Option(MIX.cols, "--cols", help="Seeds of the column sources (they give the mixed layers)."),
+        styles: str = typer.Option(MIX.styles, "--styles", help="Layers taken from the column sources, e.g. 0-6."),
+        trunc: float = typer.Option(MIX.trunc, "--trunc", help="Truncation psi."),
+        noise_mode: str = typer.Option(MIX.noise_mode, "--noise-mode", help="Noise inputs: const, random or none."),
+        class_idx: Optional[int] = typer.Option(MIX.class_idx, "--class", help="Class label for a conditional model."),
         out: Path = typer.Option(Path("out/mix"), "-o", "--out", help="Output folder."),
         device: str = DEVICE, precision: str = PRECISION) -> None:
     """Style-mixing grid: row and column headers are the source images."""
     from ..core.progress import info
     from ..latent.mix import style_mix
+    from ..latent.options import MixOptions
 
+    MixOptions(rows=rows, cols=cols, styles=styles, trunc=trunc, noise_mode=noise_mode,
+               class_idx=class_idx).validate()  # before the model loads
     G, runtime = _setup(model, device, precision)
     res = style_mix(G, out, rows=rows, cols=cols, styles=styles, trunc=trunc, noise_mode=noise_mode,
                     class_idx=class_idx, runtime=runtime, model=model)
@@ -95,7 +99,7 @@ def project_cmd(
     from ..latent.project import ProjectOptions, project_file
 
     opts = ProjectOptions(steps=steps, space=space, loss=loss, fit=fit, pad_color=pad_color, lr=lr, seed=seed,
-                          checkpoint_every=checkpoint_every)
+                          checkpoint_every=checkpoint_every).check()  # before LPIPS and the model load
     if loss in ("lpips", "both"):
         from ..latent.lpips import LPIPS
 
@@ -121,8 +125,12 @@ def neighbours_cmd(
         device: str = DEVICE, precision: str = PRECISION) -> None:
     """Gaussian neighbours of a latent on a numbered contact sheet, each latent saved."""
     from ..core.progress import info
+    from ..latent.latents import load_latents
     from ..latent.neighbours import neighbours_sheet
+    from ..latent.options import NeighboursOptions
 
+    NeighboursOptions(count=count, sigma=sigma, space=space, seed=seed, pick=pick, batch=batch).validate()
+    load_latents(w_file)  # a broken latent file is refused before the model loads
     G, runtime = _setup(model, device, precision)
     res = neighbours_sheet(G, w_file, out, count=count, sigma=sigma, space=space, seed=seed, pick=pick,
                            runtime=runtime, batch=batch, model=model)
@@ -156,11 +164,11 @@ def walk_cmd(
     from ..core.progress import info
     from ..latent.walk import WalkOptions, render_walk
 
-    G, runtime = _setup(model, device, precision)
     opts = WalkOptions(seeds=seeds, w_file=str(w_file) if w_file else None, kind=kind, space=space, frames=frames,
                        fps=fps, easing=easing, loop=loop, trunc=trunc, trunc_cutoff=trunc_cutoff, radius=radius,
                        sigma=sigma, harmonics=harmonics, seed=seed, noise_mode=noise_mode, class_idx=class_idx,
-                       grid=grid, batch=batch)
+                       grid=grid, batch=batch).validate()  # before the model loads
+    G, runtime = _setup(model, device, precision)
     res = render_walk(G, out, opts, runtime, model=model)
     info(f"wrote {res['video']} ({res['frames']} frames)")
 

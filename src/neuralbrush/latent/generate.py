@@ -14,14 +14,13 @@ import numpy as np
 import torch
 
 from ..core.checkpoint import write_json
-from ..core.errors import UsageError
 from ..core.imageio import save_image
 from ..core.media import make_grid
 from ..core.progress import track
 from ..core.seeds import parse_float_sweep, parse_grid, parse_int_list
 from .latents import has_w, latents_from_seeds, load_latents, save_latents
 from .options import GenerateOptions
-from .render import Renderer, for_display
+from .render import Renderer, for_display, grid_cell_side, shrink
 
 
 def _fmt_psi(p: float) -> str:
@@ -30,32 +29,39 @@ def _fmt_psi(p: float) -> str:
 
 def generate(G: torch.nn.Module, outdir: str | Path, opts: GenerateOptions, runtime, *,
              model: str | None = None) -> dict:
-    """Render the images, save each with its latents, and a labelled grid; returns paths."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    psis = parse_float_sweep(opts.trunc)
+    """Render the images, save each with its latents, and a labelled grid; returns paths.
+
+    Every option is checked (and a ``--w`` file read against ``G``) before the folder is made."""
+    opts.validate()
+    psis = parse_float_sweep(opts.trunc, what="--trunc")
     r = Renderer(G, runtime, psi=1.0, noise_mode=opts.noise_mode, class_idx=opts.class_idx, batch=opts.batch)
     space = "w" if has_w(G) else "z"
     images: list[np.ndarray] = []
     labels: list[str] = []
     files: list[str] = []
     grid = parse_grid(opts.grid)
+    lat = load_latents(opts.w_file, G) if opts.w_file else None
+    if lat is not None:
+        lat.in_space(space)
+        count = len(lat)
+    else:
+        seeds = parse_int_list(opts.seeds)
+        count = len(seeds) * len(psis)
+    side = grid_cell_side(max(count, grid[0] * grid[1] if grid else 0), int(G.img_resolution))
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
 
-    if opts.w_file:
-        lat = load_latents(opts.w_file, G)
-        if len(psis) > 1:
-            raise UsageError("a truncation sweep needs seeds; --w images are rendered as saved")
+    if lat is not None:
         for i in range(len(lat)):
             one = lat.select(i)
             frame = r.frames(one.in_space(space), space)[0]
             name = f"w{i:04d}"
             save_image(frame, outdir / f"{name}.png")
             save_latents(outdir / f"{name}.npz", one)
-            images.append(frame)
+            images.append(shrink(frame, side))
             labels.append(str(i) if one.seeds is None else f"seed {one.seeds[0]}")
             files.append(f"{name}.png")
     else:
-        seeds = parse_int_list(opts.seeds)
         sweep = len(psis) > 1
         # Batches of seeds (one at a time with random noise, so each seed's noise is its own).
         step = 1 if opts.noise_mode == "random" else max(1, opts.batch // len(psis))
@@ -75,7 +81,7 @@ def generate(G: torch.nn.Module, outdir: str | Path, opts: GenerateOptions, runt
                     name = f"seed{seed:04d}" + (f"-psi{_fmt_psi(psi)}" if sweep else "")
                     save_image(out[k], outdir / f"{name}.png")
                     save_latents(outdir / f"{name}.npz", lat.select(k))
-                    frames[(seed, j)] = out[k]
+                    frames[(seed, j)] = shrink(out[k], side)
         rows = []
         for seed in seeds:
             rows.append([frames[(seed, j)] for j in range(len(psis))])

@@ -195,28 +195,45 @@ def save_latents(path: str | os.PathLike, lat: Latents, **extra: np.ndarray | fl
 
 def load_latents(path: str | os.PathLike, G: torch.nn.Module | None = None) -> Latents:
     """Read an .npz latent file (ours or NVIDIA's projected_w.npz), checking shapes against G."""
+    import zipfile
+    import zlib
+
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"latent file {path} does not exist")
+    if path.stat().st_size == 0:
+        raise UsageError(f"latent file {path} is empty (0 bytes), not an .npz with 'w' or 'z'")
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"{path.name} is not a latent .npz file ({str(e).splitlines()[0][:80]})") from None
-    with data:
-        keys = set(data.files)
-        w = torch.from_numpy(np.array(data["w"], dtype=np.float32)) if "w" in keys else None
-        z = torch.from_numpy(np.array(data["z"], dtype=np.float32)) if "z" in keys else None
-        seeds = [int(s) for s in np.atleast_1d(data["seed"])] if "seed" in keys else None
-        psi = float(data["psi"]) if "psi" in keys else None
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with data:
+            keys = set(data.files)
+            w = _float_array(data, "w", path) if "w" in keys else None
+            z = _float_array(data, "z", path) if "z" in keys else None
+            seeds = [int(s) for s in np.atleast_1d(data["seed"]).astype(np.int64)] if "seed" in keys else None
+            psi = float(np.asarray(data["psi"], dtype=np.float64).reshape(-1)[0]) if "psi" in keys else None
+    except UsageError:
+        raise
+    except (OSError, ValueError, TypeError, IndexError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:80]
+        raise UsageError(f"latent file {path} is not a readable .npz with 'w' or 'z' ({reason})") from None
     if w is None and z is None:
-        raise UsageError(f"{path.name} holds neither 'w' nor 'z' (keys: {', '.join(sorted(keys)) or 'none'})")
+        raise UsageError(f"latent file {path} holds neither 'w' nor 'z' (keys: {', '.join(sorted(keys)) or 'none'})")
     if w is not None:
         if w.dim() == 2:
             w = w[None]
-        if w.dim() != 3:
-            raise UsageError(f"{path.name}: 'w' must have shape [N, num_ws, w_dim], found {list(w.shape)}")
-    if z is not None and z.dim() == 1:
-        z = z[None]
+        if w.dim() != 3 or w.shape[0] == 0 or w.shape[1] == 0 or w.shape[2] == 0:
+            raise UsageError(f"latent file {path}: 'w' must have shape [N, num_ws, w_dim], found {list(w.shape)}")
+    if z is not None:
+        if z.dim() == 1:
+            z = z[None]
+        if z.dim() != 2 or z.shape[0] == 0 or z.shape[1] == 0:
+            raise UsageError(f"latent file {path}: 'z' must have shape [N, z_dim], found {list(z.shape)}")
+    if w is not None and z is not None and len(w) != len(z):
+        raise UsageError(f"latent file {path} holds {len(w)} w but {len(z)} z latents")
+    if seeds is not None and len(seeds) != len(w if w is not None else z):
+        seeds = None  # a stray seed list that does not describe these latents
     if G is not None:
         if w is not None:
             if not has_w(G):
@@ -232,6 +249,17 @@ def load_latents(path: str | os.PathLike, G: torch.nn.Module | None = None) -> L
         if z is not None and z.shape[1] != G.z_dim:
             raise UsageError(f"{path.name}: z has {z.shape[1]} dimensions but the model expects {G.z_dim}")
     return Latents(z=z, w=w, seeds=seeds, psi=psi)
+
+
+def _float_array(data, key: str, path: Path) -> torch.Tensor:
+    """A numeric array of an .npz as float32; text, objects and NaN/inf are refused."""
+    arr = data[key]
+    if arr.dtype.kind not in "fiu":
+        raise UsageError(f"latent file {path}: '{key}' holds {arr.dtype} values, not numbers")
+    arr = np.array(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise UsageError(f"latent file {path}: '{key}' contains NaN or infinite values")
+    return torch.from_numpy(arr)
 
 
 def file_digest(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

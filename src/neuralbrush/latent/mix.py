@@ -15,9 +15,9 @@ from ..core.checkpoint import write_json
 from ..core.errors import UsageError
 from ..core.imageio import save_image
 from ..core.media import make_grid
-from ..core.seeds import parse_int_list
 from .latents import Latents, has_w, latents_from_seeds, save_latents
-from .render import Renderer, for_display
+from .options import MixOptions
+from .render import Renderer, for_display, grid_cell_side, shrink
 
 
 def style_mix(G: torch.nn.Module, outdir: str | Path, *, rows: str, cols: str, styles: str, trunc: float = 1.0,
@@ -27,47 +27,43 @@ def style_mix(G: torch.nn.Module, outdir: str | Path, *, rows: str, cols: str, s
     from ..core.device import resolve_runtime
 
     runtime = runtime or resolve_runtime("cpu", "fp32")
+    opts = MixOptions(rows=rows, cols=cols, styles=styles, trunc=trunc, noise_mode=noise_mode, class_idx=class_idx)
+    opts.validate()
     if not has_w(G):
         raise UsageError("style mixing needs a style-based generator (StyleGAN2); this is a DCGAN")
-    row_seeds = parse_int_list(rows, what="row seeds")
-    col_seeds = parse_int_list(cols, what="column seeds")
-    layers = parse_int_list(styles, what="style layers")
-    bad = [s for s in layers if not 0 <= s < G.num_ws]
-    if bad:
-        raise UsageError(f"style layers {bad} are out of range: this model has layers 0-{G.num_ws - 1}")
+    row_seeds, col_seeds, layers = opts.validate(G.num_ws)
+    r = Renderer(G, runtime, noise_mode=noise_mode, class_idx=class_idx)
+    res = int(G.img_resolution)
+    side = grid_cell_side((len(col_seeds) + 1) * (len(row_seeds) + 1), res)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     all_seeds = sorted(set(row_seeds + col_seeds))
     lat = latents_from_seeds(G, all_seeds, psi=trunc, class_idx=class_idx)
     w_of = {s: lat.w[i] for i, s in enumerate(all_seeds)}
-    r = Renderer(G, runtime, noise_mode=noise_mode, class_idx=class_idx)
-    src = dict(zip(all_seeds, r.frames(lat.w, "w")))
-    mixed_w = []
-    for rs in row_seeds:
-        for cs in col_seeds:
-            w = w_of[rs].clone()
-            w[layers] = w_of[cs][layers]
-            mixed_w.append(w)
-    mixed = r.frames(torch.stack(mixed_w), "w")
-    res = int(G.img_resolution)
-    blank = np.zeros((res, res, 3), np.uint8)
+    src_frames = [shrink(f, side) for chunk in lat.w.split(r.batch) for f in r.frames(chunk, "w")]
+    src = dict(zip(all_seeds, src_frames))
+    blank = np.zeros((side, side, 3), np.uint8)
     cells, labels = [blank], [f"styles {styles}"]
     for cs in col_seeds:
         cells.append(src[cs])
         labels.append(f"col {cs}")
-    k = 0
-    for rs in row_seeds:
+    for rs in row_seeds:  # one row at a time: only the grid's cells stay in memory
+        mixed_w = []
+        for cs in col_seeds:
+            w = w_of[rs].clone()
+            w[layers] = w_of[cs][layers]
+            mixed_w.append(w)
+        mixed = r.frames(torch.stack(mixed_w), "w")
         cells.append(src[rs])
         labels.append(f"row {rs}")
-        for cs in col_seeds:
-            save_image(mixed[k], outdir / f"mix-{rs}-{cs}.png")
-            cells.append(mixed[k])
+        for cs, frame in zip(col_seeds, mixed):
+            save_image(frame, outdir / f"mix-{rs}-{cs}.png")
+            cells.append(shrink(frame, side))
             labels.append("")
-            k += 1
     layout = (len(col_seeds) + 1, len(row_seeds) + 1)
     grid_path = save_image(make_grid(for_display(cells), layout, labels=labels, pad=2), outdir / "grid.png")
     write_json(outdir / "options.json", {"model": model, "rows": row_seeds, "cols": col_seeds, "styles": layers,
                                          "trunc": trunc, "noise_mode": noise_mode, "class_idx": class_idx,
                                          "runtime": runtime.describe()})
     save_latents(outdir / "sources.npz", Latents(z=lat.z, w=lat.w, seeds=all_seeds, psi=trunc))
-    return {"grid": grid_path, "count": len(mixed)}
+    return {"grid": grid_path, "count": len(row_seeds) * len(col_seeds)}

@@ -21,17 +21,15 @@ from ..core.errors import UsageError
 from ..core.imageio import save_image
 from ..core.media import make_grid
 from .latents import Latents, check_space, latent_scale, load_latents, save_latents
-from .render import Renderer, for_display
+from .options import NeighboursOptions
+from .render import Renderer, for_display, grid_cell_side, shrink
 
 
 def neighbour_latents(G: torch.nn.Module, source: Latents, *, count: int = 100, sigma: float = 0.5,
                       space: str = "w", seed: int = 0) -> Latents:
     """``count`` Gaussian neighbours of the first latent in ``source`` (in ``space``)."""
+    NeighboursOptions(count=count, sigma=sigma, space=space, seed=seed).validate()
     space = check_space(G, space)
-    if count < 1:
-        raise UsageError("--count must be at least 1")
-    if sigma < 0:
-        raise UsageError("--sigma must not be negative")
     base = source.in_space(space)[0].float()
     rng = np.random.RandomState(seed)
     noise = torch.from_numpy(rng.randn(count, base.shape[-1])).float() * (sigma * latent_scale(G, space))
@@ -47,19 +45,25 @@ def neighbours_sheet(G: torch.nn.Module, latent_file: str | Path, sheet: str | P
     from ..core.device import resolve_runtime
 
     runtime = runtime or resolve_runtime("cpu", "fp32")
+    NeighboursOptions(count=count, sigma=sigma, space=space, seed=seed, pick=pick, batch=batch,
+                      noise_mode=noise_mode).validate()
     sheet = Path(sheet)
     if sheet.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise UsageError(f"the contact sheet must be an image file (.png), not {sheet.name}")
-    outdir = sheet.parent
-    outdir.mkdir(parents=True, exist_ok=True)
     source = load_latents(latent_file, G)
     space = check_space(G, space)
     lat = neighbour_latents(G, source, count=count, sigma=sigma, space=space, seed=seed)
     r = Renderer(G, runtime, noise_mode=noise_mode, batch=batch)
-    if pick is not None and not 0 <= pick < count:
-        raise UsageError(f"--pick {pick} is not on the sheet: neighbours are numbered 0-{count - 1}")
-    frames = r.frames(lat.in_space(space), space)
-    save_image(make_grid(for_display(frames), None, labels=[str(i) for i in range(count)], pad=2), sheet)
+    side = grid_cell_side(count, int(G.img_resolution))
+    outdir = sheet.parent
+    outdir.mkdir(parents=True, exist_ok=True)
+    cells, picked = [], None
+    for start, chunk in zip(range(0, count, batch), lat.in_space(space).split(batch)):
+        for i, frame in enumerate(r.frames(chunk, space), start):
+            cells.append(shrink(frame, side))  # only the sheet's cells stay in memory
+            if i == pick:
+                picked = frame
+    save_image(make_grid(for_display(cells), None, labels=[str(i) for i in range(count)], pad=2), sheet)
     save_latents(outdir / "neighbours.npz", lat, sigma=sigma, neighbour_seed=seed)
     per = outdir / "neighbours"
     per.mkdir(exist_ok=True)
@@ -69,7 +73,7 @@ def neighbours_sheet(G: torch.nn.Module, latent_file: str | Path, sheet: str | P
     if pick is not None:
         kf = outdir / f"keyframe_{pick}.npz"
         save_latents(kf, lat.select(pick))
-        save_image(frames[pick], outdir / f"keyframe_{pick}.png")
+        save_image(picked, outdir / f"keyframe_{pick}.png")
         out["keyframe"] = kf
     write_json(outdir / "neighbours.json", {"model": model, "source": str(latent_file), "count": count,
                                             "sigma": sigma, "space": space, "seed": seed, "pick": pick,

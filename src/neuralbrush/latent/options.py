@@ -8,7 +8,68 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core import checks
 from ..core.errors import UsageError
+
+# Documented limits: absurd sizes are refused up front, with the limit in the message, instead of
+# hanging on a range of 10^11 seeds or dying for memory after hours of work.
+MAX_IMAGES = 10_000  # images one command renders: generate (seeds x psi), mix cells, neighbours
+MAX_FRAMES = 216_000  # frames in one video: two hours at 30 fps (video walk, video storyboard)
+MAX_FPS = 240.0  # frames per second of a video
+MAX_BATCH = 1024  # latents per forward pass
+MAX_WALK_CELLS = 64  # walks side by side in one video (video walk --grid)
+MAX_PROJECT_STEPS = 100_000  # optimisation steps of one projection
+MAX_HARMONICS = 64  # sinusoids per dimension of a noise loop
+MAX_SPREAD = 1000.0  # noise amounts and loop radii, in units of the latent's natural spread
+MAX_SEED = 2**32 - 1  # seeds are NumPy RandomState seeds: 0 .. 2^32 - 1
+MAX_GRID_PIXELS = 1 << 28  # one labelled grid or contact sheet; more images make its cells smaller
+NOISE_MODES = ("const", "random", "none")
+SPACES = ("z", "w")
+WALK_KINDS = ("linear", "slerp", "circular", "noise-loop")
+PROJECT_SPACES = ("w", "w+", "z")
+PROJECT_LOSSES = ("lpips", "mse", "both")
+FITS = ("crop", "pad")
+
+
+def parse_seeds(text, option: str = "--seeds", limit: int = MAX_IMAGES, unit: str = "images") -> list[int]:
+    """A seed list (``0-7,12``) with at most ``limit`` seeds, each a RandomState seed."""
+    from ..core.seeds import parse_int_list
+
+    if not isinstance(text, (str, int, list)) or isinstance(text, bool) or (
+            isinstance(text, list) and not all(isinstance(v, int) and not isinstance(v, bool) for v in text)):
+        raise UsageError(f"{option} must be a seed list such as 0-7,12, not {text!r:.40}")
+    seeds = parse_int_list(text, what=option, limit=limit, unit=unit)
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad:
+        raise UsageError(f"{option}: seed {bad[0]} is outside 0-{MAX_SEED}")
+    return seeds
+
+
+def parse_cells(text, option: str, limit: int) -> tuple[int, int] | None:
+    """A COLSxROWS layout (None: automatic) of at most ``limit`` cells."""
+    from ..core.seeds import parse_grid
+
+    if text is not None and not isinstance(text, str):
+        raise UsageError(f"{option} must look like 7x4 or be auto, not {text!r}")
+    try:
+        grid = parse_grid(text)
+    except UsageError:
+        raise UsageError(f"{option} must look like 7x4 or be auto, not {text!r}") from None
+    if grid is not None and grid[0] * grid[1] > limit:
+        raise UsageError(f"{option} {text} has {grid[0] * grid[1]} cells; the limit is {limit}")
+    return grid
+
+
+def check_seed(option: str, value) -> int:
+    return checks.whole(option, value, lo=0, hi=MAX_SEED)
+
+
+def latent_count(path, option: str = "--w") -> int:
+    """How many latents a file holds (read now, so a broken file is refused before the model loads)."""
+    from .latents import load_latents
+
+    checks.text(option, str(path))
+    return len(load_latents(path))
 
 
 @dataclass
@@ -23,6 +84,30 @@ class GenerateOptions:
     w_file: str | None = None
     grid: str | None = None
     batch: int = 8
+
+    def validate(self) -> "GenerateOptions":
+        """Check every option (no model needed); ``--w`` files are read and checked here too."""
+        from ..core.seeds import parse_float_sweep
+
+        if not isinstance(self.trunc, (str, int, float)):
+            raise UsageError(f"--trunc must be a number or a sweep START:STOP:COUNT, not {self.trunc!r}")
+        psis = parse_float_sweep(self.trunc, what="--trunc", limit=MAX_IMAGES)
+        checks.optional_whole("--trunc-cutoff", self.trunc_cutoff, lo=0)
+        checks.choice("--noise-mode", self.noise_mode, NOISE_MODES)
+        checks.optional_whole("--class", self.class_idx, lo=0)
+        checks.whole("--batch", self.batch, lo=1, hi=MAX_BATCH, why="latents per forward pass")
+        parse_cells(self.grid, "--grid", MAX_IMAGES)
+        if self.w_file:
+            if len(psis) > 1:
+                raise UsageError("a truncation sweep needs seeds; --w images are rendered as saved")
+            n = latent_count(self.w_file)
+            if n > MAX_IMAGES:
+                raise UsageError(f"--w {self.w_file} holds {n} latents; the limit is {MAX_IMAGES} images per command")
+        else:
+            n = len(parse_seeds(self.seeds, "--seeds")) * len(psis)
+            if n > MAX_IMAGES:
+                raise UsageError(f"--seeds x --trunc make {n} images; the limit is {MAX_IMAGES} images per command")
+        return self
 
 
 @dataclass
@@ -48,6 +133,41 @@ class WalkOptions:
     grid: str | None = None
     batch: int = 8
 
+    def validate(self) -> "WalkOptions":
+        """Check every option (no model needed), the length of the video included."""
+        from .walk import EASINGS
+
+        checks.choice("--kind", self.kind, WALK_KINDS)
+        checks.choice("--space", self.space, SPACES)
+        checks.choice("--easing", self.easing, tuple(EASINGS))
+        frames = checks.whole("--frames", self.frames, lo=2, hi=MAX_FRAMES, why="frames per video")
+        checks.number("--fps", self.fps, lo=0, lo_open=True, hi=MAX_FPS)
+        checks.flag("--loop", self.loop)
+        checks.number("--trunc", self.trunc)
+        checks.optional_whole("--trunc-cutoff", self.trunc_cutoff, lo=0)
+        checks.number("--radius", self.radius, lo=0, hi=MAX_SPREAD, why="in units of the latent's spread")
+        checks.number("--sigma", self.sigma, lo=0, hi=MAX_SPREAD, why="in units of the latent's spread")
+        checks.whole("--harmonics", self.harmonics, lo=1, hi=MAX_HARMONICS)
+        check_seed("--seed", self.seed)
+        checks.choice("--noise-mode", self.noise_mode, NOISE_MODES)
+        checks.optional_whole("--class", self.class_idx, lo=0)
+        checks.whole("--batch", self.batch, lo=1, hi=MAX_BATCH, why="latents per forward pass")
+        parse_cells(self.grid, "--grid", MAX_WALK_CELLS)
+        if self.w_file:
+            keys = latent_count(self.w_file)
+            if keys < 1:
+                raise UsageError(f"--w {self.w_file} holds no latents")
+        else:
+            keys = len(parse_seeds(self.seeds, "--seeds", limit=MAX_FRAMES, unit="keyframes"))
+        if self.kind in ("circular", "noise-loop"):
+            total = frames
+        else:
+            total = keys * frames if self.loop else (keys - 1) * frames + 1
+        if total > MAX_FRAMES:
+            raise UsageError(f"{keys} keyframes x --frames {frames} make a video of {total} frames; the limit is "
+                             f"{MAX_FRAMES} frames per video")
+        return self
+
 
 @dataclass
 class ProjectOptions:
@@ -69,27 +189,101 @@ class ProjectOptions:
     seed: int = 303
     checkpoint_every: int = 100
 
+    def check(self) -> "ProjectOptions":
+        """Check every option that needs no model (the CLI runs this before loading anything)."""
+        from ..core.imageio import parse_color
+
+        checks.whole("--steps", self.steps, lo=1, hi=MAX_PROJECT_STEPS)
+        checks.choice("--space", self.space, PROJECT_SPACES)
+        checks.choice("--loss", self.loss, PROJECT_LOSSES)
+        checks.choice("--fit", self.fit, FITS)
+        checks.text("--pad-color", self.pad_color)
+        parse_color(self.pad_color)
+        checks.number("--lr", self.lr, lo=0, lo_open=True, hi=10)
+        checks.whole("w_avg_samples", self.w_avg_samples, lo=1, hi=1_000_000)
+        checks.number("initial_noise_factor", self.initial_noise_factor, lo=0, hi=MAX_SPREAD)
+        for name in ("noise_ramp_length", "lr_rampdown_length", "lr_rampup_length"):
+            checks.number(name, getattr(self, name), lo=0, lo_open=True, hi=1)
+        checks.number("regularize_noise_weight", self.regularize_noise_weight, lo=0)
+        checks.number("mse_weight", self.mse_weight, lo=0)
+        check_seed("--seed", self.seed)
+        checks.whole("--checkpoint-every", self.checkpoint_every, lo=0)
+        return self
+
     def validate(self, G) -> None:
         from .latents import has_w
 
-        if self.steps < 1:
-            raise UsageError("--steps must be at least 1")
-        if self.space not in ("w", "w+", "z"):
-            raise UsageError(f"unknown projection space {self.space!r}; choose w, w+ or z")
+        self.check()
         if self.space in ("w", "w+") and not has_w(G):
             raise UsageError("this generator has no w space (a DCGAN): project with --space z")
-        if self.loss not in ("lpips", "mse", "both"):
-            raise UsageError(f"unknown loss {self.loss!r}; choose lpips, mse or both")
-        if self.fit not in ("crop", "pad"):
-            raise UsageError(f"unknown fit {self.fit!r}; choose crop or pad")
+
+
+@dataclass
+class NeighboursOptions:
+    """Options of ``neuralbrush neighbours`` (the CLI is built from these defaults)."""
+
+    count: int = 100
+    sigma: float = 0.5
+    space: str = "w"
+    seed: int = 0
+    pick: int | None = None
+    batch: int = 8
+    noise_mode: str = "const"
+
+    def validate(self) -> "NeighboursOptions":
+        checks.whole("--count", self.count, lo=1, hi=MAX_IMAGES, why="images per command")
+        checks.number("--sigma", self.sigma, lo=0, hi=MAX_SPREAD, why="in units of the latent's spread")
+        checks.choice("--space", self.space, SPACES)
+        check_seed("--seed", self.seed)
+        if self.pick is not None:
+            checks.whole("--pick", self.pick)
+            if not 0 <= self.pick < self.count:
+                raise UsageError(f"--pick {self.pick} is not on the sheet: neighbours are numbered 0-{self.count - 1}")
+        checks.whole("--batch", self.batch, lo=1, hi=MAX_BATCH, why="latents per forward pass")
+        checks.choice("--noise-mode", self.noise_mode, NOISE_MODES)
+        return self
+
+
+@dataclass
+class MixOptions:
+    """Options of ``neuralbrush mix`` (the CLI is built from these defaults)."""
+
+    rows: str = "85,100,75"
+    cols: str = "55,821,1789"
+    styles: str = "0-6"
+    trunc: float = 1.0
+    noise_mode: str = "const"
+    class_idx: int | None = None
+
+    def validate(self, num_ws: int | None = None) -> tuple[list[int], list[int], list[int]]:
+        """Row seeds, column seeds and style layers (checked against ``num_ws`` when known)."""
+        from ..core.seeds import parse_int_list
+
+        rows = parse_seeds(self.rows, "--rows")
+        cols = parse_seeds(self.cols, "--cols")
+        if len(rows) * len(cols) > MAX_IMAGES:
+            raise UsageError(f"--rows x --cols make {len(rows) * len(cols)} images; the limit is {MAX_IMAGES} "
+                             "images per command")
+        if not isinstance(self.styles, (str, int, list)):
+            raise UsageError(f"--styles must be a layer list such as 0-6, not {self.styles!r}")
+        layers = parse_int_list(self.styles, what="--styles", limit=MAX_IMAGES, unit="layers")
+        checks.number("--trunc", self.trunc)
+        checks.choice("--noise-mode", self.noise_mode, NOISE_MODES)
+        checks.optional_whole("--class", self.class_idx, lo=0)
+        if num_ws is not None:
+            bad = [s for s in layers if not 0 <= s < num_ws]
+            if bad:
+                raise UsageError(f"--styles layers {bad[:8]} are out of range: this model has layers 0-{num_ws - 1}")
+        return rows, cols, layers
 
 
 
-NEIGHBOURS_DEFAULTS = {"count": 100, "sigma": 0.5, "space": "w", "seed": 0}
+NEIGHBOURS_DEFAULTS = {k: getattr(NeighboursOptions(), k) for k in ("count", "sigma", "space", "seed")}
 STORYBOARD_DEFAULTS = {"batch": None}
 
 GEN = GenerateOptions()
 WALK = WalkOptions()
 PROJ = ProjectOptions()
 NB = NEIGHBOURS_DEFAULTS
+MIX = MixOptions()
 STORY = STORYBOARD_DEFAULTS

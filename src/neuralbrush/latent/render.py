@@ -111,6 +111,24 @@ class Renderer:
             yield from self.frames(latents_at(idx), space)
 
 
+def grid_cell_side(cells: int, resolution: int) -> int:
+    """The side of one cell of a labelled grid or contact sheet of ``cells`` images: the native
+    resolution, or smaller so the whole sheet stays within ``MAX_GRID_PIXELS`` (a sheet of
+    thousands of 1024 px images would not fit in memory; the images' own PNGs stay native)."""
+    from .options import MAX_GRID_PIXELS
+
+    return max(1, min(int(resolution), int((MAX_GRID_PIXELS / max(int(cells), 1)) ** 0.5)))
+
+
+def shrink(frame: np.ndarray, side: int) -> np.ndarray:
+    """A uint8 HWC frame reduced to ``side`` pixels (box filter), unchanged when it is not larger."""
+    if frame.shape[0] <= side and frame.shape[1] <= side:
+        return frame
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(frame).resize((side, side), Image.BOX))
+
+
 def for_display(frames, min_size: int = 128) -> list[np.ndarray]:
     """Frames for a labelled grid: small images (a 32 px model) are enlarged by an integer
     factor (nearest neighbour, no blur) so labels do not cover them; the PNGs stay native."""

@@ -38,10 +38,13 @@ from typing import Any
 
 import torch
 
+from ..core import checks
 from ..core.checkpoint import write_json
 from ..core.errors import UsageError
 from ..core.imageio import load_image, save_image
 from .latents import check_space, file_digest, latent_center, latent_scale, load_latents, map_z, seed_z
+from .options import (MAX_BATCH, MAX_FPS, MAX_FRAMES, MAX_PROJECT_STEPS, MAX_SEED, MAX_SPREAD, NOISE_MODES,
+                      PROJECT_LOSSES, PROJECT_SPACES, SPACES)
 from .walk import EASINGS, ConcatPath, LatentPath, SegmentPath, stops_loop
 
 LOOP_DEFAULTS = {"stops": 7, "frames_per_stop": 30, "sigma": 0.3, "easing": "linear", "kind": "linear"}
@@ -78,87 +81,130 @@ class Storyboard:
 
 
 def _merge(defaults: dict, given: Any, what: str) -> dict:
+    """``defaults`` updated with the ``given`` mapping, every value checked; ``what`` names the
+    place in the file (``storyboard film.yaml: keyframe 2 transition``)."""
     if given is None:
-        return dict(defaults)
+        given = {}
     if not isinstance(given, dict):
-        raise UsageError(f"storyboard: {what} must be a mapping like {{frames: 150}}")
-    unknown = set(given) - set(defaults)
+        raise UsageError(f"{what} must be a mapping like {{frames: 150}}, not {given!r:.40}")
+    unknown = set(map(str, given)) - set(defaults)
     if unknown:
-        raise UsageError(f"storyboard: unknown {what} option(s) {', '.join(sorted(unknown))}; "
-                         f"known: {', '.join(defaults)}")
+        raise UsageError(f"{what}: unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(defaults)}")
     out = {**defaults, **given}
-    for k in ("stops", "frames_per_stop", "frames", "steps"):
-        if k in out and (not isinstance(out[k], int) or out[k] < 1):
-            raise UsageError(f"storyboard: {what} {k} must be a positive whole number")
-    if "easing" in out and out["easing"] not in EASINGS:
-        raise UsageError(f"storyboard: unknown easing {out['easing']!r}; choose one of {', '.join(EASINGS)}")
-    if "kind" in out and out["kind"] not in ("linear", "slerp"):
-        raise UsageError(f"storyboard: {what} kind must be linear or slerp")
+    limits = {"stops": (2, MAX_FRAMES), "frames_per_stop": (1, MAX_FRAMES), "frames": (1, MAX_FRAMES),
+              "steps": (1, MAX_PROJECT_STEPS)}
+    for k, (lo, hi) in limits.items():
+        if k in out:
+            checks.whole(f"{what} {k}", out[k], lo=lo, hi=hi)
+    if "sigma" in out:
+        checks.number(f"{what} sigma", out["sigma"], lo=0, hi=MAX_SPREAD, why="in units of the latent's spread")
+    if "easing" in out:
+        checks.choice(f"{what} easing", out["easing"], tuple(EASINGS))
+    if "kind" in out:
+        checks.choice(f"{what} kind", out["kind"], ("linear", "slerp"))
+    if "loss" in out:
+        checks.choice(f"{what} loss", out["loss"], PROJECT_LOSSES)
+    if "space" in out:
+        checks.choice(f"{what} space", out["space"], PROJECT_SPACES)
     return out
 
 
+def film_frames(sb: Storyboard) -> int:
+    """The number of frames of the film (the same count :func:`timeline` builds)."""
+    n, total = len(sb.keyframes), 0
+    for i, kf in enumerate(sb.keyframes):
+        parts = 0
+        if kf.loop is not None:
+            parts += kf.loop["stops"] * kf.loop["frames_per_stop"]
+        if i + 1 < n or (sb.close and n > 1):
+            parts += kf.transition["frames"]
+        elif not parts or kf.loop is None:
+            parts += 1
+        total += parts
+    return total
+
+
 def parse_storyboard(path: str | Path) -> Storyboard:
-    """Read and validate a storyboard YAML file; every mistake is one clear sentence."""
+    """Read and validate a storyboard YAML file; every mistake is one clear sentence naming the
+    file and the field, before any model is loaded or any file written."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"storyboard {path} does not exist")
+        raise UsageError(f"storyboard {path} does not exist" if not path.exists() else f"storyboard {path} is not a file")
+    where = f"storyboard {path.name}"
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{where} is not UTF-8 text") from None
     except yaml.YAMLError as e:
-        raise UsageError(f"storyboard {path.name} is not valid YAML ({str(e).splitlines()[0]})") from None
+        raise UsageError(f"{where} is not valid YAML ({(str(e).splitlines() or ['parse error'])[0]})") from None
+    except RecursionError:
+        raise UsageError(f"{where} is nested too deeply to read") from None
     if not isinstance(data, dict):
-        raise UsageError(f"storyboard {path.name} must be a mapping with a 'keyframes' list")
-    unknown = set(data) - TOP_KEYS
+        raise UsageError(f"{where} must be a mapping with a 'keyframes' list")
+    unknown = set(map(str, data)) - TOP_KEYS
     if unknown:
-        raise UsageError(f"storyboard: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(TOP_KEYS))}")
+        raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(TOP_KEYS))}")
     kf_data = data.get("keyframes")
     if not isinstance(kf_data, list) or not kf_data:
-        raise UsageError("storyboard: 'keyframes' must be a non-empty list")
-    loop_default = _merge(LOOP_DEFAULTS, data.get("loop"), "loop")
-    trans_default = _merge(TRANSITION_DEFAULTS, data.get("transition"), "transition")
+        raise UsageError(f"{where}: 'keyframes' must be a non-empty list")
+    if len(kf_data) > MAX_FRAMES:
+        raise UsageError(f"{where}: {len(kf_data)} keyframes; the limit is {MAX_FRAMES} frames per video")
+    loop_default = _merge(LOOP_DEFAULTS, data.get("loop"), f"{where}: loop")
+    trans_default = _merge(TRANSITION_DEFAULTS, data.get("transition"), f"{where}: transition")
     base = path.parent
     kfs = []
     for i, k in enumerate(kf_data):
-        if isinstance(k, int):
+        at = f"{where}: keyframe {i + 1}"
+        if isinstance(k, int) and not isinstance(k, bool):
             k = {"seed": k}
         if not isinstance(k, dict):
-            raise UsageError(f"storyboard: keyframe {i + 1} must be a mapping such as {{seed: 3}}")
-        bad = set(k) - KEYFRAME_KEYS
+            raise UsageError(f"{at} must be a mapping such as {{seed: 3}}")
+        bad = set(map(str, k)) - KEYFRAME_KEYS
         if bad:
-            raise UsageError(f"storyboard: keyframe {i + 1} has unknown key(s) {', '.join(sorted(bad))}")
+            raise UsageError(f"{at} has unknown key(s) {', '.join(sorted(bad))}")
         sources = [s for s in ("seed", "image", "latent") if s in k]
         if len(sources) != 1:
-            raise UsageError(f"storyboard: keyframe {i + 1} needs exactly one of seed, image or latent")
+            raise UsageError(f"{at} needs exactly one of seed, image or latent")
         kind = sources[0]
         value: Any = k[kind]
         if kind == "seed":
-            if not isinstance(value, int):
-                raise UsageError(f"storyboard: keyframe {i + 1} seed must be a whole number")
+            value = checks.whole(f"{at} seed", value, lo=0, hi=MAX_SEED)
         else:
-            p = Path(str(value)).expanduser()
+            p = Path(checks.text(f"{at} {kind}", value)).expanduser()
             value = p if p.is_absolute() else base / p
             if not value.is_file():
-                raise UsageError(f"storyboard: keyframe {i + 1} {kind} file {value} does not exist")
+                raise UsageError(f"{at} {kind} file {value} does not exist")
         loop_given = k.get("loop", {})
-        loop = None if loop_given is False else _merge(loop_default, {} if loop_given in (True, None) else loop_given,
-                                                       f"keyframe {i + 1} loop")
-        trans = _merge(trans_default, k.get("transition"), f"keyframe {i + 1} transition")
-        kfs.append(Keyframe(kind, value, loop, trans, int(k.get("index", 0)), str(k.get("name", f"{kind} {value}"))))
+        if loop_given is False:
+            loop = None
+        else:
+            loop = _merge(loop_default, {} if loop_given in (True, None) else loop_given, f"{at} loop")
+        trans = _merge(trans_default, k.get("transition"), f"{at} transition")
+        index = checks.whole(f"{at} index", k.get("index", 0), lo=0)
+        name = k.get("name", f"{kind} {value}")
+        if not isinstance(name, (str, int, float)) or isinstance(name, bool):
+            raise UsageError(f"{at} name must be text, not {name!r:.40}")
+        kfs.append(Keyframe(kind, value, loop, trans, index, str(name)))
     model = data.get("model")
     if model is not None:
-        mp = Path(str(model)).expanduser()
+        mp = Path(checks.text(f"{where}: model", model)).expanduser()
         model = str(mp if mp.is_absolute() or not (base / mp).exists() else base / mp)
-    space = str(data["space"]) if data.get("space") else None
-    sb = Storyboard(keyframes=kfs, model=model, fps=float(data.get("fps", 30)), space=space,
-                    trunc=float(data.get("trunc", 1.0)), seed=int(data.get("seed", 0)), batch=int(data.get("batch", 8)),
-                    noise_mode=str(data.get("noise_mode", "const")), close=bool(data.get("close", True)),
-                    project=_merge(PROJECT_DEFAULTS, data.get("project"), "project"), base=base)
-    if sb.fps <= 0:
-        raise UsageError("storyboard: fps must be positive")
-    if sb.batch < 1:
-        raise UsageError("storyboard: batch must be at least 1")
+    space = data.get("space")
+    if space is not None:
+        space = checks.choice(f"{where}: space", space, SPACES)
+    sb = Storyboard(keyframes=kfs, model=model,
+                    fps=checks.number(f"{where}: fps", data.get("fps", 30), lo=0, lo_open=True, hi=MAX_FPS),
+                    space=space, trunc=checks.number(f"{where}: trunc", data.get("trunc", 1.0)),
+                    seed=checks.whole(f"{where}: seed", data.get("seed", 0), lo=0, hi=MAX_SEED),
+                    batch=checks.whole(f"{where}: batch", data.get("batch", 8), lo=1, hi=MAX_BATCH),
+                    noise_mode=checks.choice(f"{where}: noise_mode", data.get("noise_mode", "const"), NOISE_MODES),
+                    close=checks.flag(f"{where}: close", data.get("close", True)),
+                    project=_merge(PROJECT_DEFAULTS, data.get("project"), f"{where}: project"), base=base)
+    total = film_frames(sb)
+    if total > MAX_FRAMES:
+        raise UsageError(f"{where}: the film has {total} frames; the limit is {MAX_FRAMES} frames per video")
     return sb
 
 
@@ -215,7 +261,8 @@ def timeline(G, sb: Storyboard, latents: list[torch.Tensor]) -> LatentPath:
         if kf.loop is not None:
             lp = kf.loop
             parts.append(stops_loop(lat, stops=lp["stops"], frames_per_stop=lp["frames_per_stop"],
-                                    sigma=float(lp["sigma"]) * scale, seed=sb.seed * 1000 + i, easing=lp["easing"],
+                                    sigma=float(lp["sigma"]) * scale, seed=(sb.seed * 1000 + i) % 2**32,
+                                    easing=lp["easing"],
                                     kind=lp["kind"], center=center))
         if i + 1 < n or (sb.close and n > 1):
             nxt = latents[(i + 1) % n]
@@ -255,6 +302,8 @@ def render_storyboard(story: str | Path, output: str | Path, *, model: str | Non
 
     runtime = runtime or resolve_runtime("cpu", "fp32")
     sb = parse_storyboard(story)
+    if batch is not None:
+        checks.whole("--batch", batch, lo=1, hi=MAX_BATCH, why="frames per forward pass")
     output = Path(output)
     if output.suffix.lower() not in (".mp4", ".gif", ".m4v", ".mov"):
         raise UsageError(f"cannot write {output.name}: use a .mp4 or .gif file name")

@@ -181,7 +181,7 @@ class ConcatPath(LatentPath):
 def _unit_directions(shape_row: int, start: torch.Tensor, others: Sequence[torch.Tensor], seed: int,
                      count: int = 2) -> list[torch.Tensor]:
     """``count`` orthonormal directions [row]: toward ``others`` first, random ones after."""
-    rng = np.random.RandomState(seed)
+    rng = np.random.RandomState(seed % 2**32)
     cands = [(o - start).reshape(-1, shape_row).mean(0) for o in others]
     cands += [torch.from_numpy(rng.randn(shape_row)).float() for _ in range(count + 2)]
     basis: list[torch.Tensor] = []
@@ -231,7 +231,7 @@ class NoiseLoopPath(LatentPath):
             raise UsageError("a noise loop needs at least one harmonic")
         ease(0.0, easing)
         self.start, self.frames, self.sigma, self.easing = start.float(), int(frames), float(sigma), easing
-        rng = np.random.RandomState(seed)
+        rng = np.random.RandomState(seed % 2**32)
         d = start.shape[-1]
         k = np.arange(1, harmonics + 1, dtype=np.float64)
         amp = 1.0 / k
@@ -258,7 +258,7 @@ def stops_loop(start: torch.Tensor, *, stops: int = 7, frames_per_stop: int = 30
     with ``frames_per_stop`` interpolated frames each, and back to ``start`` (closed)."""
     if stops < 2:
         raise UsageError("a stops loop needs at least 2 stops")
-    rng = np.random.RandomState(seed)
+    rng = np.random.RandomState(seed % 2**32)
     pts = [start.float()]
     for _ in range(stops - 1):
         step = torch.from_numpy(rng.randn(start.shape[-1])).float() * sigma
@@ -377,9 +377,8 @@ def render_walk(G: torch.nn.Module, output: str | Path, opts: WalkOptions, runti
     from .latents import check_space, load_latents
     from .render import Renderer
 
+    opts.validate()
     space = check_space(G, opts.space)
-    if opts.frames < 2:
-        raise UsageError("--frames must be at least 2")
     if opts.w_file:
         lat = load_latents(opts.w_file, G)
         keys: list = list(lat.in_space(space))
