@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ..pix2pix.options import ApplyOptions, TrainOptions, VideoOptions
+from ..core.outputs import claim_output
+from ..pix2pix.options import MAX_APPLY_SIZE, NORM_STATS, ApplyOptions, TrainOptions, VideoOptions
 
 pix2pix_app = typer.Typer(help="pix2pix: train a U-Net to turn edges or colour clusters into your images, "
                                "then apply it to photos and videos.", no_args_is_help=True)
@@ -15,6 +17,10 @@ pix2pix_app = typer.Typer(help="pix2pix: train a U-Net to turn edges or colour c
 _T = TrainOptions()
 _A = ApplyOptions()
 _V = VideoOptions()
+
+NormStats = Enum("NormStats", {c: c for c in NORM_STATS}, type=str)  # choices shown by --help
+NORM_STATS_HELP = ("Batch-norm statistics: running (stored in training; junyanz test.py --eval) or batch "
+                   "(each image's own; junyanz test.py's default, the paper's protocol, usually with --dropout).")
 
 
 @pix2pix_app.command("train")
@@ -67,12 +73,16 @@ def train_cmd(
                         scale_max=scale_max, flip=flip, holdout=holdout, snap_epochs=snap_epochs,
                         snap_minutes=snap_minutes, keep=keep, resume=resume, outdir=str(outdir), seed=seed,
                         device=device, precision=precision, max_images=max_images)
+    claim_output(outdir, "folder", what="--outdir")  # refused before the data or the networks load
     result = train(opts)
     if result.snapshot is not None:
         last = result.history[-1] if result.history else {}
-        console.print(f"trained {result.step} steps ({result.epoch} epochs, {result.elapsed_s / 60:.1f} min); "
-                      f"held-out L1 {result.val_l1:.4f} vs {result.mean_image_l1:.4f} for the mean image "
-                      f"(luma {last.get('val_L1_luma', float('nan')):.4f} vs {last.get('mean_image_L1_luma', float('nan')):.4f})")
+        done = f"trained {result.step} steps ({result.epoch} epochs, {result.elapsed_s / 60:.1f} min)"
+        if result.val_l1 is None or result.mean_image_l1 is None or "val_L1_luma" not in last:
+            console.print(f"{done}; no held-out images (--holdout 0), so no validation L1")
+        else:
+            console.print(f"{done}; held-out L1 {result.val_l1:.4f} vs {result.mean_image_l1:.4f} for the mean image "
+                          f"(luma {last['val_L1_luma']:.4f} vs {last['mean_image_L1_luma']:.4f})")
         console.print(f"run: {result.run_dir}\nsnapshot: {result.snapshot}")
 
 
@@ -84,9 +94,10 @@ def apply_cmd(
     input: Optional[str] = typer.Option(_A.input, "--input", help="edges, clusters or none (the photo is the input); "
                                         "default: as in training."),
     clusters: Optional[int] = typer.Option(_A.clusters, "--clusters", min=1, max=20, help="Colour count (default: as in training)."),
-    size: Optional[int] = typer.Option(_A.size, "--size", min=32, help="Longer side the network runs at "
-                                       "(default: the training size); the output is resized back to the photo's size."),
+    size: Optional[int] = typer.Option(_A.size, "--size", min=32, max=MAX_APPLY_SIZE, help="Longer side the network "
+                                       "runs at (default: the training size); the output is resized back to the photo's size."),
     dropout: bool = typer.Option(_A.dropout, "--dropout", help="Keep dropout on (the paper's test-time noise)."),
+    norm_stats: NormStats = typer.Option(_A.norm_stats, "--norm-stats", help=NORM_STATS_HELP),
     seed: int = typer.Option(_A.seed, "--seed", help="Noise seed for --dropout."),
     side_by_side: bool = typer.Option(_A.side_by_side, "--side-by-side", help="Also write original | input | output."),
     device: str = typer.Option(_A.device, "--device", help="auto, cpu, cuda or mps."),
@@ -97,7 +108,11 @@ def apply_cmd(
     from ..pix2pix.apply import apply_paths
 
     opts = ApplyOptions(input=input, clusters=clusters, size=size, dropout=dropout, seed=seed,
-                        side_by_side=side_by_side, device=device, precision=precision)
+                        side_by_side=side_by_side, device=device, precision=precision,
+                        norm_stats=NormStats(norm_stats).value)
+    from ..core.imageio import is_image_file
+
+    claim_output(out, "file" if is_image_file(out) else "folder")
     written = apply_paths(model, photos, out, opts)
     for p in written[:10]:
         console.print(str(p))
@@ -114,8 +129,10 @@ def video_cmd(
                                 "each output is (1-blend)*new + blend*previous output."),
     input: Optional[str] = typer.Option(_V.input, "--input", help="edges, clusters or none; default: as in training."),
     clusters: Optional[int] = typer.Option(_V.clusters, "--clusters", min=1, max=20, help="Colour count (default: as in training)."),
-    size: Optional[int] = typer.Option(_V.size, "--size", min=32, help="Longer side the network runs at (default: the training size)."),
+    size: Optional[int] = typer.Option(_V.size, "--size", min=32, max=MAX_APPLY_SIZE,
+                                       help="Longer side the network runs at (default: the training size)."),
     dropout: bool = typer.Option(_V.dropout, "--dropout", help="Keep dropout on, with the same noise seed on every frame."),
+    norm_stats: NormStats = typer.Option(_V.norm_stats, "--norm-stats", help=NORM_STATS_HELP),
     seed: int = typer.Option(_V.seed, "--seed", help="Noise seed (fixed for every frame)."),
     side_by_side: bool = typer.Option(_V.side_by_side, "--side-by-side", help="Frames show original | input | output."),
     fps: Optional[float] = typer.Option(_V.fps, "--fps", help="Output frame rate (default: the input's; 24 for folders)."),
@@ -129,9 +146,10 @@ def video_cmd(
 
     opts = VideoOptions(input=input, clusters=clusters, size=size, dropout=dropout, seed=seed,
                         side_by_side=side_by_side, device=device, precision=precision, blend=blend, fps=fps,
-                        max_frames=max_frames)
+                        max_frames=max_frames, norm_stats=NormStats(norm_stats).value)
     from ..core.distributed import is_main
 
+    claim_output(out, "folder" if out.suffix == "" or out.is_dir() else "file")
     result = apply_video(model, source, out, opts)
     if is_main():
         console.print(f"{result.frames} frames ({result.reused} from the cache) -> {result.out}")

@@ -5,7 +5,9 @@ checkpoint; a model trained on A|B pairs takes the photo itself). The photo is r
 longer side is the working size (the training size by default), the derived input is padded
 up to the U-Net's multiple (2 ** depth: 256 for unet_256), the generator runs in eval mode
 (``dropout=True`` keeps dropout on with a fixed noise seed, the paper's test-time noise), and
-the result is cropped and resized back to the photo's own size.
+the result is cropped and resized back to the photo's own size. ``norm_stats="batch"`` normalises
+batch norm with each image's own statistics instead of the stored running ones (junyanz
+``test.py`` without ``--eval``).
 """
 
 from __future__ import annotations
@@ -19,15 +21,15 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..core.checkpoint import load_checkpoint, read_meta, unprefixed, write_json
+from ..core.checkpoint import load_checkpoint, unprefixed, write_json
 from ..core.device import Runtime, resolve_runtime
 from ..core.errors import CheckpointError, ImageLoadError, UsageError
 from ..core.imageio import is_image_file, list_images, load_image, save_image, to_pil, to_tensor
 from ..core.media import side_by_side
 from ..core.progress import info, track
 from ..core.runs import latest_snapshot
-from .networks import UNetConfig, build_generator
-from .options import ApplyOptions
+from .networks import build_generator, generator_config_from, load_state
+from .options import ApplyOptions, check_apply_values
 from .train import FORMAT, SNAPSHOT_PATTERN
 
 
@@ -37,18 +39,23 @@ def load_generator(model: str | os.PathLike) -> tuple[nn.Module, dict]:
     p = Path(model)
     if p.is_dir():
         p = latest_snapshot(p, SNAPSHOT_PATTERN)
-    if p.suffix == ".safetensors" or (p.exists() and _is_safetensors(p)):
-        meta = read_meta(p)
+    if p.suffix == ".safetensors" or (p.is_file() and _looks_like_safetensors(p)):
+        tensors, meta = load_checkpoint(p)
         if meta.get("format") != FORMAT:
             raise CheckpointError(f"{p} holds a {meta.get('format')!r} checkpoint, not a pix2pix model")
-        tensors, meta = load_checkpoint(p, expect_format=FORMAT)
-        G = build_generator(UNetConfig(**meta["generator"]))
-        G.load_state_dict(unprefixed(tensors, "G"))
+        cfg = generator_config_from(meta.get("generator"), str(p))
+        G = build_generator(cfg)
+        load_state(G, unprefixed(tensors, "G"), str(p), "pix2pix generator")
+        _check_meta(meta, p)
         return G, meta
     if not p.exists():
         from ..weights import store
 
         if str(model) in store.CATALOGUE:
+            if store.entry(str(model)).kind != "pix2pix-g":
+                raise UsageError(f"weights {str(model)!r} are {store.entry(str(model)).kind} weights, not a pix2pix "
+                                 "generator; choose one of " + ", ".join(n for n, e in store.CATALOGUE.items()
+                                                                         if e.kind == "pix2pix-g"))
             p = store.require(str(model))
         else:
             raise UsageError(f"model {model} does not exist (give a run folder, a snapshot, a .pth file or a weights name)")
@@ -59,12 +66,21 @@ def load_generator(model: str | os.PathLike) -> tuple[nn.Module, dict]:
                "clusters": 7, "source": str(p)}
 
 
-def _is_safetensors(p: Path) -> bool:
-    try:
-        read_meta(p)
-        return True
-    except CheckpointError:
-        return False
+def _looks_like_safetensors(p: Path) -> bool:
+    """A safetensors file starts with its header length (8 bytes, little endian) then ``{``."""
+    with open(p, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:9] == b"{"
+
+
+def _check_meta(meta: dict, p: Path) -> None:
+    """The few entries applying reads (how the input is made, the working size) are sane."""
+    if meta.get("input") not in (None, "edges", "clusters"):
+        raise CheckpointError(f"{p} names an unknown input kind {meta.get('input')!r} in its metadata")
+    for key, lo, hi in (("clusters", 1, 256), ("size", 1, 16384)):
+        v = meta.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi):
+            raise CheckpointError(f"{p} has a malformed '{key}' entry ({v!r}) in its metadata")
 
 
 def _pad_to_multiple(arr: np.ndarray, multiple: int, *, white: bool) -> np.ndarray:
@@ -90,23 +106,32 @@ class Translation:
 
 
 class Pix2PixModel:
-    """A loaded generator plus how its inputs are made (a notebook-friendly entry point)."""
+    """A loaded generator plus how its inputs are made (a notebook-friendly entry point).
+
+    ``norm_stats`` chooses how batch norm normalises: ``running`` uses the statistics stored in
+    training (junyanz ``test.py --eval``), ``batch`` the image's own statistics (junyanz ``test.py``
+    without ``--eval``, the pix2pix paper's protocol, usually with ``dropout=True`` as well).
+    Instance-norm generators always use the image's own statistics, so it changes nothing there.
+    """
 
     def __init__(self, model: str | os.PathLike, *, input: str | None = None, clusters: int | None = None,
                  size: int | None = None, dropout: bool = False, seed: int = 0, device: str = "auto",
-                 precision: str = "auto") -> None:
+                 precision: str = "auto", norm_stats: str = "running") -> None:
+        check_apply_values(input=input, clusters=clusters, size=size, norm_stats=norm_stats)
         self.runtime: Runtime = resolve_runtime(device, precision)
         G, meta = load_generator(model)
         self.meta = meta
         self.G = self.runtime.module(G).eval()
         self.dropout = dropout
-        if dropout:
-            for m in self.G.modules():
-                if isinstance(m, torch.nn.Dropout):
-                    m.train()
+        self.norm_stats = norm_stats
+        for m in self.G.modules():
+            if dropout and isinstance(m, torch.nn.Dropout):
+                m.train()
+            if norm_stats == "batch" and isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                # normalise with this image's statistics and leave the stored ones untouched
+                m.train()
+                m.track_running_stats = False
         kind = meta.get("input") if input is None else (None if input == "none" else input)
-        if kind not in (None, "edges", "clusters"):
-            raise UsageError(f"unknown --input {input!r}; use edges, clusters or none")
         self.input_kind = kind
         self.clusters = int(clusters if clusters is not None else meta.get("clusters", 7))
         self.multiple = 2 ** G.depth
@@ -178,6 +203,7 @@ def apply_paths(model: str | os.PathLike, photos: list[str | os.PathLike], out: 
     ``pix2pix-apply.json`` beside the outputs.
     """
     opts = opts or ApplyOptions()
+    opts.validate()
     sources = list_images([Path(p) for p in photos])
     if not sources:
         raise UsageError("no photos found in " + ", ".join(str(p) for p in photos))
@@ -185,7 +211,7 @@ def apply_paths(model: str | os.PathLike, photos: list[str | os.PathLike], out: 
     single = len(sources) == 1 and not Path(photos[0]).is_dir()
     targets = _output_paths(out, sources, single)
     m = Pix2PixModel(model, input=opts.input, clusters=opts.clusters, size=opts.size, dropout=opts.dropout,
-                     seed=opts.seed, device=opts.device, precision=opts.precision)
+                     seed=opts.seed, device=opts.device, precision=opts.precision, norm_stats=opts.norm_stats)
     written, skipped = [], []
     for src, dst in track(list(zip(sources, targets)), "pix2pix apply"):
         try:

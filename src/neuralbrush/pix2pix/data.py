@@ -229,10 +229,22 @@ class PairSampler:
                 "order_rng": self.order_rng.bit_generator.state, "order": self._order.tolist()}
 
     def set_state(self, s: dict) -> None:
-        self.epoch, self.pos = int(s["epoch"]), int(s["pos"])
-        self.rng.bit_generator.state = s["rng"]
-        self.order_rng.bit_generator.state = s["order_rng"]
-        order = np.asarray(s["order"], dtype=np.int64)
+        from ..core.errors import CheckpointError
+
+        try:
+            epoch, pos = int(s["epoch"]), int(s["pos"])
+            order = np.asarray(s["order"], dtype=np.int64)
+            if order.ndim != 1:
+                raise ValueError("order is not a list")
+            rng, order_rng = self.rng.bit_generator.state, self.order_rng.bit_generator.state
+            self.rng.bit_generator.state = s["rng"]
+            self.order_rng.bit_generator.state = s["order_rng"]
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise CheckpointError("the snapshot's data-order state is damaged; resume from another snapshot") from None
         if len(order) != len(self.pairs):
+            self.rng.bit_generator.state, self.order_rng.bit_generator.state = rng, order_rng
             raise UsageError("the dataset changed size since the run started; resume with the same data")
-        self._order = order
+        if epoch < 0 or pos < 0 or not np.array_equal(np.sort(order), np.arange(len(order))):
+            self.rng.bit_generator.state, self.order_rng.bit_generator.state = rng, order_rng
+            raise CheckpointError("the snapshot's data-order state is damaged; resume from another snapshot")
+        self.epoch, self.pos, self._order = epoch, pos, order

@@ -9,6 +9,12 @@ norm). With instance norm there are no norm entries and every conv has a bias; b
 files may lack ``num_batches_tracked``. We map these keys onto the flat ``down{k}`` /
 ``up{k}`` names of :class:`~neuralbrush.pix2pix.networks.UNetGenerator`.
 
+Instance-norm files saved by older PyTorch (whose InstanceNorm tracked running statistics) carry
+``running_mean`` / ``running_var`` / ``num_batches_tracked`` on the norm layers; the reference
+drops those keys when loading (an instance norm without tracking never uses them), and so do
+we, saying so in one info line. A file that is some other network (a ResNet generator, a PatchGAN
+discriminator, a VGG classifier) is refused with a sentence naming what it is.
+
 Files are read by :func:`neuralbrush.core.checkpoint.read_torch_state_dict`, our own
 restricted reader of torch.save's format: a file that tries to run code is refused rather than
 executed.
@@ -23,6 +29,7 @@ import torch
 
 from ..core.checkpoint import read_torch_state_dict
 from ..core.errors import CheckpointError
+from ..core.progress import info
 from .networks import ARCH_DEPTHS, UNetConfig, UNetGenerator
 
 _DEPTH_TO_ARCH = {v: k for k, v in ARCH_DEPTHS.items()}
@@ -46,15 +53,41 @@ def _strip_wrappers(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor
     return out
 
 
+def what_network(state: Mapping[str, torch.Tensor]) -> str:
+    """A few words saying what network a state_dict belongs to (for messages refusing it)."""
+    state = _strip_wrappers(state)
+    keys = list(state)
+    if not keys:
+        return "an empty state_dict"
+    if any(".conv_block." in k for k in keys):
+        blocks = len({k.split(".conv_block.")[0] for k in keys if ".conv_block." in k})
+        return f"a junyanz ResNet generator ({blocks} residual blocks), not a U-Net"
+    if "model.model.0.weight" in state:
+        return "a junyanz U-Net generator"
+    convs = sorted((int(k.split(".")[1]), v) for k, v in state.items()
+                   if k.startswith("model.") and k.endswith(".weight") and k.count(".") == 2
+                   and k.split(".")[1].isdigit() and getattr(v, "dim", lambda: 0)() == 4)
+    if convs and convs[-1][1].shape[0] == 1:
+        return f"a PatchGAN discriminator ({convs[0][1].shape[1]} input channels), not a generator"
+    if any(k.startswith("features.") for k in keys) and any(k.startswith("classifier.") for k in keys):
+        n = sum(1 for k, v in state.items() if k.startswith("features.") and k.endswith(".weight") and v.dim() == 4)
+        return f"a VGG classifier with {n} convolutions"
+    if any(k.startswith(("Conv2d_1a_3x3", "Mixed_")) for k in keys):
+        return "an Inception network"
+    if any(k.startswith(("G.", "D.", "G_ema.")) for k in keys):
+        return "a neuralbrush GAN snapshot"
+    shown = ", ".join(keys[:3]) + ("..." if len(keys) > 3 else "")
+    return f"a state_dict of {len(keys)} tensors ({shown})"
+
+
 def describe_junyanz(state: Mapping[str, torch.Tensor]) -> UNetConfig:
     """Infer (arch, channels, ngf, norm) of a junyanz U-Net state_dict; raises if it is not one."""
     state = _strip_wrappers(state)
     first = state.get("model.model.0.weight")
     last = state.get("model.model.3.weight")
     if first is None or last is None or first.dim() != 4 or last.dim() != 4:
-        some = ", ".join(list(state)[:4])
-        raise CheckpointError(f"this is not a pix2pix U-Net generator state_dict (expected keys model.model.0.weight "
-                              f"and model.model.3.weight; found {some or 'no keys'})")
+        raise CheckpointError(f"this is not a pix2pix U-Net generator state_dict: it is {what_network(state)} "
+                              "(a U-Net has keys model.model.0.weight and model.model.3.weight)")
     prefixes = level_prefixes(16)
     depth = 1
     while depth < len(prefixes) and f"{prefixes[depth]}.model.1.weight" in state:
@@ -104,6 +137,8 @@ def junyanz_to_flat(state: Mapping[str, torch.Tensor], expect: UNetConfig | None
     """Convert a junyanz U-Net state_dict to our flat names; checks it against ``expect``."""
     state = _strip_wrappers(state)
     found = describe_junyanz(state)
+    if found.norm == "instance":
+        state = _drop_instance_norm_statistics(state, found)
     if expect is not None:
         mismatch = [f for f in ("arch", "norm", "ngf", "in_channels", "out_channels")
                     if getattr(expect, f) != getattr(found, f)]
@@ -132,6 +167,19 @@ def junyanz_to_flat(state: Mapping[str, torch.Tensor], expect: UNetConfig | None
     for k, v in ref.items():  # missing num_batches_tracked: keep the fresh zero counter
         flat.setdefault(k, v)
     return found, flat
+
+
+def _drop_instance_norm_statistics(state: dict[str, torch.Tensor], cfg: UNetConfig) -> dict[str, torch.Tensor]:
+    """Without the running statistics older PyTorch saved on InstanceNorm layers (as the reference does)."""
+    as_batch = UNetConfig(cfg.arch, cfg.in_channels, cfg.out_channels, cfg.ngf, "batch")
+    norm_layers = {src.rsplit(".", 1)[0] for src, dst in junyanz_key_map(as_batch).items() if ".norm." in dst}
+    stale = [k for k in state if k.rsplit(".", 1)[0] in norm_layers
+             and k.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked")]
+    if stale:
+        layers = len({k.rsplit(".", 1)[0] for k in stale})
+        info(f"ignoring the running statistics older PyTorch saved on {layers} instance-norm layers "
+             f"({len(stale)} entries; instance norm does not use them, and the reference drops them too)")
+    return {k: v for k, v in state.items() if k not in set(stale)}
 
 
 def read_junyanz_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -22,7 +22,7 @@ affine parameters, no running statistics) every convolution has a bias.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
@@ -208,6 +208,66 @@ def init_weights(module: nn.Module, *, gain: float = 0.02, generator: torch.Gene
                 m.weight.normal_(1.0, gain, generator=generator)
                 m.bias.zero_()
     return module
+
+
+def _check_fields(cls: type, d: object, label: str, limits: dict[str, tuple[type, float, float]],
+                  choices: dict[str, tuple[str, ...]]) -> dict:
+    """``d`` as constructor kwargs of ``cls`` when every value is of the right type and range."""
+    from ..core.errors import CheckpointError
+
+    what = "generator" if cls is UNetConfig else "discriminator"
+    if not isinstance(d, dict):
+        raise CheckpointError(f"{label} has no valid {what} description in its metadata")
+    unknown = sorted(set(d) - {f.name for f in fields(cls)})
+    if unknown:
+        raise CheckpointError(f"{label} describes its {what} with unknown entries: {', '.join(map(str, unknown[:3]))}")
+    for name, options in choices.items():
+        if name in d and d[name] not in options:
+            raise CheckpointError(f"{label} has a {what} {name} of {d[name]!r}; expected one of {', '.join(options)}")
+    for name, (kind, lo, hi) in limits.items():
+        if name not in d:
+            continue
+        v = d[name]
+        ok_type = isinstance(v, (int, float)) if kind is float else isinstance(v, int)
+        if isinstance(v, bool) or not ok_type or not lo <= v <= hi:
+            raise CheckpointError(f"{label} has a {what} {name} of {v!r}; expected a number in [{lo:g}, {hi:g}]")
+    return dict(d)
+
+
+def generator_config_from(d: object, label: str) -> UNetConfig:
+    """A :class:`UNetConfig` from checkpoint metadata, every value checked (a damaged or hostile file
+    cannot ask for a network of negative or enormous size)."""
+    return UNetConfig(**_check_fields(UNetConfig, d, label,
+                                      {"in_channels": (int, 1, 64), "out_channels": (int, 1, 64),
+                                       "ngf": (int, 1, 1024), "dropout": (float, 0.0, 0.999)},
+                                      {"arch": tuple(ARCH_DEPTHS), "norm": NORMS}))
+
+
+def discriminator_config_from(d: object, label: str) -> PatchConfig:
+    """A :class:`PatchConfig` from checkpoint metadata, every value checked."""
+    return PatchConfig(**_check_fields(PatchConfig, d, label,
+                                       {"in_channels": (int, 1, 128), "ndf": (int, 1, 1024), "n_layers": (int, 1, 8)},
+                                       {"norm": NORMS}))
+
+
+def check_state(module: nn.Module, state: dict[str, torch.Tensor], label: str, what: str) -> None:
+    """A missing, extra or wrongly shaped tensor is one CheckpointError (``module`` may live on the
+    meta device: only names and shapes are compared)."""
+    from ..core.errors import CheckpointError
+
+    own = module.state_dict()
+    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or extra or wrong:
+        detail = (f"lacks {missing[0]}" if missing else f"has an unexpected {extra[0]}" if extra else
+                  f"has {wrong[0]} of shape {tuple(state[wrong[0]].shape)}, expected {tuple(own[wrong[0]].shape)}")
+        raise CheckpointError(f"{label}: the {what} does not match its description ({detail}); the file is damaged")
+
+
+def load_state(module: nn.Module, state: dict[str, torch.Tensor], label: str, what: str) -> None:
+    """Strictly load ``state`` after :func:`check_state`."""
+    check_state(module, state, label, what)
+    module.load_state_dict(state, strict=True)
 
 
 def build_generator(config: UNetConfig | dict) -> UNetGenerator:

@@ -7,9 +7,15 @@ This module imports nothing heavy so the CLI can read the defaults cheaply.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
+from ..core.errors import UsageError
+
 INPUT_KINDS = ("edges", "clusters")
+APPLY_INPUTS = ("edges", "clusters", "none")
+NORM_STATS = ("running", "batch")  # junyanz test.py --eval | test.py (the paper's protocol)
+MAX_APPLY_SIZE = 8192
 ARCHS = ("auto", "unet_256", "unet_128", "unet_64", "unet_32")
 GAN_LOSSES = ("vanilla", "lsgan")
 
@@ -68,6 +74,7 @@ class ApplyOptions:
     clusters: int | None = None     # None: as in training
     size: int | None = None         # longer side the network runs at; None: the training size
     dropout: bool = False           # keep dropout active (the paper's test-time noise)
+    norm_stats: str = "running"     # batch norm: running (stored) or batch (the image's own) statistics
     seed: int = 0                   # noise seed for dropout
     side_by_side: bool = False      # also write original | input | output
     device: str = "auto"
@@ -75,6 +82,10 @@ class ApplyOptions:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def validate(self) -> None:
+        """Refuse impossible values before any model is loaded or any file is written."""
+        check_apply_values(input=self.input, clusters=self.clusters, size=self.size, norm_stats=self.norm_stats)
 
 
 @dataclass
@@ -84,3 +95,26 @@ class VideoOptions(ApplyOptions):
     blend: float = 0.0              # temporal blending: out = (1-blend)*G(frame) + blend*previous out
     fps: float | None = None        # output fps (default: the input's, 24 for frame folders)
     max_frames: int | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        if not isinstance(self.blend, (int, float)) or not 0.0 <= self.blend < 1.0:
+            raise UsageError(f"--blend must be in [0, 1), got {self.blend}")
+        if self.fps is not None and not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps)
+                                         and 0 < self.fps <= 240):
+            raise UsageError(f"--fps must be a positive frame rate of at most 240, got {self.fps}")
+        if self.max_frames is not None and (isinstance(self.max_frames, bool) or not isinstance(self.max_frames, int)
+                                            or self.max_frames < 1):
+            raise UsageError(f"--max-frames must be at least 1, got {self.max_frames}")
+
+
+def check_apply_values(*, input: str | None, clusters: int | None, size: int | None, norm_stats: str) -> None:
+    """The checks every way of applying a generator shares (library, CLI, studio)."""
+    if input is not None and input not in APPLY_INPUTS:
+        raise UsageError(f"unknown --input {input!r}; use edges, clusters or none")
+    if clusters is not None and (isinstance(clusters, bool) or not isinstance(clusters, int) or not 1 <= clusters <= 20):
+        raise UsageError(f"--clusters must be between 1 and 20, got {clusters}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 32 <= size <= MAX_APPLY_SIZE):
+        raise UsageError(f"--size must be between 32 and {MAX_APPLY_SIZE} pixels, got {size}")
+    if norm_stats not in NORM_STATS:
+        raise UsageError(f"unknown --norm-stats {norm_stats!r}; use running or batch")

@@ -28,16 +28,18 @@ import torch
 from torch import nn
 
 from ..core import distributed as dist
-from ..core.checkpoint import load_checkpoint, prefixed, save_checkpoint, unprefixed
+from ..core.checkpoint import (clean_stale_temporaries, load_checkpoint, meta_entry, prefixed,
+                               save_snapshot_checkpoint, unprefixed)
 from ..core.device import Runtime, resolve_runtime, seed_everything
-from ..core.errors import UsageError
+from ..core.errors import CheckpointError, UsageError
 from ..core.media import make_grid
 from ..core.imageio import save_image
 from ..core.progress import info
 from ..core.runs import StatsWriter, latest_run_dir, latest_snapshot, new_run_dir, save_options, snapshot_files
 from .data import PairSampler, PairSet, load_training_pairs
 from .networks import (ARCH_DEPTHS, NORMS, PatchConfig, UNetConfig, build_discriminator, build_generator,
-                       init_weights)
+                       check_state, discriminator_config_from, generator_config_from, init_weights,
+                       load_state)
 from .options import GAN_LOSSES, INPUT_KINDS, TrainOptions
 
 FORMAT = "neuralbrush.pix2pix"
@@ -121,10 +123,14 @@ def optimizer_to_tensors(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[
 def optimizer_from_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str,
                            groups: list[dict]) -> None:
     state: dict[int, dict[str, torch.Tensor]] = {}
-    for k, v in unprefixed(tensors, prefix).items():
-        pid, name = k.split(".", 1)
-        state.setdefault(int(pid), {})[name] = v
-    opt.load_state_dict({"state": state, "param_groups": groups})
+    try:
+        for k, v in unprefixed(tensors, prefix).items():
+            pid, name = k.split(".", 1)
+            state.setdefault(int(pid), {})[name] = v
+        opt.load_state_dict({"state": state, "param_groups": groups})
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+        raise CheckpointError(f"the snapshot's {prefix} optimiser state is damaged ({str(e)[:80] or type(e).__name__}); "
+                              "resume from another snapshot") from None
 
 
 # ----------------------------------------------------------------------------- resume sources
@@ -161,6 +167,47 @@ def resolve_resume(resume: str | None, outdir: str | os.PathLike) -> ResumeSourc
                      "a .safetensors snapshot, a junyanz .pth file or e.g. pix2pix-edges2shoes)")
 
 
+@dataclass
+class ResumeState:
+    """What a resume source gives, read and checked before any data is loaded."""
+
+    source: ResumeSource
+    gcfg: UNetConfig
+    dcfg: PatchConfig | None = None
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # our snapshots
+    meta: dict[str, Any] = field(default_factory=dict)
+    junyanz: dict[str, torch.Tensor] | None = None  # a published generator, flat names
+
+
+def read_resume(source: ResumeSource, opts: TrainOptions) -> ResumeState:
+    """Read and check everything ``source`` holds (a bad file is refused before the data loads)."""
+    if source.kind == "junyanz":
+        from .junyanz import junyanz_to_flat, read_junyanz_file
+
+        expect = None if opts.arch == "auto" else generator_config(opts)
+        found, flat = junyanz_to_flat(read_junyanz_file(source.path), expect)
+        gcfg = UNetConfig(found.arch, found.in_channels, found.out_channels, found.ngf, found.norm, opts.dropout)
+        if opts.size % (2 ** gcfg.depth):
+            raise UsageError(f"{source.path.name} is a {gcfg.arch}, which needs a size divisible by "
+                             f"{2 ** gcfg.depth}; got --size {opts.size}")
+        return ResumeState(source, gcfg, junyanz=flat)
+    label = str(source.path)
+    tensors, meta = load_checkpoint(source.path, expect_format=FORMAT)
+    gcfg = generator_config_from(meta.get("generator"), label)
+    dcfg = discriminator_config_from(meta.get("discriminator"), label)
+    for key, kind in (("step", int), ("elapsed_s", (int, float)), ("sampler", dict), ("optG_groups", list),
+                      ("optD_groups", list)):
+        meta_entry(meta, key, kind, label)
+    if meta["step"] < 0:
+        raise CheckpointError(f"{label} has a negative step count in its metadata; it is damaged")
+    with torch.device("meta"):  # names and shapes only: nothing is allocated
+        check_state(build_generator(gcfg), unprefixed(tensors, "G"), label, "generator")
+        check_state(build_discriminator(dcfg), unprefixed(tensors, "D"), label, "discriminator")
+    if opts.size % (2 ** gcfg.depth):
+        raise UsageError(f"the checkpoint's {gcfg.arch} needs a size divisible by {2 ** gcfg.depth}, got {opts.size}")
+    return ResumeState(source, gcfg, dcfg, tensors, meta)
+
+
 # ----------------------------------------------------------------------------- results
 
 @dataclass
@@ -190,8 +237,8 @@ def evaluate_l1(G: nn.Module, pairs: PairSet, rt: Runtime, batch: int = 16) -> d
     Luma L1 measures structure (light and dark in the right places) without penalising a
     plausible colour that differs from the photo's, which edges alone cannot determine.
     """
-    if len(pairs) == 0:
-        return {"val_L1": float("nan"), "val_L1_luma": float("nan")}
+    if len(pairs) == 0:  # no held-out images: nothing to measure (and no NaN to record)
+        return {}
     was_training = G.training
     G.eval()
     rgb, luma, count = 0.0, 0.0, 0
@@ -211,7 +258,7 @@ def evaluate_l1(G: nn.Module, pairs: PairSet, rt: Runtime, batch: int = 16) -> d
 def mean_image_l1(train: PairSet, val: PairSet) -> dict[str, float]:
     """The L1 of always predicting the mean training target (the baseline to beat), RGB and luma."""
     if len(val) == 0:
-        return {"mean_image_L1": float("nan"), "mean_image_L1_luma": float("nan")}
+        return {}
     mean = torch.zeros_like(train.tensors([0])[1][0])
     for i in range(0, len(train), 64):
         mean += train.tensors(list(range(i, min(len(train), i + 64))))[1].sum(0)
@@ -223,15 +270,17 @@ def mean_image_l1(train: PairSet, val: PairSet) -> dict[str, float]:
 
 def evaluate_snapshot(snapshot: str | os.PathLike, data: str | os.PathLike | None = None, *,
                       device: str = "auto", precision: str = "fp32") -> dict[str, float]:
-    """Validation numbers of a snapshot on the held-out images of its own run (same split)."""
+    """Validation numbers of a snapshot on the held-out images of its own run (same split; empty
+    without held-out images)."""
     tensors, meta = load_checkpoint(latest_snapshot(snapshot, SNAPSHOT_PATTERN) if Path(snapshot).is_dir()
                                     else snapshot, expect_format=FORMAT)
-    o = TrainOptions.from_dict(meta["options"])
+    label = str(snapshot)
+    o = TrainOptions.from_dict(meta_entry(meta, "options", dict, label))
     train_set, val_set = load_training_pairs(data or o.data, input_kind=o.input, size=o.size, clusters=o.clusters,
                                              holdout=o.holdout, seed=o.seed, max_images=o.max_images)
     rt = resolve_runtime(device, precision)
-    G = build_generator(UNetConfig(**meta["generator"]))
-    G.load_state_dict(unprefixed(tensors, "G"))
+    G = build_generator(generator_config_from(meta.get("generator"), label))
+    load_state(G, unprefixed(tensors, "G"), label, "generator")
     return {**evaluate_l1(rt.module(G), val_set, rt), **mean_image_l1(train_set, val_set),
             "step": meta["step"], "elapsed_s": meta["elapsed_s"]}
 
@@ -294,6 +343,8 @@ def train_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opt_G: torch.opti
 def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None) -> TrainResult:
     """Train a pix2pix model; returns where it went and the final validation numbers."""
     validate_options(opts)
+    source = resolve_resume(opts.resume, opts.outdir)
+    resumed = read_resume(source, opts) if source is not None else None  # a bad file fails before the data loads
     rt = resolve_runtime(opts.device, opts.precision)
     distributed = dist.init(rt.device)
     rank, world = dist.rank(), dist.world_size()
@@ -302,15 +353,11 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
     main = rank == 0
     seed_everything(opts.seed + rank)
 
-    source = resolve_resume(opts.resume, opts.outdir)
-    meta: dict[str, Any] = {}
-    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = resumed.meta if resumed is not None else {}
+    tensors: dict[str, torch.Tensor] = resumed.tensors if resumed is not None else {}
     gcfg, dcfg = generator_config(opts), discriminator_config(opts)
-    if source is not None and source.kind in ("run", "checkpoint"):
-        tensors, meta = load_checkpoint(source.path, expect_format=FORMAT)
-        gcfg, dcfg = UNetConfig(**meta["generator"]), PatchConfig(**meta["discriminator"])
-        if opts.size % (2 ** gcfg.depth):
-            raise UsageError(f"the checkpoint's {gcfg.arch} needs a size divisible by {2 ** gcfg.depth}, got {opts.size}")
+    if resumed is not None and resumed.dcfg is not None:
+        gcfg, dcfg = resumed.gcfg, resumed.dcfg
 
     # data (every rank loads it; it is small and in memory)
     train_set, val_set = load_training_pairs(opts.data, input_kind=opts.input, size=opts.size, clusters=opts.clusters,
@@ -322,17 +369,10 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
     init_gen = torch.Generator().manual_seed(opts.seed)
     G_plain = init_weights(build_generator(gcfg), generator=init_gen)
     D_plain = init_weights(build_discriminator(dcfg), generator=init_gen)
-    if source is not None and source.kind == "junyanz":
-        from .junyanz import junyanz_to_flat, read_junyanz_file
-
-        expect = None if opts.arch == "auto" else gcfg
-        found, flat = junyanz_to_flat(read_junyanz_file(source.path), expect)
-        gcfg = UNetConfig(found.arch, found.in_channels, found.out_channels, found.ngf, found.norm, opts.dropout)
-        if opts.size % (2 ** gcfg.depth):
-            raise UsageError(f"{source.path.name} is a {gcfg.arch}, which needs a size divisible by "
-                             f"{2 ** gcfg.depth}; got --size {opts.size}")
+    if resumed is not None and resumed.junyanz is not None:
+        gcfg = resumed.gcfg
         G_plain = build_generator(gcfg)
-        G_plain.load_state_dict(flat)
+        G_plain.load_state_dict(resumed.junyanz)
         dcfg = PatchConfig(6, opts.ndf, opts.n_layers, gcfg.norm)
         D_plain = init_weights(build_discriminator(dcfg), generator=init_gen)  # only G is published
         info(f"fine-tuning from {source.path.name} ({gcfg.arch}, {gcfg.norm} norm); D starts fresh")
@@ -361,7 +401,11 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
         if rank != 0:  # each rank keeps its own augmentation stream
             sampler.rng = np.random.default_rng([opts.seed, rank, step])
         if "rng_torch" in tensors:
-            torch.set_rng_state(tensors["rng_torch"])
+            try:
+                torch.set_rng_state(tensors["rng_torch"])
+            except (RuntimeError, TypeError):
+                raise CheckpointError(f"{source.path} has a damaged random-number state; resume from another "
+                                      "snapshot") from None
 
     # budget: epochs (constant + decay) or minutes (half constant, half decay)
     spe = sampler.steps_per_epoch
@@ -384,6 +428,7 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
         if source is not None and source.kind == "run":
             run_dir = source.run_dir
             info(f"resuming {run_dir} at step {step} from {source.path.name}")
+            clean_stale_temporaries(run_dir, "network-snapshot-*", what="unfinished snapshot")
         else:
             run_dir = new_run_dir(opts.outdir, f"{Path(opts.data).stem}-pix2pix")
         resolved = {**opts.to_dict(), "generator": gcfg.to_dict(), "discriminator": dcfg.to_dict(),
@@ -421,7 +466,7 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
         if main:
             assert run_dir is not None and stats is not None
             val = evaluate_l1(G_plain, val_set, rt)
-            val_l1 = val["val_L1"]
+            val_l1 = val.get("val_L1")
             save_image(snapshot_grid(G_plain, grid_pairs, rt), run_dir / f"fakes{step:07d}.png")
             t_opt_g, groups_g = optimizer_to_tensors(opt_G, "optG")
             t_opt_d, groups_d = optimizer_to_tensors(opt_D, "optD")
@@ -434,7 +479,7 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
                          "optG_groups": groups_g, "optD_groups": groups_d, **val, **baseline,
                          "options": opts.to_dict()}
             path = run_dir / f"network-snapshot-{step:07d}.safetensors"
-            save_checkpoint(path, out_tensors, ckpt_meta)
+            save_snapshot_checkpoint(path, out_tensors, ckpt_meta, SNAPSHOT_PATTERN)
             last_snapshot = path
             if opts.keep > 0:
                 for old in snapshot_files(run_dir, SNAPSHOT_PATTERN)[:-opts.keep]:
@@ -442,8 +487,12 @@ def train(opts: TrainOptions, *, callback: Callable[[dict], None] | None = None)
             row = {**val, **baseline, "epoch": sampler.epoch, "elapsed_s": elapsed, "snapshot": path.name}
             stats.write(step, row)
             history.append({"step": step, **row})
-            info(f"snapshot {path.name}: validation L1 {val_l1:.4f} (mean image {baseline['mean_image_L1']:.4f}), "
-                 f"luma L1 {val['val_L1_luma']:.4f} (mean image {baseline['mean_image_L1_luma']:.4f})")
+            if val:
+                info(f"snapshot {path.name}: validation L1 {val['val_L1']:.4f} "
+                     f"(mean image {baseline['mean_image_L1']:.4f}), luma L1 {val['val_L1_luma']:.4f} "
+                     f"(mean image {baseline['mean_image_L1_luma']:.4f})")
+            else:
+                info(f"snapshot {path.name} (no held-out images, so no validation L1)")
             if callback is not None:
                 callback({"event": "snapshot", "step": step, **row})
         dist.barrier()

@@ -11,7 +11,9 @@ to the output, ``.<name>.pix2pix-frames/``, together with the options that made 
 ``torchrun`` each process renders every N-th frame. Blending and writing happen afterwards on
 rank 0 from the cache, so an interrupted run started again with the same options reuses the
 cached frames and produces exactly the same video; the cache is removed when the video is
-complete.
+complete. The source, the model and the options are checked before the cache or the output is
+created, and an input that fails part-way removes what this run created, so a command that
+fails on its inputs leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.checkpoint import write_json
-from ..core.errors import UsageError
+from ..core.errors import NeuralbrushError, UsageError
 from ..core.imageio import is_image_file, list_images, load_image, save_image
 from ..core.media import VideoWriter, read_video, side_by_side, video_info
 from ..core.progress import make_progress
@@ -84,19 +86,57 @@ def apply_video(model: str | os.PathLike, source: str | os.PathLike, out: str | 
     from ..core import distributed as dist
 
     opts = opts or VideoOptions()
-    if not 0.0 <= opts.blend < 1.0:
-        raise UsageError(f"--blend must be in [0, 1), got {opts.blend}")
+    opts.validate()
     source, out = Path(source), Path(out)
     to_folder = out.suffix == "" or out.is_dir()
     if not to_folder and out.suffix.lower() not in (".mp4", ".m4v", ".mov", ".gif"):
         raise UsageError(f"cannot write {out.name}: use a .mp4 or .gif name, or a folder for PNG frames")
+    if out.exists() and not out.is_dir() and to_folder:
+        raise UsageError(f"{out} is a file; give a folder for PNG frames or a .mp4/.gif name")
+    _probe_source(source)
     model_obj = Pix2PixModel(model, input=opts.input, clusters=opts.clusters, size=opts.size, dropout=opts.dropout,
-                             seed=opts.seed, device=opts.device, precision=opts.precision)
+                             seed=opts.seed, device=opts.device, precision=opts.precision, norm_stats=opts.norm_stats)
+    # everything a command line can get wrong has been checked: from here on files are written
+    cache = cache_dir_for(out)
+    created = [p for p in (cache, out if to_folder else None) if p is not None and not p.exists()]
+    try:
+        return _render(model, model_obj, source, out, to_folder, cache, opts)
+    except NeuralbrushError:
+        # an input that fails part-way (a broken frame) leaves nothing this run created; a cache
+        # that was already there (a resumed run) and interruptions keep their frames for a resume
+        if dist.rank() == 0:
+            for p in created:
+                shutil.rmtree(p, ignore_errors=True)
+        raise
+
+
+def _probe_source(source: Path) -> None:
+    """Refuse a source that is missing, empty or unreadable before anything is created."""
+    if source.is_dir():
+        files = list_images([source], recursive=False)
+        if not files:
+            raise UsageError(f"{source} holds no frame images")
+        load_image(files[0])
+        return
+    if not source.exists():
+        raise UsageError(f"video {source} does not exist")
+    frames = read_video(source)
+    try:
+        next(frames)
+    except StopIteration:
+        raise UsageError(f"{source} has no frames") from None
+    finally:
+        frames.close()
+
+
+def _render(model: str | os.PathLike, model_obj: Pix2PixModel, source: Path, out: Path, to_folder: bool, cache: Path,
+            opts: VideoOptions) -> VideoResult:
+    from ..core import distributed as dist
+
     distributed = dist.init(model_obj.runtime.device)
     rank, world = dist.rank(), dist.world_size()
 
     # the cache is valid only for the same model, source and options (blending is applied later)
-    cache = cache_dir_for(out)
     signature = {"model": str(Path(model).resolve()) if Path(model).exists() else str(model),
                  "source": str(source.resolve()), **{k: v for k, v in opts.to_dict().items()
                                                       if k not in ("device", "precision", "fps", "max_frames",
