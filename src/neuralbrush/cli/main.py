@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "demo",
     "effects",
     "latent",
+    "steer",
     "pix2pix",
     "style",
     "train",
