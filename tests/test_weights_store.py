@@ -18,9 +18,22 @@ from neuralbrush.weights import store
 
 
 def _pth_bytes() -> bytes:
+    """An LPIPS v0.1 linear-layer file: the real names and shapes (what a store check looks for)."""
+    g = torch.Generator().manual_seed(0)
     buf = io.BytesIO()
-    torch.save({"w": torch.arange(6.0)}, buf)
+    torch.save({f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1, generator=g)
+                for i, c in enumerate((64, 128, 256, 512, 512))}, buf)
     return buf.getvalue()
+
+
+def _vgg19_file(path):
+    """torchvision's VGG-19 names and shapes in a tiny file (every tensor a stride-0 view of one zero)."""
+    from torchvision.models.vgg import VGG, cfgs, make_layers
+
+    with torch.device("meta"):
+        ref = VGG(make_layers(cfgs["E"]), init_weights=False).state_dict()
+    torch.save({k: torch.zeros(1).expand(v.shape) for k, v in ref.items()}, path)
+    return path
 
 
 @pytest.fixture()
@@ -71,7 +84,8 @@ def test_missing_weights_message_names_url_and_path():
 def test_fetch_verifies_and_stores(server, monkeypatch):
     base, payload, hits = server
     digest = hashlib.sha256(payload).hexdigest()
-    good = replace(store.CATALOGUE["vgg19"], name="t-good", url=f"{base}/good.pth", filename="good.pth", sha256=digest[:8])
+    good = replace(store.CATALOGUE["lpips-vgg"], name="t-good", url=f"{base}/good.pth", filename="good.pth",
+                   sha256=digest[:8])
     bad = replace(good, name="t-bad", filename="bad.pth", sha256="00000000")
     gone = replace(good, name="t-gone", url=f"{base}/gone.pth", filename="gone.pth")
     monkeypatch.setitem(store.CATALOGUE, "t-good", good)
@@ -91,16 +105,20 @@ def test_fetch_verifies_and_stores(server, monkeypatch):
 def test_import_checks_the_file(tmp_path, monkeypatch):
     f = tmp_path / "vgg.pth"
     f.write_bytes(_pth_bytes())
-    entry = replace(store.CATALOGUE["vgg16"], name="t-imp", filename="imp.pth", sha256=None)
+    entry = replace(store.CATALOGUE["lpips-vgg"], name="t-imp", filename="imp.pth", sha256=None)
     monkeypatch.setitem(store.CATALOGUE, "t-imp", entry)
     assert store.import_file("t-imp", f).read_bytes() == f.read_bytes()
     junk = tmp_path / "junk.pth"
     junk.write_text("hello")
-    with pytest.raises(WeightsMissingError, match="not a PyTorch weights file"):
+    with pytest.raises(WeightsMissingError, match="not a readable PyTorch file"):
         store.import_file("t-imp", junk)
-    # the torchvision entry pins a sha256 prefix: a different file is refused
-    with pytest.raises(WeightsMissingError, match="different or damaged"):
+    # an LPIPS file is not a VGG-19, whatever its name says
+    with pytest.raises(WeightsMissingError, match="LPIPS linear layers.*not torchvision's VGG-19"):
         store.import_file("vgg19", f)
+    # a VGG-19 of the right architecture still has to be torchvision's file: it pins a sha256 prefix
+    with pytest.raises(WeightsMissingError, match="different or damaged"):
+        store.import_file("vgg19", _vgg19_file(tmp_path / "vgg19.pth"))
+    assert store.find("vgg19") is None
 
 
 def test_cli_weights(capsys):

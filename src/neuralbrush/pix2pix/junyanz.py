@@ -30,6 +30,7 @@ import torch
 from ..core.checkpoint import read_torch_state_dict
 from ..core.errors import CheckpointError
 from ..core.progress import info
+from ..weights.checks import what_network
 from .networks import ARCH_DEPTHS, UNetConfig, UNetGenerator
 
 _DEPTH_TO_ARCH = {v: k for k, v in ARCH_DEPTHS.items()}
@@ -53,40 +54,13 @@ def _strip_wrappers(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor
     return out
 
 
-def what_network(state: Mapping[str, torch.Tensor]) -> str:
-    """A few words saying what network a state_dict belongs to (for messages refusing it)."""
-    state = _strip_wrappers(state)
-    keys = list(state)
-    if not keys:
-        return "an empty state_dict"
-    if any(".conv_block." in k for k in keys):
-        blocks = len({k.split(".conv_block.")[0] for k in keys if ".conv_block." in k})
-        return f"a junyanz ResNet generator ({blocks} residual blocks), not a U-Net"
-    if "model.model.0.weight" in state:
-        return "a junyanz U-Net generator"
-    convs = sorted((int(k.split(".")[1]), v) for k, v in state.items()
-                   if k.startswith("model.") and k.endswith(".weight") and k.count(".") == 2
-                   and k.split(".")[1].isdigit() and getattr(v, "dim", lambda: 0)() == 4)
-    if convs and convs[-1][1].shape[0] == 1:
-        return f"a PatchGAN discriminator ({convs[0][1].shape[1]} input channels), not a generator"
-    if any(k.startswith("features.") for k in keys) and any(k.startswith("classifier.") for k in keys):
-        n = sum(1 for k, v in state.items() if k.startswith("features.") and k.endswith(".weight") and v.dim() == 4)
-        return f"a VGG classifier with {n} convolutions"
-    if any(k.startswith(("Conv2d_1a_3x3", "Mixed_")) for k in keys):
-        return "an Inception network"
-    if any(k.startswith(("G.", "D.", "G_ema.")) for k in keys):
-        return "a neuralbrush GAN snapshot"
-    shown = ", ".join(keys[:3]) + ("..." if len(keys) > 3 else "")
-    return f"a state_dict of {len(keys)} tensors ({shown})"
-
-
-def describe_junyanz(state: Mapping[str, torch.Tensor]) -> UNetConfig:
+def describe_junyanz(state: Mapping[str, torch.Tensor], label: str = "this file") -> UNetConfig:
     """Infer (arch, channels, ngf, norm) of a junyanz U-Net state_dict; raises if it is not one."""
     state = _strip_wrappers(state)
     first = state.get("model.model.0.weight")
     last = state.get("model.model.3.weight")
     if first is None or last is None or first.dim() != 4 or last.dim() != 4:
-        raise CheckpointError(f"this is not a pix2pix U-Net generator state_dict: it is {what_network(state)} "
+        raise CheckpointError(f"{label} is not a pix2pix U-Net generator: it is {what_network(state)} "
                               "(a U-Net has keys model.model.0.weight and model.model.3.weight)")
     prefixes = level_prefixes(16)
     depth = 1
@@ -133,17 +107,19 @@ def junyanz_key_map(cfg: UNetConfig) -> dict[str, str]:
     return mapping
 
 
-def junyanz_to_flat(state: Mapping[str, torch.Tensor], expect: UNetConfig | None = None) -> tuple[UNetConfig, dict[str, torch.Tensor]]:
-    """Convert a junyanz U-Net state_dict to our flat names; checks it against ``expect``."""
+def junyanz_to_flat(state: Mapping[str, torch.Tensor], expect: UNetConfig | None = None, *,
+                    label: str = "the pix2pix generator file") -> tuple[UNetConfig, dict[str, torch.Tensor]]:
+    """Convert a junyanz U-Net state_dict to our flat names; checks it against ``expect``.
+    ``label`` (the file's path) starts every refusal."""
     state = _strip_wrappers(state)
-    found = describe_junyanz(state)
+    found = describe_junyanz(state, label)
     if found.norm == "instance":
         state = _drop_instance_norm_statistics(state, found)
     if expect is not None:
         mismatch = [f for f in ("arch", "norm", "ngf", "in_channels", "out_channels")
                     if getattr(expect, f) != getattr(found, f)]
         if mismatch:
-            raise CheckpointError(f"the pix2pix generator file does not fit: expected {_describe(expect)}, "
+            raise CheckpointError(f"{label} does not fit: expected {_describe(expect)}, "
                                   f"found {_describe(found)}")
         found = UNetConfig(found.arch, found.in_channels, found.out_channels, found.ngf, found.norm, expect.dropout)
     mapping = junyanz_key_map(found)
@@ -152,17 +128,17 @@ def junyanz_to_flat(state: Mapping[str, torch.Tensor], expect: UNetConfig | None
         if src in state:
             flat[dst] = state[src]
         elif not src.endswith("num_batches_tracked"):
-            raise CheckpointError(f"the pix2pix generator file ({_describe(found)}) lacks {src}")
+            raise CheckpointError(f"{label} ({_describe(found)}) lacks {src}")
     unused = sorted(set(state) - set(mapping))
     if unused:
-        raise CheckpointError(f"the pix2pix generator file has entries a {_describe(found)} does not: "
+        raise CheckpointError(f"{label} has entries a {_describe(found)} does not: "
                               + ", ".join(unused[:3]) + ("..." if len(unused) > 3 else ""))
     # shapes are checked against a fresh network so a wrong file cannot half-load
     ref = UNetGenerator(found.arch, in_channels=found.in_channels, out_channels=found.out_channels,
                         ngf=found.ngf, norm=found.norm, dropout=found.dropout).state_dict()
     for k, v in flat.items():
         if tuple(ref[k].shape) != tuple(v.shape):
-            raise CheckpointError(f"the pix2pix generator file has {k} of shape {tuple(v.shape)}, "
+            raise CheckpointError(f"{label} has {k} of shape {tuple(v.shape)}, "
                                   f"expected {tuple(ref[k].shape)} for {_describe(found)}")
     for k, v in ref.items():  # missing num_batches_tracked: keep the fresh zero counter
         flat.setdefault(k, v)
@@ -193,7 +169,7 @@ def load_junyanz_generator(path: str | os.PathLike, *, expect: UNetConfig | None
     state = read_junyanz_file(path)
     if expect is not None:
         dropout = expect.dropout
-    cfg, flat = junyanz_to_flat(state, expect)
+    cfg, flat = junyanz_to_flat(state, expect, label=str(path))
     g = UNetGenerator(cfg.arch, in_channels=cfg.in_channels, out_channels=cfg.out_channels, ngf=cfg.ngf,
                       norm=cfg.norm, dropout=dropout)
     g.load_state_dict(flat, strict=True)

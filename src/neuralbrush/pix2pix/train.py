@@ -185,7 +185,7 @@ def read_resume(source: ResumeSource, opts: TrainOptions) -> ResumeState:
         from .junyanz import junyanz_to_flat, read_junyanz_file
 
         expect = None if opts.arch == "auto" else generator_config(opts)
-        found, flat = junyanz_to_flat(read_junyanz_file(source.path), expect)
+        found, flat = junyanz_to_flat(read_junyanz_file(source.path), expect, label=str(source.path))
         gcfg = UNetConfig(found.arch, found.in_channels, found.out_channels, found.ngf, found.norm, opts.dropout)
         if opts.size % (2 ** gcfg.depth):
             raise UsageError(f"{source.path.name} is a {gcfg.arch}, which needs a size divisible by "

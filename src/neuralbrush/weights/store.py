@@ -4,8 +4,10 @@ Files live in ``$NEURALBRUSH_HOME/weights`` (default ``~/.cache/neuralbrush/weig
 their catalogue file names. ``fetch`` downloads with a progress bar to a temporary file,
 verifies the sha256 (or its published prefix) and renames it into place. Offline, or when a
 download fails, the error names the URL and the exact path to put the file at; ``import_file``
-copies a file obtained elsewhere into the store after the same verification. Nothing here ever
-falls back to untrained weights.
+copies a file obtained elsewhere into the store after the same verification. Verification reads
+the file with the safe reader loading uses and checks it is the architecture its entry names
+(:mod:`.checks`), so a malicious or wrong file never enters the store. Nothing here ever falls
+back to untrained weights.
 """
 
 from __future__ import annotations
@@ -145,24 +147,21 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def verify(name: str, path: str | os.PathLike | None = None) -> str:
-    """Check a file against the catalogue's sha256 (or prefix); returns the digest."""
+    """Check a file against its catalogue entry; returns the sha256 digest.
+
+    The file is read with the same safe reader loading uses and compared with the architecture
+    the entry names (:mod:`.checks`), then its sha256 against the catalogue's digest or prefix.
+    Nothing in the file runs; a file that is something else is refused saying what it is."""
+    from .checks import check_weights_file
+
     e = entry(name)
     p = Path(path) if path is not None else require(name)
+    check_weights_file(e, p)
     digest = sha256_file(p)
     if e.sha256 and not digest.startswith(e.sha256):
         raise WeightsMissingError(f"{p} does not match the catalogue entry {name!r}: sha256 {digest[:12]}... "
                                   f"expected {e.sha256[:12]}...; it is a different or damaged file")
-    _check_format(e, p)
     return digest
-
-
-def _check_format(e: WeightsEntry, p: Path) -> None:
-    with open(p, "rb") as f:
-        head = f.read(4)
-    if e.kind == "stylegan2-pkl" and not head.startswith(b"\x80"):
-        raise WeightsMissingError(f"{p} is not a pickle file, so it cannot be the NVIDIA network {e.name!r}")
-    if e.kind in ("vgg19", "vgg16", "lpips", "inception", "pix2pix-g") and not (head.startswith(b"PK") or head.startswith(b"\x80")):
-        raise WeightsMissingError(f"{p} is not a PyTorch weights file, so it cannot be {e.name!r}")
 
 
 def _record(e: WeightsEntry, dest: Path, digest: str, source: str) -> None:
@@ -200,9 +199,11 @@ def import_file(name: str, file: str | os.PathLike) -> Path:
     """Copy a file the user obtained elsewhere into the store, verifying it first."""
     e = entry(name)
     src = Path(file)
-    if not src.is_file():
+    if not src.exists():
         raise UsageError(f"{src} does not exist")
-    digest = verify(name, src)
+    if not src.is_file():
+        raise UsageError(f"{src} is not a file")
+    digest = verify(name, src)  # before anything is written: a refused file leaves the store as it was
     dest = store_dir() / e.filename
     with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
