@@ -9,14 +9,18 @@ The flow follows Flickr's REST API (``format=json&nojsoncallback=1``):
    Flickr returns at most 4000 results per query, so a query window whose ``total`` is larger
    is split in halves by upload date, recursively, until every window fits.
 3. For each photo the largest offered size whose shorter side is at least ``--min-size`` is
-   downloaded to ``DIR/<id>.jpg``, checked with the studio's image loader (a corrupt download
-   is reported, not kept), and described in ``DIR/<id>.json`` (owner, page URL, licence, dates,
-   source URL, sha256, modifications made).
+   downloaded to ``DIR/<id>.jpg`` (or ``.png``/``.gif``, from the file's bytes), checked with
+   the studio's image loader (a corrupt download is reported, not kept), and described in
+   ``DIR/<id>.json`` (owner, page URL, licence, dates, source URL, sha256, modifications made).
 
-API calls are spaced at least one second apart (Flickr allows about 3600 an hour per key) and
-downloads are spaced too. Progress lives in ``DIR/.flickr-state.json``: windows and pages done,
-and the files downloaded with their sha256, so an interrupted run resumes where it stopped and
-a rerun skips (after verifying) what it already has. Only the standard library talks HTTP.
+Flickr's answers are untrusted input: ids, URLs, bodies and JSON shapes are checked before
+they name a file or cause a request (:mod:`.flickr_files`, :mod:`.flickr_http`,
+:mod:`.flickr_photos`); a bad search result is skipped and reported, a bad API answer is one
+:class:`FlickrError`. API calls are spaced at least one second apart (Flickr allows about 3600
+an hour per key) and downloads are spaced too. Progress lives in ``DIR/.flickr-state.json``:
+windows and pages done, and the files downloaded with their sha256, so an interrupted run
+resumes where it stopped and a rerun skips (after verifying) what it already has. Only the
+standard library talks HTTP.
 """
 
 from __future__ import annotations
@@ -423,7 +427,7 @@ def download_flickr(out: str | os.PathLike, api_key: str, options: FlickrOptions
         if done[0] < opts.limit:
             _walk(search, lo, hi, opts, state, done, downloaded, rejected,
                   lambda photo, pid: fetch_photo(photo, pid, out_real, opts, table, licences, dl_limiter,
-                                                    photo_rule, status))
+                                                 photo_rule, status), status)
             status("finished")
     except FlickrError as e:
         if not downloaded and created:  # nothing to keep: leave the disk as it was
@@ -451,7 +455,7 @@ def _search_params(opts: FlickrOptions, licences: Sequence[int]) -> dict[str, An
 
 
 def _walk(search: _Search, lo: int, hi: int, opts: FlickrOptions, state: State, done: list[int],
-          downloaded: list[str], rejected: list[dict], process: Callable[[dict, str], dict]) -> None:
+          downloaded: list[str], rejected: list[dict], process: Callable[[dict, str], dict], status: Status) -> None:
     """Take search results until the folder holds ``opts.limit`` photos or the search ends."""
     seen: set[str] = set()
     pages = search.pages(lo, hi)
@@ -484,6 +488,7 @@ def _walk(search: _Search, lo: int, hi: int, opts: FlickrOptions, state: State, 
                 state.save()
                 downloaded.append(pid)
                 done[0] += 1
+                status(f"saved photo {pid}")
             if done[0] >= opts.limit:
                 break
     finally:

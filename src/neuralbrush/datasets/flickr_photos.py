@@ -143,5 +143,4 @@ def fetch_photo(photo: dict, pid: str, out_real: Path, opts: FlickrOptions, tabl
         "modifications": [],
     }
     write_json(sidecar_path, sidecar)
-    status(f"saved photo {pid}")
     return {"file": image_path.name, "sha256": body.sha256}
