@@ -291,3 +291,141 @@ def test_nvidia_pkl_directions_steer_the_same_model(tmp_path):
     save_snapshot(snap, arch="stylegan2", G=G, G_ema=G_ema)
     fixed, _ = resolve_edits(load_generator(snap), [f"{out}:0:1"])
     assert len(fixed) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# --edit on every command that uses a latent
+
+
+@pytest.fixture(autouse=False)
+def fp32(monkeypatch):
+    monkeypatch.setenv("NEURALBRUSH_PRECISION", "fp32")
+
+
+def _png(path):
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _cli(*argv):
+    return run([*map(str, argv), "--device", "cpu", "--precision", "fp32"])
+
+
+@pytest.fixture(scope="module")
+def snap_dirs(snapshot, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli-dirs") / "dirs.npz"
+    assert _cli("directions", snapshot, "--samples", "3000", "--sheet-components", "0", "-o", out) == 0
+    return out
+
+
+def test_generate_edit_and_exact_undo_through_files(snapshot, snap_dirs, tmp_path):
+    G = load_generator(snapshot)
+    plain, plus, back = tmp_path / "plain", tmp_path / "plus", tmp_path / "back"
+    assert _cli("generate", snapshot, "--seeds", "3,4", "-o", plain) == 0
+    assert _cli("generate", snapshot, "--seeds", "3,4", "--edit", f"{snap_dirs}:0:+2@0-2", "-o", plus) == 0
+    for s in (3, 4):
+        w0 = np.load(plain / f"seed{s:04d}.npz")["w"]
+        data = np.load(plus / f"seed{s:04d}.npz")
+        assert "z" not in data.files and np.array_equal(data["w_base"], w0)
+        (e,), _ = resolve_edits(G, [f"{snap_dirs}:0:+2@0-2"])
+        assert np.array_equal(data["w"], apply_edits(torch.from_numpy(w0), [e])[0].numpy())
+        assert np.array_equal(data["w"][:, 3:], w0[:, 3:])  # layers outside 0-2 untouched
+        assert not np.array_equal(_png(plus / f"seed{s:04d}.png"), _png(plain / f"seed{s:04d}.png"))
+    # the opposite edit on the edited file returns the original latent bit for bit
+    assert _cli("generate", snapshot, "--w", plus / "seed0003.npz", "--edit", f"{snap_dirs}:0:-2@0-2", "-o", back) == 0
+    again = np.load(back / "w0000.npz")
+    assert np.array_equal(again["w"], np.load(plain / "seed0003.npz")["w"]) and "w_base" not in again.files
+    assert np.array_equal(_png(back / "w0000.png"), _png(plain / "seed0003.png"))
+    assert json.loads((plus / "options.json").read_text())["edits"] == [f"{snap_dirs}:0:+2@0-2"]
+
+
+def test_mix_neighbours_and_project_take_edits(snapshot, snap_dirs, tmp_path):
+    edit = f"{snap_dirs}:1:+1.5"
+    assert _cli("mix", snapshot, "--rows", "1", "--cols", "2", "--styles", "0-1", "-o", tmp_path / "m0") == 0
+    assert _cli("mix", snapshot, "--rows", "1", "--cols", "2", "--styles", "0-1", "--edit", edit,
+                "-o", tmp_path / "m1") == 0
+    assert not np.array_equal(_png(tmp_path / "m0" / "mix-1-2.png"), _png(tmp_path / "m1" / "mix-1-2.png"))
+    src = tmp_path / "src.npz"
+    G = load_generator(snapshot)
+    save_latents(src, latents_from_seeds(G, [6]))
+    assert _cli("neighbours", snapshot, "--w", src, "--count", "3", "--sigma", "0", "--edit", edit,
+                "-o", tmp_path / "nb" / "sheet.png") == 0
+    (e,), _ = resolve_edits(G, [edit])
+    expected = apply_edits(latents_from_seeds(G, [6]).w, [e])[0]
+    assert np.allclose(np.load(tmp_path / "nb" / "neighbours" / "000.npz")["w"], expected.numpy(), atol=1e-6)
+    target = tmp_path / "target.png"
+    Image.fromarray(Renderer(G, RT).frames(latents_from_seeds(G, [9]).w, "w")[0]).save(target)
+    assert _cli("project", snapshot, target, "--steps", "3", "--loss", "mse", "--edit", edit,
+                "-o", tmp_path / "proj") == 0
+    proj = np.load(tmp_path / "proj" / "projected_w.npz")["w"]
+    edited = np.load(tmp_path / "proj" / "edited_w.npz")
+    assert np.array_equal(edited["w_base"], proj)
+    assert np.array_equal(edited["w"], apply_edits(torch.from_numpy(proj), [e])[0].numpy())
+    assert _png(tmp_path / "proj" / "edited.png").shape == (16, 16, 3)
+
+
+def test_direction_walk_command_and_edited_walks(snapshot, snap_dirs, tmp_path):
+    from neuralbrush.core.media import video_info
+
+    out = tmp_path / "dir.gif"
+    assert _cli("video", "walk", snapshot, "--kind", "direction", "--seeds", "2", "--edit", f"{snap_dirs}:0:-3..3",
+                "--frames", "12", "-o", out) == 0
+    assert video_info(out)["frames"] == 12
+    assert json.loads((tmp_path / "dir.walk.json").read_text())["edits"] == [f"{snap_dirs}:0:-3..3"]
+    assert _cli("video", "walk", snapshot, "--kind", "noise-loop", "--space", "w", "--seeds", "2", "--frames", "4",
+                "--edit", f"{snap_dirs}:0:+1", "-o", tmp_path / "loop.gif") == 0
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["video", "walk", "{snap}", "--kind", "direction", "--seeds", "2", "-o", "{tmp}/a.gif"], "sweeps one --edit"),
+    (["video", "walk", "{snap}", "--kind", "slerp", "--seeds", "1,2", "--space", "w", "--edit", "{dirs}:0:-1..1",
+      "-o", "{tmp}/a.gif"], "is for video walk --kind direction"),
+    (["video", "walk", "{snap}", "--kind", "slerp", "--seeds", "1,2", "--space", "z", "--edit", "{dirs}:0:1",
+      "-o", "{tmp}/a.gif"], "walk with --space w"),
+    (["generate", "{snap}", "--seeds", "1", "--edit", "{dirs}:0:1@0-99", "-o", "{tmp}/g"], "out of range"),
+    (["generate", "{snap}", "--seeds", "1", "--edit", "{dirs}:0", "-o", "{tmp}/g"], "cannot read --edit"),
+    (["generate", "{snap}", "--seeds", "1", "--edit", "{tmp}/none.npz:0:1", "-o", "{tmp}/g"], "does not exist"),
+    (["generate", "{other}", "--seeds", "1", "--edit", "{dirs}:0:1", "-o", "{tmp}/g"], "computed for another model"),
+])
+def test_edit_mistakes_are_one_sentence(snapshot, snap_dirs, tmp_path, capsys, argv, match):
+    other = tmp_path / "other" / "network-snapshot-000000.safetensors"
+    other.parent.mkdir()
+    o = small_stylegan(16, seed=3)
+    save_snapshot(other, arch="stylegan2", G=o, G_ema=o)
+    argv = [a.format(snap=snapshot, dirs=snap_dirs, tmp=tmp_path, other=other) for a in argv]
+    assert _cli(*argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and match in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "g").exists() and not (tmp_path / "a.gif").exists()
+
+
+def test_storyboard_keyframe_edits(snapshot, snap_dirs, tmp_path):
+    from neuralbrush.latent.storyboard import parse_storyboard, resolve_keyframe_latents
+
+    G = load_generator(snapshot)
+    (tmp_path / "d.npz").write_bytes(snap_dirs.read_bytes())
+    story = tmp_path / "story.yaml"
+    story.write_text("space: w\nkeyframes:\n  - seed: 3\n    edit: d.npz:0:+2@0-1\n  - seed: 4\n")
+    sb = parse_storyboard(story)
+    lats = resolve_keyframe_latents(G, sb, tmp_path / "cache", "m", RT)
+    w3, w4 = latents_from_seeds(G, [3]).w, latents_from_seeds(G, [4]).w  # one at a time, as the storyboard maps
+    (e,), _ = resolve_edits(G, [f"{snap_dirs}:0:+2@0-1"])
+    assert torch.equal(lats[0], apply_edits(w3, [e])[0][0]) and torch.equal(lats[1], w4[0])
+    story.write_text("keyframes:\n  - seed: 3\n    edit: d.npz:0:-1..1\n")
+    with pytest.raises(UsageError, match="keyframe 1 edit"):
+        parse_storyboard(story)
+    story.write_text("keyframes:\n  - seed: 3\n    edit: missing.npz:0:1\n")
+    with pytest.raises(UsageError, match="does not exist"):
+        parse_storyboard(story)
+    story.write_text("space: z\nkeyframes:\n  - seed: 3\n    edit: d.npz:0:1\n")
+    with pytest.raises(UsageError, match="use space: w"):
+        resolve_keyframe_latents(G, parse_storyboard(story), tmp_path / "cache", "m", RT)
+
+
+def test_dcgan_refuses_edits(tmp_path, snap_dirs, capsys):
+    from neuralbrush.gan.dcgan import DCGANGenerator
+
+    path = tmp_path / "network-snapshot-000000.safetensors"
+    save_snapshot(path, arch="dcgan", G=DCGANGenerator(z_dim=16, img_resolution=16, ngf=8).eval())
+    assert _cli("generate", path, "--seeds", "1", "--edit", f"{snap_dirs}:0:1", "-o", tmp_path / "g") == 2
+    assert "no w space" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from ..core.outputs import claim_output
 from ..latent.options import GEN, MIX, NB, PROJ, STORY, WALK
 
 video_app = typer.Typer(help="Videos from a generator: latent walks and loops, storyboard films.",
@@ -17,6 +18,20 @@ video_app = typer.Typer(help="Videos from a generator: latent walks and loops, s
 MODEL_HELP = "Run folder, snapshot .safetensors, weights-store name (e.g. ffhq256) or NVIDIA .pkl."
 DEVICE = typer.Option("auto", "--device", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.")
 PRECISION = typer.Option("auto", "--precision", help="auto (bf16 on AMX CPUs and CUDA), fp32, bf16 or fp16.")
+EDIT_HELP = ("Edit along a direction from neuralbrush directions: FILE.npz:COMPONENT:AMOUNT[@LAYERS], amount in "
+             "standard deviations, layers inclusive (e.g. dirs.npz:2:+1.5@0-5); repeatable.")
+EDIT = typer.Option(None, "--edit", help=EDIT_HELP)
+
+
+def _check_edits(edit) -> list:
+    """Read every --edit and its directions file before the model loads (the model check follows)."""
+    from ..latent.directions import Directions
+    from ..latent.steer_options import parse_edits
+
+    specs = parse_edits(edit)
+    for spec in specs:
+        Directions.load(spec.file)
+    return list(edit or [])
 
 
 def _setup(model: str, device: str, precision: str):
@@ -43,6 +58,7 @@ def generate_cmd(
         grid: Optional[str] = typer.Option(GEN.grid, "--grid", help="Grid layout COLSxROWS (default near-square)."),
         batch: int = typer.Option(GEN.batch, "--batch", min=1, help="Images per forward pass."),
         out: Path = typer.Option(Path("out/generate"), "-o", "--out", help="Output folder."),
+        edit: Optional[list[str]] = EDIT,
         device: str = DEVICE, precision: str = PRECISION) -> None:
     """Images from seeds, one PNG + latents (.npz with z and w) each, and a labelled grid."""
     from ..core.progress import info
@@ -51,8 +67,10 @@ def generate_cmd(
     opts = GenerateOptions(seeds=seeds, trunc=trunc, trunc_cutoff=trunc_cutoff, noise_mode=noise_mode,
                            class_idx=class_idx, w_file=str(w_file) if w_file else None, grid=grid,
                            batch=batch).validate()  # before the model loads
+    edits = _check_edits(edit)
+    claim_output(out, "folder")  # an unwritable -o is refused before the model loads
     G, runtime = _setup(model, device, precision)
-    res = generate(G, out, opts, runtime, model=model)
+    res = generate(G, out, opts, runtime, model=model, edits=edits)
     info(f"wrote {len(res['images'])} images and {res['grid']}")
 
 
@@ -65,6 +83,7 @@ def mix_cmd(
         noise_mode: str = typer.Option(MIX.noise_mode, "--noise-mode", help="Noise inputs: const, random or none."),
         class_idx: Optional[int] = typer.Option(MIX.class_idx, "--class", help="Class label for a conditional model."),
         out: Path = typer.Option(Path("out/mix"), "-o", "--out", help="Output folder."),
+        edit: Optional[list[str]] = EDIT,
         device: str = DEVICE, precision: str = PRECISION) -> None:
     """Style-mixing grid: row and column headers are the source images."""
     from ..core.progress import info
@@ -73,9 +92,11 @@ def mix_cmd(
 
     MixOptions(rows=rows, cols=cols, styles=styles, trunc=trunc, noise_mode=noise_mode,
                class_idx=class_idx).validate()  # before the model loads
+    edits = _check_edits(edit)
+    claim_output(out, "folder")
     G, runtime = _setup(model, device, precision)
     res = style_mix(G, out, rows=rows, cols=cols, styles=styles, trunc=trunc, noise_mode=noise_mode,
-                    class_idx=class_idx, runtime=runtime, model=model)
+                    class_idx=class_idx, runtime=runtime, model=model, edits=edits)
     info(f"wrote {res['grid']}")
 
 
@@ -93,6 +114,7 @@ def project_cmd(
         checkpoint_every: int = typer.Option(PROJ.checkpoint_every, "--checkpoint-every", min=0,
                                              help="Save resumable state every N steps (0: never)."),
         out: Path = typer.Option(Path("out/project"), "-o", "--out", help="Output folder."),
+        edit: Optional[list[str]] = EDIT,
         device: str = DEVICE, precision: str = PRECISION) -> None:
     """Find the latent of a picture (NVIDIA schedule); writes projected_w.npz, proj.png, target.png."""
     from ..core.progress import info
@@ -100,6 +122,8 @@ def project_cmd(
 
     opts = ProjectOptions(steps=steps, space=space, loss=loss, fit=fit, pad_color=pad_color, lr=lr, seed=seed,
                           checkpoint_every=checkpoint_every).check()  # before LPIPS and the model load
+    edits = _check_edits(edit)
+    claim_output(out, "folder")
     if loss in ("lpips", "both"):
         from ..latent.lpips import LPIPS
 
@@ -107,8 +131,9 @@ def project_cmd(
     else:
         lpips = None
     G, runtime = _setup(model, device, precision)
-    res = project_file(G, target, out, opts, runtime, save_video=save_video, model=model, lpips=lpips)
-    info(f"PSNR {res['psnr']:.2f} dB; wrote {res['w']}, {res['proj']}" + (f", {res['video']}" if save_video else ""))
+    res = project_file(G, target, out, opts, runtime, save_video=save_video, model=model, lpips=lpips, edits=edits)
+    info(f"PSNR {res['psnr']:.2f} dB; wrote {res['w']}, {res['proj']}" + (f", {res['video']}" if save_video else "")
+         + (f", {res['edited_w']}, {res['edited']}" if edits else ""))
 
 
 def neighbours_cmd(
@@ -122,6 +147,7 @@ def neighbours_cmd(
         pick: Optional[int] = typer.Option(None, "--pick", help="Also save neighbour N as keyframe_N.npz/.png."),
         batch: int = typer.Option(8, "--batch", min=1, help="Images per forward pass."),
         out: Path = typer.Option(Path("out/neighbours/sheet.png"), "-o", "--out", help="Contact sheet (.png)."),
+        edit: Optional[list[str]] = EDIT,
         device: str = DEVICE, precision: str = PRECISION) -> None:
     """Gaussian neighbours of a latent on a numbered contact sheet, each latent saved."""
     from ..core.progress import info
@@ -131,9 +157,11 @@ def neighbours_cmd(
 
     NeighboursOptions(count=count, sigma=sigma, space=space, seed=seed, pick=pick, batch=batch).validate()
     load_latents(w_file)  # a broken latent file is refused before the model loads
+    edits = _check_edits(edit)
+    claim_output(out, "file")
     G, runtime = _setup(model, device, precision)
     res = neighbours_sheet(G, w_file, out, count=count, sigma=sigma, space=space, seed=seed, pick=pick,
-                           runtime=runtime, batch=batch, model=model)
+                           runtime=runtime, batch=batch, model=model, edits=edits)
     info(f"wrote {res['sheet']} and {res['latents']}" + (f"; keyframe {res['keyframe']}" if pick is not None else ""))
 
 
@@ -142,7 +170,8 @@ def walk_cmd(
         model: str = typer.Argument(..., help=MODEL_HELP),
         seeds: str = typer.Option(WALK.seeds, "--seeds", help="Keyframe seeds, e.g. 1,5,9."),
         w_file: Optional[Path] = typer.Option(None, "--w", help="Keyframes from a latent .npz (its rows) instead of seeds."),
-        kind: str = typer.Option(WALK.kind, "--kind", help="linear, slerp, circular or noise-loop."),
+        kind: str = typer.Option(WALK.kind, "--kind", help="linear, slerp, circular, noise-loop or direction "
+                                                           "(sweep --edit FILE:COMP:LO..HI and back, in w)."),
         space: str = typer.Option(WALK.space, "--space", help="Walk in z or w."),
         frames: int = typer.Option(WALK.frames, "--frames", min=2, help="Frames per transition (linear/slerp) or per loop."),
         fps: float = typer.Option(WALK.fps, "--fps", help="Frames per second."),
@@ -159,6 +188,8 @@ def walk_cmd(
         grid: Optional[str] = typer.Option(None, "--grid", help="COLSxROWS walks at once, each starting at the next keyframe."),
         batch: int = typer.Option(WALK.batch, "--batch", min=1, help="Images per forward pass."),
         out: Path = typer.Option(Path("out/walk.mp4"), "-o", "--out", help="Video file (.mp4 or .gif)."),
+        edit: Optional[list[str]] = typer.Option(None, "--edit", help=EDIT_HELP + " Kind direction: one with a "
+                                                 "range LO..HI, e.g. dirs.npz:3:-3..3."),
         device: str = DEVICE, precision: str = PRECISION) -> None:
     """A latent walk or seamless loop as MP4 or GIF, frames rendered in batches and streamed."""
     from ..core.progress import info
@@ -168,8 +199,10 @@ def walk_cmd(
                        fps=fps, easing=easing, loop=loop, trunc=trunc, trunc_cutoff=trunc_cutoff, radius=radius,
                        sigma=sigma, harmonics=harmonics, seed=seed, noise_mode=noise_mode, class_idx=class_idx,
                        grid=grid, batch=batch).validate()  # before the model loads
+    edits = _check_edits(edit)
+    claim_output(out, "file")
     G, runtime = _setup(model, device, precision)
-    res = render_walk(G, out, opts, runtime, model=model)
+    res = render_walk(G, out, opts, runtime, model=model, edits=edits)
     info(f"wrote {res['video']} ({res['frames']} frames)")
 
 
@@ -186,6 +219,8 @@ def storyboard_cmd(
     from ..core.progress import info
     from ..latent.storyboard import render_storyboard
 
+    claim_output(out, "file")
+    claim_output(cache or out.with_name(out.stem + ".cache"), "folder", what="cache folder")
     runtime = resolve_runtime(device, precision)
     res = render_storyboard(story, out, model=model, runtime=runtime, cache=cache, batch=batch)
     info(f"wrote {res['video']}: {res['frames']} frames ({res['seconds']:.1f} s), {res['rendered']} rendered now, "

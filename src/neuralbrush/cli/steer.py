@@ -13,11 +13,9 @@ from typing import Iterator, Optional
 
 import typer
 
+from ..core.outputs import claim_output
 from ..latent.steer_options import BREED, DIRS
 from .latent import DEVICE, MODEL_HELP, PRECISION, _setup
-
-EDIT_HELP = ("Edit along a direction: FILE.npz:COMPONENT:AMOUNT[@LAYERS] (amount in standard deviations, "
-             "layers inclusive, e.g. dirs.npz:2:+1.5@0-5); repeatable.")
 
 
 @contextmanager
@@ -70,6 +68,7 @@ def directions_cmd(
     opts.validate()
     if out.suffix.lower() != ".npz":
         raise UsageError(f"the directions file must end in .npz, not {out.name}")
+    claim_output(out, "file")
     G, runtime = _setup(model, device, precision)
     with progress_bars() as show:
         res = write_directions(G, out, opts, runtime, model=model, progress=show)
@@ -108,6 +107,7 @@ def breed_cmd(
         raise UsageError(f"parent latent file {missing[0]} does not exist")
     if out.suffix.lower() not in SHEET_SUFFIXES:
         raise UsageError(f"the contact sheet must be an image file (.png), not {out.name}")
+    claim_output(out, "file")
     G, runtime = _setup(model, device, precision)
     with progress_bars() as show:
         res = breed(G, out, opts, runtime, model=model, progress=show)

@@ -18,6 +18,7 @@ from ..core.imageio import save_image
 from ..core.media import make_grid
 from ..core.progress import track
 from ..core.seeds import parse_float_sweep, parse_grid, parse_int_list
+from .edits import edit_latents, read_history, resolve_edits
 from .latents import has_w, latents_from_seeds, load_latents, save_latents
 from .options import GenerateOptions
 from .render import Renderer, for_display, grid_cell_side, shrink
@@ -28,10 +29,12 @@ def _fmt_psi(p: float) -> str:
 
 
 def generate(G: torch.nn.Module, outdir: str | Path, opts: GenerateOptions, runtime, *,
-             model: str | None = None) -> dict:
+             model: str | None = None, edits=()) -> dict:
     """Render the images, save each with its latents, and a labelled grid; returns paths.
 
-    Every option is checked (and a ``--w`` file read against ``G``) before the folder is made."""
+    ``edits`` (``--edit`` texts, see :mod:`neuralbrush.latent.edits`) move every w before it is
+    rendered and saved. Every option is checked (and a ``--w`` file read against ``G``) before
+    the folder is made."""
     opts.validate()
     psis = parse_float_sweep(opts.trunc, what="--trunc")
     r = Renderer(G, runtime, psi=1.0, noise_mode=opts.noise_mode, class_idx=opts.class_idx, batch=opts.batch)
@@ -48,16 +51,18 @@ def generate(G: torch.nn.Module, outdir: str | Path, opts: GenerateOptions, runt
         seeds = parse_int_list(opts.seeds)
         count = len(seeds) * len(psis)
     side = grid_cell_side(max(count, grid[0] * grid[1] if grid else 0), int(G.img_resolution))
+    fixed, _ = resolve_edits(G, edits)
+    history = read_history(opts.w_file, lat.w) if fixed and lat is not None else None
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
 
     if lat is not None:
         for i in range(len(lat)):
-            one = lat.select(i)
+            one, hist = edit_latents(lat.select(i), fixed, history.select(i) if history is not None else None)
             frame = r.frames(one.in_space(space), space)[0]
             name = f"w{i:04d}"
             save_image(frame, outdir / f"{name}.png")
-            save_latents(outdir / f"{name}.npz", one)
+            save_latents(outdir / f"{name}.npz", one, **(hist.arrays() if hist is not None else {}))
             images.append(shrink(frame, side))
             labels.append(str(i) if one.seeds is None else f"seed {one.seeds[0]}")
             files.append(f"{name}.png")
@@ -71,16 +76,18 @@ def generate(G: torch.nn.Module, outdir: str | Path, opts: GenerateOptions, runt
             for j, psi in enumerate(psis):
                 if has_w(G):
                     lat = latents_from_seeds(G, chunk, psi=psi, cutoff=opts.trunc_cutoff, class_idx=opts.class_idx)
+                    lat, hist = edit_latents(lat, fixed)
                     r.noise_seed = chunk[0]
                     out = r.frames(lat.w, "w")
                 else:
-                    lat = latents_from_seeds(G, chunk, psi=psi)
+                    lat, hist = latents_from_seeds(G, chunk, psi=psi), None
                     r.psi = psi
                     out = r.frames(lat.z, "z")
                 for k, seed in enumerate(chunk):
                     name = f"seed{seed:04d}" + (f"-psi{_fmt_psi(psi)}" if sweep else "")
                     save_image(out[k], outdir / f"{name}.png")
-                    save_latents(outdir / f"{name}.npz", lat.select(k))
+                    save_latents(outdir / f"{name}.npz", lat.select(k),
+                                 **(hist.select(k).arrays() if hist is not None else {}))
                     frames[(seed, j)] = shrink(out[k], side)
         rows = []
         for seed in seeds:
@@ -97,6 +104,6 @@ def generate(G: torch.nn.Module, outdir: str | Path, opts: GenerateOptions, runt
             grid = (len(psis), len(seeds))
     grid_img = make_grid(for_display(images), grid, labels=labels, pad=2)
     grid_path = save_image(grid_img, outdir / "grid.png")
-    options = {"model": model, "runtime": runtime.describe(), **asdict(opts)}
+    options = {"model": model, "runtime": runtime.describe(), **asdict(opts), "edits": list(edits)}
     write_json(outdir / "options.json", options)
     return {"grid": grid_path, "images": [outdir / f for f in files], "options": outdir / "options.json"}

@@ -15,15 +15,18 @@ from ..core.checkpoint import write_json
 from ..core.errors import UsageError
 from ..core.imageio import save_image
 from ..core.media import make_grid
-from .latents import Latents, has_w, latents_from_seeds, save_latents
+from .edits import edit_latents, resolve_edits
+from .latents import has_w, latents_from_seeds, save_latents
 from .options import MixOptions
 from .render import Renderer, for_display, grid_cell_side, shrink
 
 
 def style_mix(G: torch.nn.Module, outdir: str | Path, *, rows: str, cols: str, styles: str, trunc: float = 1.0,
-              noise_mode: str = "const", class_idx: int | None = None, runtime=None, model: str | None = None) -> dict:
+              noise_mode: str = "const", class_idx: int | None = None, runtime=None, model: str | None = None,
+              edits=()) -> dict:
     """NVIDIA-style style-mixing grid: row sources keep their w except the ``styles`` layers,
-    which come from the column sources. Headers: the sources themselves."""
+    which come from the column sources. Headers: the sources themselves. ``edits`` (``--edit``
+    texts) move every source's w first, so every cell is edited alike."""
     from ..core.device import resolve_runtime
 
     runtime = runtime or resolve_runtime("cpu", "fp32")
@@ -35,10 +38,11 @@ def style_mix(G: torch.nn.Module, outdir: str | Path, *, rows: str, cols: str, s
     r = Renderer(G, runtime, noise_mode=noise_mode, class_idx=class_idx)
     res = int(G.img_resolution)
     side = grid_cell_side((len(col_seeds) + 1) * (len(row_seeds) + 1), res)
+    fixed, _ = resolve_edits(G, edits)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     all_seeds = sorted(set(row_seeds + col_seeds))
-    lat = latents_from_seeds(G, all_seeds, psi=trunc, class_idx=class_idx)
+    lat, _ = edit_latents(latents_from_seeds(G, all_seeds, psi=trunc, class_idx=class_idx), fixed)
     w_of = {s: lat.w[i] for i, s in enumerate(all_seeds)}
     src_frames = [shrink(f, side) for chunk in lat.w.split(r.batch) for f in r.frames(chunk, "w")]
     src = dict(zip(all_seeds, src_frames))
@@ -64,6 +68,6 @@ def style_mix(G: torch.nn.Module, outdir: str | Path, *, rows: str, cols: str, s
     grid_path = save_image(make_grid(for_display(cells), layout, labels=labels, pad=2), outdir / "grid.png")
     write_json(outdir / "options.json", {"model": model, "rows": row_seeds, "cols": col_seeds, "styles": layers,
                                          "trunc": trunc, "noise_mode": noise_mode, "class_idx": class_idx,
-                                         "runtime": runtime.describe()})
-    save_latents(outdir / "sources.npz", Latents(z=lat.z, w=lat.w, seeds=all_seeds, psi=trunc))
+                                         "runtime": runtime.describe(), "edits": list(edits)})
+    save_latents(outdir / "sources.npz", lat)
     return {"grid": grid_path, "count": len(row_seeds) * len(col_seeds)}

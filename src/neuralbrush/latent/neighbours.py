@@ -20,6 +20,7 @@ from ..core.checkpoint import write_json
 from ..core.errors import UsageError
 from ..core.imageio import save_image
 from ..core.media import make_grid
+from .edits import edit_latents, read_history, resolve_edits
 from .latents import Latents, check_space, latent_scale, load_latents, save_latents
 from .options import NeighboursOptions
 from .render import Renderer, for_display, grid_cell_side, shrink
@@ -40,8 +41,10 @@ def neighbour_latents(G: torch.nn.Module, source: Latents, *, count: int = 100, 
 
 def neighbours_sheet(G: torch.nn.Module, latent_file: str | Path, sheet: str | Path, *, count: int = 100,
                      sigma: float = 0.5, space: str = "w", seed: int = 0, pick: int | None = None, runtime=None,
-                     batch: int = 8, model: str | None = None, noise_mode: str = "const") -> dict:
-    """Write the numbered sheet and every neighbour's latent; promote ``pick`` to a keyframe."""
+                     batch: int = 8, model: str | None = None, noise_mode: str = "const", edits=()) -> dict:
+    """Write the numbered sheet and every neighbour's latent; promote ``pick`` to a keyframe.
+
+    ``edits`` (``--edit`` texts) move the source latent first: its neighbours surround the edit."""
     from ..core.device import resolve_runtime
 
     runtime = runtime or resolve_runtime("cpu", "fp32")
@@ -52,6 +55,11 @@ def neighbours_sheet(G: torch.nn.Module, latent_file: str | Path, sheet: str | P
         raise UsageError(f"the contact sheet must be an image file (.png), not {sheet.name}")
     source = load_latents(latent_file, G)
     space = check_space(G, space)
+    fixed, _ = resolve_edits(G, edits)
+    if fixed:
+        if space != "w":
+            raise UsageError("--edit moves w: take neighbours with --space w")
+        source, _ = edit_latents(source, fixed, read_history(latent_file, source.w))
     lat = neighbour_latents(G, source, count=count, sigma=sigma, space=space, seed=seed)
     r = Renderer(G, runtime, noise_mode=noise_mode, batch=batch)
     side = grid_cell_side(count, int(G.img_resolution))
@@ -77,5 +85,5 @@ def neighbours_sheet(G: torch.nn.Module, latent_file: str | Path, sheet: str | P
         out["keyframe"] = kf
     write_json(outdir / "neighbours.json", {"model": model, "source": str(latent_file), "count": count,
                                             "sigma": sigma, "space": space, "seed": seed, "pick": pick,
-                                            "runtime": runtime.describe()})
+                                            "runtime": runtime.describe(), "edits": list(edits)})
     return out

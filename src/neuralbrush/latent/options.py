@@ -25,7 +25,7 @@ MAX_SEED = 2**32 - 1  # seeds are NumPy RandomState seeds: 0 .. 2^32 - 1
 MAX_GRID_PIXELS = 1 << 28  # one labelled grid or contact sheet; more images make its cells smaller
 NOISE_MODES = ("const", "random", "none")
 SPACES = ("z", "w")
-WALK_KINDS = ("linear", "slerp", "circular", "noise-loop")
+WALK_KINDS = ("linear", "slerp", "circular", "noise-loop", "direction")  # direction: see latent/edits.py
 PROJECT_SPACES = ("w", "w+", "z")
 PROJECT_LOSSES = ("lpips", "mse", "both")
 FITS = ("crop", "pad")
@@ -159,7 +159,7 @@ class WalkOptions:
                 raise UsageError(f"--w {self.w_file} holds no latents")
         else:
             keys = len(parse_seeds(self.seeds, "--seeds", limit=MAX_FRAMES, unit="keyframes"))
-        if self.kind in ("circular", "noise-loop"):
+        if self.kind in ("circular", "noise-loop", "direction"):
             total = frames
         else:
             total = keys * frames if self.loop else (keys - 1) * frames + 1

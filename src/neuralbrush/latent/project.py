@@ -256,11 +256,20 @@ def _load_state(path, key, opt_latent, noise_bufs, optimizer, gen) -> int:
 
 
 def project_file(G: torch.nn.Module, target_path: str | Path, outdir: str | Path, opts: ProjectOptions, runtime, *,
-                 save_video: bool = False, model: str | None = None, lpips=None, fps: float = 30.0) -> dict:
-    """The ``project`` command: load and fit the target, project, write the files."""
+                 save_video: bool = False, model: str | None = None, lpips=None, fps: float = 30.0,
+                 edits=()) -> dict:
+    """The ``project`` command: load and fit the target, project, write the files.
+
+    With ``edits`` (``--edit`` texts) the projection is also edited: ``edited_w.npz`` (which
+    remembers the projection, so opposite edits return to it exactly) and ``edited.png``
+    (rendered with the model's own noise inputs, as ``generate --w`` shows it)."""
     from ..core.imageio import parse_color
+    from .edits import edit_latents, resolve_edits
 
     opts.validate(G)
+    fixed, _ = resolve_edits(G, edits)
+    if fixed and opts.space == "z":
+        raise UsageError("--edit moves w: project with --space w or w+")
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     target = fit_target(load_image(target_path), int(G.img_resolution), opts.fit, parse_color(opts.pad_color))
@@ -287,11 +296,18 @@ def project_file(G: torch.nn.Module, target_path: str | Path, outdir: str | Path
                outdir / "side_by_side.png")
     summary = {"model": model, "target": str(target_path), "runtime": runtime.describe(), "psnr": result.psnr,
                "final_distance": result.history[-1] if result.history else None, **asdict(opts)}
+    out = {"w": outdir / "projected_w.npz", "proj": outdir / "proj.png", "target": outdir / "target.png",
+           "side_by_side": outdir / "side_by_side.png", "psnr": result.psnr, "result": result}
+    if fixed:
+        from .render import Renderer
+
+        edited, hist = edit_latents(lat, fixed)
+        out["edited_w"] = save_latents(outdir / "edited_w.npz", edited, **(hist.arrays() if hist is not None else {}))
+        out["edited"] = save_image(Renderer(G, runtime).frames(edited.w, "w")[0], outdir / "edited.png")
+        summary["edits"] = list(edits)
     write_json(outdir / "projection.json", summary)
     if state_path.exists():
         state_path.unlink()
-    out = {"w": outdir / "projected_w.npz", "proj": outdir / "proj.png", "target": outdir / "target.png",
-           "side_by_side": outdir / "side_by_side.png", "psnr": result.psnr, "result": result}
     if save_video:
         out["video"] = outdir / "proj.mp4"
     return out

@@ -18,6 +18,7 @@ A storyboard is a YAML file (see docs/latent.md for a worked example)::
       - latent: neighbours/keyframe_37.npz
         loop: false
         transition: {frames: 90}
+        edit: [dirs.npz:2:+1.5@0-5]   # edits along directions (latent/edits.py), w space only
 
 Timeline: for each keyframe its noise loop (``stops`` points, each the previous plus Gaussian
 noise of ``sigma`` natural spreads, ``frames_per_stop`` frames between points, and back to the
@@ -52,7 +53,7 @@ TRANSITION_DEFAULTS = {"frames": 150, "easing": "ease-in-out", "kind": "slerp"}
 PROJECT_DEFAULTS = {"steps": 300, "loss": "mse", "space": "w+"}
 TOP_KEYS = {"model", "fps", "space", "trunc", "seed", "batch", "noise_mode", "project", "loop", "transition",
             "close", "keyframes"}
-KEYFRAME_KEYS = {"seed", "image", "latent", "loop", "transition", "index", "name"}
+KEYFRAME_KEYS = {"seed", "image", "latent", "loop", "transition", "index", "name", "edit"}
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Keyframe:
     transition: dict
     index: int = 0  # row of a latent file holding several
     name: str = ""
+    edits: tuple[str, ...] = ()  # --edit texts; their files are relative to the storyboard
 
 
 @dataclass
@@ -186,7 +188,7 @@ def parse_storyboard(path: str | Path) -> Storyboard:
         name = k.get("name", f"{kind} {value}")
         if not isinstance(name, (str, int, float)) or isinstance(name, bool):
             raise UsageError(f"{at} name must be text, not {name!r:.40}")
-        kfs.append(Keyframe(kind, value, loop, trans, index, str(name)))
+        kfs.append(Keyframe(kind, value, loop, trans, index, str(name), _keyframe_edits(k.get("edit"), at, base)))
     model = data.get("model")
     if model is not None:
         mp = Path(checks.text(f"{where}: model", model)).expanduser()
@@ -206,6 +208,28 @@ def parse_storyboard(path: str | Path) -> Storyboard:
     if total > MAX_FRAMES:
         raise UsageError(f"{where}: the film has {total} frames; the limit is {MAX_FRAMES} frames per video")
     return sb
+
+
+def _keyframe_edits(given: Any, at: str, base: Path) -> tuple[str, ...]:
+    """A keyframe's ``edit:`` (one text or a list), each checked and its file found."""
+    from .steer_options import parse_edit
+
+    if given is None:
+        return ()
+    texts = given if isinstance(given, list) else [given]
+    for t in texts:
+        if not isinstance(t, str):
+            raise UsageError(f"{at} edit must be text such as dirs.npz:2:+1.5@0-5, not {t!r:.40}")
+        try:
+            spec = parse_edit(t)
+        except UsageError as e:
+            raise UsageError(f"{at} edit: {e}") from None
+        if spec.sweep is not None:
+            raise UsageError(f"{at} edit {t!r} has a range; a keyframe takes one amount")
+        f = Path(spec.file).expanduser()
+        if not (f if f.is_absolute() else base / f).is_file():
+            raise UsageError(f"{at} edit file {base / f if not f.is_absolute() else f} does not exist")
+    return tuple(texts)
 
 
 def _project_cached(G, kf: Keyframe, sb: Storyboard, cache: Path, model_id: str, runtime) -> torch.Tensor:
@@ -234,10 +258,17 @@ def _project_cached(G, kf: Keyframe, sb: Storyboard, cache: Path, model_id: str,
 
 
 def resolve_keyframe_latents(G, sb: Storyboard, cache: Path, model_id: str, runtime) -> list[torch.Tensor]:
-    """Each keyframe as a latent in the storyboard's space (z: [z_dim]; w: [num_ws, w_dim])."""
+    """Each keyframe as a latent in the storyboard's space (z: [z_dim]; w: [num_ws, w_dim]),
+    with its ``edit:`` applied (every edit is checked against the model before any projection)."""
+    from .edits import apply_edits, read_history, resolve_edits
+
     space = check_space(G, sb.space)
+    edits = [resolve_edits(G, kf.edits, base=sb.base)[0] for kf in sb.keyframes]
+    if any(edits) and space != "w":
+        raise UsageError("storyboard: keyframe edits move w; use space: w")
     out = []
-    for kf in sb.keyframes:
+    for kf, fixed in zip(sb.keyframes, edits):
+        history = None
         if kf.kind == "seed":
             z = seed_z(G, [kf.value])
             out.append(z[0] if space == "z" else map_z(G, z, psi=sb.trunc)[0].cpu())
@@ -246,8 +277,12 @@ def resolve_keyframe_latents(G, sb: Storyboard, cache: Path, model_id: str, runt
             if not 0 <= kf.index < len(lat):
                 raise UsageError(f"storyboard: {kf.value.name} has {len(lat)} latents; index {kf.index} is missing")
             out.append(lat.in_space(space)[kf.index])
+            history = read_history(kf.value, lat.w) if fixed else None
         else:
             out.append(_project_cached(G, kf, sb, cache, model_id, runtime))
+        if fixed:
+            hist = history.select(kf.index) if history is not None else None
+            out[-1] = apply_edits(out[-1][None], fixed, hist)[0][0]
     return out
 
 

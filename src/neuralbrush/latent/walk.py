@@ -368,8 +368,14 @@ def walk_path(G: torch.nn.Module, keyframes: Sequence[int | torch.Tensor], *, ki
 # ---------------------------------------------------------------------------------------------
 # The ``video walk`` command.
 
-def render_walk(G: torch.nn.Module, output: str | Path, opts: WalkOptions, runtime, *, model: str | None = None) -> dict:
-    """Render one walk (or a grid of walks, each starting at the next keyframe) to MP4/GIF."""
+def render_walk(G: torch.nn.Module, output: str | Path, opts: WalkOptions, runtime, *, model: str | None = None,
+                edits=()) -> dict:
+    """Render one walk (or a grid of walks, each starting at the next keyframe) to MP4/GIF.
+
+    ``edits`` (``--edit`` texts, see :mod:`neuralbrush.latent.edits`) move every frame's w. Kind
+    ``direction`` sweeps the one edit given with a range (``dirs.npz:3:-3..3``) from its low to
+    its high amount and back, a seamless loop of ``frames`` frames, always in w."""
+    from .edits import DirectionPath, OffsetPath, edits_offset, resolve_edits
     from ..core.checkpoint import write_json
     from ..core.media import VideoWriter, make_grid
     from ..core.progress import make_progress
@@ -378,7 +384,14 @@ def render_walk(G: torch.nn.Module, output: str | Path, opts: WalkOptions, runti
     from .render import Renderer
 
     opts.validate()
-    space = check_space(G, opts.space)
+    direction = opts.kind == "direction"
+    fixed, sweep = resolve_edits(G, edits, sweep_ok=direction)
+    if direction and sweep is None:
+        raise UsageError("a direction walk sweeps one --edit with a range, e.g. --edit dirs.npz:3:-3..3")
+    space = check_space(G, "w" if direction else opts.space)
+    if fixed and space != "w":
+        raise UsageError("--edit moves w: walk with --space w")
+    offset = edits_offset(fixed, G.num_ws, G.w_dim) if fixed else None
     if opts.w_file:
         lat = load_latents(opts.w_file, G)
         keys: list = list(lat.in_space(space))
@@ -390,10 +403,17 @@ def render_walk(G: torch.nn.Module, output: str | Path, opts: WalkOptions, runti
     for i in range(cells):
         k = i % len(keys)
         rotated = keys[k:] + keys[:k]
-        paths.append(walk_path(G, rotated, kind=opts.kind, frames=opts.frames, space=space, easing=opts.easing,
-                               loop=opts.loop, radius=opts.radius, sigma=opts.sigma, harmonics=opts.harmonics,
-                               seed=opts.seed + i, psi=opts.trunc, cutoff=opts.trunc_cutoff,
-                               class_idx=opts.class_idx))
+        if direction:
+            start = resolve_keyframes(G, rotated[:1], "w", psi=opts.trunc, cutoff=opts.trunc_cutoff,
+                                      class_idx=opts.class_idx)[0]
+            if offset is not None:
+                start = (start.double() + offset).float()
+            paths.append(DirectionPath(start, sweep, opts.frames, easing=opts.easing))
+            continue
+        path = walk_path(G, rotated, kind=opts.kind, frames=opts.frames, space=space, easing=opts.easing,
+                         loop=opts.loop, radius=opts.radius, sigma=opts.sigma, harmonics=opts.harmonics,
+                         seed=opts.seed + i, psi=opts.trunc, cutoff=opts.trunc_cutoff, class_idx=opts.class_idx)
+        paths.append(OffsetPath(path, offset) if offset is not None else path)
     total = len(paths[0])
     r = Renderer(G, runtime, psi=opts.trunc if space == "z" else 1.0, cutoff=opts.trunc_cutoff,
                  noise_mode=opts.noise_mode, class_idx=opts.class_idx, batch=max(1, opts.batch // cells) * cells,
@@ -416,5 +436,6 @@ def render_walk(G: torch.nn.Module, output: str | Path, opts: WalkOptions, runti
     from dataclasses import asdict
 
     write_json(output.with_name(output.stem + ".walk.json"), {"model": model, "output": str(output), "frames": total,
-                                                              "runtime": runtime.describe(), **asdict(opts)})
+                                                              "runtime": runtime.describe(), **asdict(opts),
+                                                              "edits": list(edits)})
     return {"video": output, "frames": total}
