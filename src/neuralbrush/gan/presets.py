@@ -4,13 +4,33 @@ and the configuration presets of StyleGAN2-ADA (REFERENCE.md table) plus ``small
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core import checks
 from ..core.errors import UsageError
 
 ARCHS = ("stylegan2", "dcgan")
 CFGS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "small")
+AUGS = ("ada", "fixed", "noaug")
+METRICS = ("swd", "fid", "kid", "none")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+NOISE_MODES = ("const", "random", "none")
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$")
+
+# Documented limits of a training run: beyond them a value is a typo, not a plan.
+MIN_RES, MAX_RES = 4, 2048  # training resolution: a power of two in this range (DCGAN: from 16)
+MAX_TRAIN_BATCH = 4096  # images per minibatch over all processes
+MAX_CHANNELS = 4096  # --cmax, and DCGAN widths
+MAX_CBASE = 1 << 20  # --cbase (channels at 1 px; NVlabs' widest preset uses 32768)
+MAX_MAP = 32  # mapping network layers
+MAX_Z_DIM = 4096
+MAX_METRIC_IMAGES = 100_000  # images per metric evaluation (FID's usual 50k fits)
+MAX_GRID_CELLS = 1024  # images in the sample grid (32x32)
+MAX_WORKERS = 256
+MAX_THREADS = 1024
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -112,11 +132,87 @@ class TrainOptions:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainOptions":
+        if not isinstance(d, dict):
+            raise UsageError(f"training options must be a JSON object of option: value, not {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names - {"resolved"}
+        unknown = set(map(str, d)) - names - {"resolved"}
         if unknown:
             raise UsageError(f"unknown training options {sorted(unknown)}")
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    def validate(self) -> "TrainOptions":
+        """Check every option (types, NaN, ranges, choices); :func:`train` runs this before it reads
+        the dataset or creates the run folder, so a bad value leaves nothing behind."""
+        c = checks
+        c.text("DATASET", self.data, empty=True)
+        c.text("--outdir", self.outdir)
+        c.choice("--arch", self.arch, ARCHS)
+        c.choice("--cfg", self.cfg, CFGS)
+        if self.res is not None:
+            res = c.whole("--res", self.res, lo=MIN_RES, hi=MAX_RES)
+            if res & (res - 1):
+                raise UsageError(f"--res must be a power of two between {MIN_RES} and {MAX_RES}, got {res}")
+            if self.arch == "dcgan" and res < 16:
+                raise UsageError(f"--res must be at least 16 for a DCGAN, got {res}")
+        c.flag("--mirror", self.mirror)
+        c.flag("--cond", self.cond)
+        c.optional_number("--kimg", self.kimg, lo=0, lo_open=True)
+        c.optional_number("--minutes", self.minutes, lo=0, lo_open=True)
+        batch = c.optional_whole("--batch", self.batch, lo=1, hi=MAX_TRAIN_BATCH)
+        c.optional_number("--gamma", self.gamma, lo=0)
+        c.optional_number("--glr", self.glr, lo=0, lo_open=True, hi=1)
+        c.optional_number("--dlr", self.dlr, lo=0, lo_open=True, hi=1)
+        c.optional_whole("--map", self.map, lo=1, hi=MAX_MAP)
+        c.optional_whole("--cbase", self.cbase, lo=1, hi=MAX_CBASE)
+        c.optional_whole("--cmax", self.cmax, lo=1, hi=MAX_CHANNELS)
+        mbstd = c.optional_whole("--mbstd", self.mbstd, lo=1, hi=MAX_TRAIN_BATCH)
+        if mbstd is not None and batch is not None and mbstd > batch:
+            raise UsageError(f"--mbstd {mbstd} is larger than --batch {batch}")
+        c.optional_number("--ema", self.ema_kimg, lo=0)
+        c.optional_number("ema_ramp", self.ema_ramp, lo=0)
+        c.optional_number("--style-mixing", self.style_mixing, lo=0, hi=1)
+        c.optional_number("--pl-weight", self.pl_weight, lo=0)
+        c.optional_whole("z_dim", self.z_dim, lo=1, hi=MAX_Z_DIM)
+        c.whole("ngf", self.ngf, lo=1, hi=MAX_CHANNELS)
+        c.whole("ndf", self.ndf, lo=1, hi=MAX_CHANNELS)
+        c.choice("--aug", self.aug, AUGS)
+        c.number("--p", self.p, lo=0, hi=1)
+        c.number("--target", self.target, lo=0, lo_open=True, hi=1, hi_open=True)
+        c.optional_number("--ada-kimg", self.ada_kimg, lo=0, lo_open=True)
+        if self.resume is not None:
+            c.text("--resume", self.resume, empty=True)
+        c.whole("--freezed", self.freezed, lo=0)
+        c.number("--tick", self.tick, lo=0, lo_open=True)
+        c.whole("--snap", self.snap, lo=1)
+        c.text("--grid", self.grid)
+        if self.grid != "auto":
+            from ..core.seeds import parse_grid
+
+            try:
+                cols, rows = parse_grid(self.grid)
+            except UsageError:
+                raise UsageError(f"--grid must look like 7x4 or be auto, not {self.grid!r}") from None
+            if cols * rows > MAX_GRID_CELLS:
+                raise UsageError(f"--grid {self.grid} has {cols * rows} images; the limit is {MAX_GRID_CELLS}")
+        c.whole("--seed", self.seed, lo=0, hi=MAX_SEED)
+        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device.lower()):
+            raise UsageError(f"--device must be auto, cpu, cuda, cuda:N or mps, not {self.device!r}")
+        if not isinstance(self.precision, str) or self.precision.lower() not in PRECISIONS:
+            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        c.text("--metrics", self.metrics)
+        names = [n.strip() for n in self.metrics.split(",")]
+        bad = [n for n in names if n not in METRICS]
+        if bad:
+            raise UsageError(f"--metrics: unknown metric(s) {', '.join(map(repr, bad))}; choose from swd, fid, kid "
+                             "or none (comma-separated)")
+        if "none" in names and len(names) > 1:
+            raise UsageError("--metrics none cannot be combined with other metrics")
+        self.metrics = ",".join(names)  # 'swd, fid' as the training loop reads it
+        c.whole("--metric-images", self.metric_images, lo=2, hi=MAX_METRIC_IMAGES)
+        c.whole("--workers", self.workers, lo=0, hi=MAX_WORKERS)
+        c.whole("--threads", self.threads, lo=0, hi=MAX_THREADS)
+        c.choice("noise_mode", self.noise_mode, NOISE_MODES)
+        return self
 
 
 @dataclass
@@ -151,9 +247,11 @@ def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int =
     """Turn options + preset into network/optimiser kwargs. ``transfer``: resuming foreign weights."""
     if opts.arch not in ARCHS:
         raise UsageError(f"unknown --arch {opts.arch!r}; choose one of {', '.join(ARCHS)}")
-    if res < 4 or res & (res - 1):
-        raise UsageError(f"resolution {res} must be a power of two >= 4")
+    if res < MIN_RES or res > MAX_RES or res & (res - 1):
+        raise UsageError(f"resolution {res} must be a power of two from {MIN_RES} to {MAX_RES}")
     if opts.arch == "dcgan":
+        if res < 16:
+            raise UsageError(f"a DCGAN trains at 16 px or more; this dataset is {res} px (use --res 16 or larger)")
         return _resolve_dcgan(opts, res=res, img_channels=img_channels, c_dim=c_dim, world=world, transfer=transfer)
     pre = preset_for(opts.cfg, res, world)
     batch = opts.batch or max(pre.mb, world)

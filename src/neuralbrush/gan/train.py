@@ -121,12 +121,12 @@ def train(opts: TrainOptions, *, explicit: set[str] | None = None,
     explicit = set(explicit or ())
     continue_from: Path | None = None
     run_dir: Path | None = None
+    opts.validate()  # every option, before the dataset is read or any folder is created
     if opts.resume == "latest":
         opts, run_dir, continue_from = _prepare_continue(opts, explicit)
+        opts.validate()  # the continued run's saved options, too
     if opts.kimg is not None and opts.minutes is not None and "kimg" in explicit and "minutes" in explicit:
         raise UsageError("give either --kimg or --minutes, not both")
-    if opts.aug not in ("ada", "fixed", "noaug"):
-        raise UsageError(f"--aug must be ada, fixed or noaug, not {opts.aug!r}")
     runtime = resolve_runtime(opts.device, opts.precision)
     _set_threads(opts.threads)
     distributed = dist.init(runtime.device)
@@ -137,6 +137,8 @@ def train(opts: TrainOptions, *, explicit: set[str] | None = None,
 
     dataset = ImageDataset(opts.data, resolution=opts.res, use_labels=opts.cond, xflip=opts.mirror)
     res = dataset.resolution
+    if {"fid", "kid"} & set(opts.metrics.split(",")) and min(opts.metric_images, len(dataset)) < 2:
+        raise UsageError(f"FID/KID compare at least 2 images; {opts.data} has {len(dataset)} (use --metrics swd)")
     transfer = opts.resume not in (None, "", "latest")
     cfg = resolve(opts, res=res, img_channels=dataset.channels, c_dim=dataset.label_dim, world=world, transfer=transfer)
     reals = RealImages(dataset, workers=opts.workers)
