@@ -84,9 +84,10 @@ def train_cmd(
         base = TrainOptions.from_dict(doc).to_dict()
         values = {**base, **{k: v for k, v in values.items() if k in explicit}}
         explicit |= set(doc)
+    opts = TrainOptions(**values).validate()  # every value, before anything is read or created
     if not values["data"] and values["resume"] != "latest":
         raise UsageError("give a DATASET folder or zip (or --config FILE, or --resume latest)")
-    run_dir = train(TrainOptions(**values), explicit=explicit)
+    run_dir = train(opts, explicit=explicit)
     print(run_dir)
 
 
