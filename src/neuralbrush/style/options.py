@@ -10,6 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 
+# Documented limits: a value beyond them is a typo, refused before VGG-19 or any photo loads.
+MAX_SIDE = 8192  # output long side, --max-size and --min-scale, in pixels
+MAX_ITERATIONS = 100_000  # optimisation steps per scale
+MAX_STYLE_SCALE = 8.0  # style image size relative to the output
+MAX_SEED = 2**32 - 1
+
+
 def _f(default, help: str, **kw):
     return field(default=default, metadata={"help": help}, **kw)
 

@@ -427,41 +427,73 @@ class StyleTransfer:
         return x.detach().clamp(0, 1)
 
 
+def _weights(name: str, values: Any) -> list[float]:
+    """A list of finite, non-negative weights, not all zero."""
+    from ..core import checks
+
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise UsageError(f"{name} must be a list of numbers, not {values!r:.40}")
+    out = [checks.number(name, v, lo=0) for v in values]
+    if out and sum(out) <= 0:
+        raise UsageError(f"{name} must not all be zero")
+    return out
+
+
+def _layers(name: str, values: Any) -> tuple[str, ...]:
+    """A non-empty tuple of VGG-19 layer names (each checked)."""
+    if isinstance(values, str) or not isinstance(values, Sequence) or not all(isinstance(v, str) for v in values):
+        raise UsageError(f"{name} must be a list of VGG-19 layer names such as relu4_2, not {values!r:.40}")
+    if not values:
+        raise UsageError(f"{name} must name at least one VGG-19 layer, e.g. relu1_1,relu2_1")
+    for n in values:
+        layer_index(n)
+    return tuple(values)
+
+
 def check_options(options: Mapping[str, Any], n_styles: int) -> dict[str, Any]:
     """The options of :meth:`StyleTransfer.stylize` with defaults filled in and checked (one-line
-    :class:`UsageError` on a bad value), so a command can refuse them before loading anything.
-    ``style_weights`` and ``style_layer_weights`` come back resolved to lists."""
+    :class:`UsageError` naming the option on a wrong type, NaN, infinity or a value out of range),
+    so a command can refuse them before loading anything. ``style_weights`` and
+    ``style_layer_weights`` come back resolved to lists."""
+    from ..core import checks
+    from .options import MAX_ITERATIONS, MAX_SEED, MAX_SIDE, MAX_STYLE_SCALE
+
     o = {**option_defaults(), **options}
     if n_styles < 1:
         raise UsageError("give at least one style image")
-    sw = list(o["style_weights"]) if o["style_weights"] is not None else [1.0] * n_styles
+    sw = _weights("--style-weights", o["style_weights"]) if o["style_weights"] is not None else [1.0] * n_styles
     if len(sw) != n_styles:
         raise UsageError(f"{len(sw)} style weights for {n_styles} style images; give one weight per style")
-    if any(w < 0 for w in sw) or sum(sw) <= 0:
-        raise UsageError("style weights must be non-negative and not all zero")
-    style_layers = tuple(o["style_layers"])
-    for n in (*o["content_layers"], *style_layers):
-        layer_index(n)
-    slw = list(o["style_layer_weights"] or default_layer_weights(len(style_layers)))
+    if sum(sw) <= 0:
+        raise UsageError("--style-weights must not all be zero")
+    _layers("--content-layers", o["content_layers"])
+    style_layers = _layers("--style-layers", o["style_layers"])
+    if o["style_layer_weights"] is not None:
+        slw = _weights("--style-layer-weights", o["style_layer_weights"])
+    else:
+        slw = list(default_layer_weights(len(style_layers)))
     if len(slw) != len(style_layers):
         raise UsageError(f"{len(slw)} style-layer weights for {len(style_layers)} style layers")
-    if o["optimizer"] not in OPTIMIZER_CHOICES:
-        raise UsageError(f"unknown optimizer {o['optimizer']!r}; use lbfgs or adam")
+    checks.choice("--optimizer", o["optimizer"], OPTIMIZER_CHOICES)
     if o["preserve_color"] in (None, "", False):
         o["preserve_color"] = "none"
-    if o["preserve_color"] not in color.PRESERVE_CHOICES:
-        raise UsageError(f"unknown colour preservation {o['preserve_color']!r}; use none, luminance or histogram")
+    checks.choice("--preserve-color", o["preserve_color"], color.PRESERVE_CHOICES)
+    for k in ("content_weight", "style_weight", "tv_weight"):
+        checks.number("--" + k.replace("_", "-"), o[k], lo=0)
+    checks.number("--step-size", o["step_size"], lo=0, lo_open=True)
     for k in ("iterations", "initial_iterations"):
-        if int(o[k]) < 0:
-            raise UsageError(f"{k.replace('_', ' ')} must not be negative")
-    if not 0 <= float(o["ema"]) < 1:
-        raise UsageError("ema decay must be in [0, 1)")
-    if float(o["style_scale"]) <= 0:
-        raise UsageError("style scale must be positive")
-    if o["size"] is not None and int(o["size"]) < 16:
-        raise UsageError("the output must be at least 16 px on its long side (VGG-19 pools 4 times)")
+        checks.whole("--" + k.replace("_", "-"), o[k], lo=0, hi=MAX_ITERATIONS)
+    checks.flag("--scales", o["scales"])
+    checks.whole("--min-scale", o["min_scale"], lo=16, hi=MAX_SIDE)
+    checks.number("--ema", o["ema"], lo=0, hi=1, hi_open=True)
+    checks.number("--style-scale", o["style_scale"], lo=0, lo_open=True, hi=MAX_STYLE_SCALE)
+    if o["size"] is not None:
+        checks.whole("--size", o["size"], lo=16, hi=MAX_SIDE, why="VGG-19 pools 4 times; pixels on the long side")
+    checks.whole("--max-size", o["max_size"], lo=16, hi=MAX_SIDE)
+    checks.whole("--seed", o["seed"], lo=0, hi=MAX_SEED)
     init = o["init"]
-    if o.get("init_image") is None and init not in INIT_CHOICES and not Path(str(init)).is_file():
+    if o.get("init_image") is None and (not isinstance(init, (str, os.PathLike)) or (
+            init not in INIT_CHOICES and not Path(init).is_file())):
         raise UsageError(f"--init must be content, noise, style or an existing image file; {init!r} is none of these")
     o["style_weights"], o["style_layer_weights"] = sw, slw
     return o
