@@ -95,3 +95,53 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     assert want == 0o644
     for name in ("a.json", "b.png"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == want, name
+
+
+def test_stale_temporaries_are_exactly_what_atomic_writes_leave(tmp_path):
+    """The cleaner recognises atomic_path's own temporaries (a kill -9 leaves them) and nothing else."""
+    from neuralbrush.core.checkpoint import atomic_path, clean_stale_temporaries, stale_temporaries
+
+    (tmp_path / "network-snapshot-0000001.safetensors").write_bytes(b"kept")
+    (tmp_path / ".hidden.txt").write_text("a user's file")
+    (tmp_path / "plan.tmp.safetensors").write_text("a user's file")
+    with atomic_path(tmp_path / "network-snapshot-0000002.safetensors") as tmp:
+        tmp.write_bytes(b"\0" * 2048)
+        assert stale_temporaries(tmp_path, "network-snapshot-*") == [tmp]  # what a kill here would leave
+        assert stale_temporaries(tmp_path, "fakes*") == []
+        assert clean_stale_temporaries(tmp_path, "network-snapshot-*") == (1, 2048)
+        tmp.write_bytes(b"x")  # the interrupted writer is gone; let this one finish
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden.txt", "network-snapshot-0000001.safetensors",
+                                                         "network-snapshot-0000002.safetensors",
+                                                         "plan.tmp.safetensors"]
+
+
+def test_failed_write_names_the_target_not_the_temporary(tmp_path, monkeypatch):
+    import errno
+
+    import neuralbrush.core.checkpoint as ckpt
+
+    def full(tensors, filename, metadata=None):
+        raise OSError(errno.ENOSPC, "No space left on device", filename)
+
+    monkeypatch.setattr(ckpt, "save_file", full)
+    target = tmp_path / "c.safetensors"
+    with pytest.raises(OSError) as e:
+        save_checkpoint(target, {"x": torch.zeros(2)}, {"format": "a"})
+    assert e.value.errno == errno.ENOSPC and e.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("metadata,words", [("[1, 2]", "a JSON list"), ("{broken", "not valid JSON"),
+                                            ('{"no": "format"}', "without a 'format'")])
+def test_damaged_metadata_is_one_checkpoint_error(tmp_path, metadata, words):
+    from safetensors.torch import save_file
+
+    p = tmp_path / "m.safetensors"
+    save_file({"x": torch.zeros(2)}, str(p), metadata={"neuralbrush": metadata})
+    for reader in (read_meta, load_checkpoint):
+        with pytest.raises(CheckpointError, match=words) as e:
+            reader(p)
+        assert str(p) in str(e.value)
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(CheckpointError, match="not a JSON text file"):
+        read_json(tmp_path / "bin.json")

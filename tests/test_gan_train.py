@@ -258,3 +258,52 @@ def test_transfer_from_nvidia_pickle(tmp_path):
     assert "synthesis.b32.conv1.affine.weight" in skipped and "shape" in skipped["synthesis.b32.conv1.affine.weight"]
     snap = load_snapshot(snapshot_files(run_dir)[-1])
     assert snap.meta["cur_nimg"] == 4
+
+
+def test_resume_latest_removes_stale_snapshot_temporaries(blooms16, tmp_path, monkeypatch):
+    """A kill -9 during a snapshot write leaves the hidden temporary (a full snapshot's size):
+    resume removes it and says how many and how much came back."""
+    import neuralbrush.core.progress as progress
+
+    base = TrainOptions(data=str(blooms16), outdir=str(tmp_path / "runs"), kimg=0.004, aug="noaug", metrics="none",
+                        **{k: v for k, v in TINY.items() if k != "metric_images"})
+    run_dir = train(base)
+    stale = run_dir / ".network-snapshot-000000.safetensors.q8w_2kz0.tmp.safetensors"
+    stale.write_bytes(b"\x00" * (5 << 20))
+    keep = run_dir / "notes.tmp.safetensors"  # not a temporary of ours: left alone
+    keep.write_bytes(b"x")
+    said: list[str] = []
+    monkeypatch.setattr(progress, "info", said.append)
+    train(TrainOptions(resume="latest", outdir=str(tmp_path / "runs"), kimg=0.008),
+          explicit={"resume", "outdir", "kimg"})
+    assert not stale.exists() and keep.exists()
+    assert any("removed 1 unfinished snapshot " in s and "5.0 MB freed" in s for s in said), said
+
+
+def test_disk_full_while_writing_a_snapshot_keeps_the_previous_one(tmp_path, monkeypatch):
+    """ENOSPC from the writer: one sentence naming the intact previous snapshot; nothing replaced,
+    no temporary left."""
+    import errno
+
+    import neuralbrush.core.checkpoint as ckpt
+    from neuralbrush.core.errors import CheckpointError
+    from neuralbrush.gan.snapshot import save_snapshot
+
+    from gan_helpers import small_stylegan
+
+    G = small_stylegan(16)
+    first = save_snapshot(tmp_path / "network-snapshot-000004.safetensors", arch="stylegan2", G=G, G_ema=G)
+    before = first.read_bytes()
+
+    def full(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"\x00" * 100)
+        raise OSError(errno.ENOSPC, "No space left on device", filename)
+
+    monkeypatch.setattr(ckpt, "save_file", full)
+    for name in ("network-snapshot-000008.safetensors", "network-snapshot-000004.safetensors"):
+        with pytest.raises(CheckpointError, match="disk full") as e:
+            save_snapshot(tmp_path / name, arch="stylegan2", G=G, G_ema=G)
+        assert "network-snapshot-000004.safetensors" in str(e.value) and "--resume latest" in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["network-snapshot-000004.safetensors"]
+    assert first.read_bytes() == before and load_snapshot(first).G is not None

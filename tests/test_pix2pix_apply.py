@@ -168,3 +168,39 @@ def test_video_sharded_over_two_processes_matches_one(model_run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     a, b = list(read_video(tmp_path / "one.mp4")), list(read_video(tmp_path / "two.mp4"))
     assert len(a) == len(b) == 6 and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_norm_stats_batch_is_the_train_mode_batch_norm_forward(tmp_path):
+    """--norm-stats batch (junyanz test.py without --eval) normalises with the image's own
+    statistics: it differs from the running statistics and equals the train-mode BN forward,
+    and it leaves the stored statistics untouched."""
+    import copy
+
+    from neuralbrush.core.checkpoint import save_checkpoint
+    from neuralbrush.core.imageio import to_pil, to_tensor
+    from neuralbrush.pix2pix.train import FORMAT
+
+    g = UNetGenerator("unet_32", ngf=4, norm="batch")
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # running statistics far from any one image's own
+        for m in g.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=gen))
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen) * 4 + 0.5)
+    path = save_checkpoint(tmp_path / "g.safetensors", {f"G.{k}": v for k, v in g.state_dict().items()},
+                           {"format": FORMAT, "generator": g.config.to_dict(), "input": None, "size": 32})
+    photo = bloom(32, 4)
+    running = Pix2PixModel(path, precision="fp32", device="cpu")
+    batch = Pix2PixModel(path, precision="fp32", device="cpu", norm_stats="batch")
+    out_running = np.asarray(running.translate(photo).output)
+    out_batch = np.asarray(batch.translate(photo).output)
+    assert np.abs(out_running.astype(int) - out_batch.astype(int)).mean() > 2
+
+    reference = copy.deepcopy(g).train()  # BN on batch statistics; this U-Net's 32 px has no dropout level
+    with torch.no_grad():
+        expected = to_pil(reference(to_tensor(photo)[None])[0])
+    assert np.abs(np.asarray(expected).astype(int) - out_batch.astype(int)).max() <= 1
+    for (name, before), after in zip(g.state_dict().items(), batch.G.state_dict().values()):
+        assert torch.equal(before, after.cpu()), name  # the stored statistics are untouched
+    with pytest.raises(Exception, match="norm-stats"):
+        Pix2PixModel(path, norm_stats="median")

@@ -173,3 +173,35 @@ def test_file_that_runs_code_is_refused(tmp_path):
     torch.save({"model.model.0.weight": torch.zeros(1), "x": Evil()}, path)
     with pytest.raises(CheckpointError, match="refusing to load .*nothing in it was run"):
         load_junyanz_generator(path)
+
+
+def test_instance_norm_file_with_old_running_statistics_loads(tmp_path, monkeypatch):
+    """Older PyTorch saved running_mean/running_var/num_batches_tracked on InstanceNorm layers; the
+    reference drops those entries, and so does the importer, saying so once."""
+    import neuralbrush.pix2pix.junyanz as junyanz
+
+    said: list[str] = []
+    monkeypatch.setattr(junyanz, "info", said.append)
+    ref = _randomise(NestedUNet(6, ngf=8, norm="instance"), seed=2).eval()
+    state = dict(ref.state_dict())
+    norms = [n for n, m in ref.named_modules() if isinstance(m, nn.InstanceNorm2d)]
+    assert norms and not any(k.startswith(tuple(f"{n}." for n in norms)) for k in state)
+    for n in norms:  # what such a file holds for each instance-norm layer
+        c = dict(ref.named_modules())[n].num_features
+        state[f"{n}.running_mean"] = torch.randn(c)
+        state[f"{n}.running_var"] = torch.rand(c) + 0.5
+        state[f"{n}.num_batches_tracked"] = torch.tensor(7)
+    path = tmp_path / "old_instance_G.pth"
+    torch.save(state, path)
+
+    g = load_junyanz_generator(path).eval()
+    assert g.config.norm == "instance" and g.config.arch == "unet_64"
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        torch.testing.assert_close(g(x), ref(x.clone()), rtol=1e-5, atol=1e-5)
+    assert len(said) == 1 and f"{len(norms)} instance-norm layers" in said[0] and f"{3 * len(norms)} entries" in said[0]
+    # a running statistic anywhere else is still an entry the U-Net does not have
+    state["model.model.0.running_mean"] = torch.zeros(8)
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match="model.model.0.running_mean"):
+        load_junyanz_generator(path)

@@ -155,3 +155,19 @@ def test_cli_train_prints_where_it_went(blooms_dir, tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "held-out L1" in captured.err and "network-snapshot-0000004.safetensors" in captured.err
+
+
+def test_holdout_zero_records_no_nan(blooms_dir, tmp_path, capsys):
+    """Without held-out images there is nothing to validate: the run says so and stores no NaN."""
+    code = run(["pix2pix", "train", str(blooms_dir), "--input", "edges", "--size", "32", "--ngf", "4", "--ndf", "4",
+                "--batch", "2", "--epochs", "1", "--epochs-decay", "0", "--holdout", "0", "--precision", "fp32",
+                "--outdir", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "no held-out images" in captured.err and "nan" not in captured.err.lower()
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    text = (run_dir / "stats.jsonl").read_text()
+    assert "NaN" not in text and "val_L1" not in text
+    meta = read_meta(snapshot_files(run_dir)[-1])
+    assert "val_L1" not in meta and "mean_image_L1" not in meta
+    assert json.loads((run_dir / "training_options.json").read_text())["val_images"] == 0

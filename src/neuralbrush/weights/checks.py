@@ -120,9 +120,9 @@ def check_inception(path: Path) -> None:
 
 def check_pix2pix_generator(path: Path, resolution: int | None) -> None:
     """A junyanz U-Net generator of the catalogue's size, 3 -> 3 channels, that converts cleanly."""
-    from ..pix2pix.junyanz import junyanz_to_flat, read_junyanz_file
+    from ..pix2pix.junyanz import junyanz_to_flat
 
-    cfg, _ = junyanz_to_flat(read_junyanz_file(path), label=str(path))
+    cfg, _ = junyanz_to_flat(_state(path, "pix2pix generator"), label=str(path))
     want_arch = f"unet_{resolution or 256}"
     if cfg.arch != want_arch or cfg.in_channels != 3 or cfg.out_channels != 3:
         raise CheckpointError(f"{path} is a {cfg.arch} pix2pix generator with {cfg.in_channels}->{cfg.out_channels} "
