@@ -103,7 +103,8 @@ def test_breed_refuses_mistakes_before_work(G, parent_files, tmp_path):
         (BreedOptions(parents=two, children=0), "at least 1"),
         (BreedOptions(parents=two, mutation=-1), "not be negative"),
         (BreedOptions(parents=two, mutation=float("nan")), "finite"),
-        (BreedOptions(parents=two, crossover="zip"), "unknown crossover"),
+        (BreedOptions(parents=two, crossover="zip"), "must be one of layers, blend"),
+        (BreedOptions(parents=two, children=20_000), "at most"),
         (BreedOptions(parents=two, children=4, pick=4), "numbered 0-3"),
         (BreedOptions(parents=[two[0], str(tmp_path / "missing.npz")]), "does not exist"),
     ]

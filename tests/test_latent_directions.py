@@ -253,7 +253,8 @@ def test_directions_command_writes_file_sheet_and_summary(snapshot, tmp_path):
 
 
 @pytest.mark.parametrize("argv,match", [
-    (["--method", "ica"], "unknown method"),
+    (["--method", "ica"], "must be one of pca, sefa"),
+    (["--sheet-seeds", "0-99", "--sheet-components", "20"], "the limit is"),
     (["--layers", "0-99"], "out of range"),
     (["-o", "dirs.txt"], "must end in .npz"),
     (["--sheet-amounts", "1:x"], "cannot read"),

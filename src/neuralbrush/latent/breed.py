@@ -100,7 +100,7 @@ def breed(G: torch.nn.Module, sheet: str | Path, opts: BreedOptions, runtime=Non
     from ..core.device import resolve_runtime
     from ..core.imageio import save_image
     from ..core.media import make_grid
-    from .render import Renderer, for_display
+    from .render import Renderer, for_display, grid_cell_side, shrink
 
     runtime = runtime or resolve_runtime("cpu", "fp32")
     opts.validate()
@@ -111,15 +111,19 @@ def breed(G: torch.nn.Module, sheet: str | Path, opts: BreedOptions, runtime=Non
     r = Renderer(G, runtime, noise_mode=opts.noise_mode, batch=opts.batch)
     kids = breed_latents(parents, children=opts.children, mutation=opts.mutation, crossover=opts.crossover,
                          seed=opts.seed, scale=latent_scale(G, "w") if opts.mutation > 0 else 1.0)
-    frames = []
+    side = grid_cell_side(opts.children, int(G.img_resolution))
+    cells, picked = [], None
     for start in range(0, opts.children, opts.batch):
         chunk = r.frames(kids.w[start:start + opts.batch], "w")
-        frames.extend(chunk)
-        emit(progress, "rendering", len(frames), opts.children, f"{len(frames)} children",
+        for i, frame in enumerate(chunk, start):
+            cells.append(shrink(frame, side))  # only the sheet's cells stay in memory
+            if i == opts.pick:
+                picked = frame
+        emit(progress, "rendering", len(cells), opts.children, f"{len(cells)} children",
              preview=np.concatenate(list(chunk), axis=1))
     outdir = sheet.parent
     outdir.mkdir(parents=True, exist_ok=True)
-    save_image(make_grid(for_display(frames), None, labels=[str(i) for i in range(opts.children)], pad=2), sheet)
+    save_image(make_grid(for_display(cells), None, labels=[str(i) for i in range(opts.children)], pad=2), sheet)
     lat = Latents(w=kids.w)
     extra = {"layer_parent": kids.layer_parent} if kids.layer_parent is not None else {"blend_weights": kids.blend_weights}
     save_latents(outdir / "children.npz", lat, mutation=opts.mutation, breed_seed=opts.seed, **extra)
@@ -130,7 +134,7 @@ def breed(G: torch.nn.Module, sheet: str | Path, opts: BreedOptions, runtime=Non
     keyframe = None
     if opts.pick is not None:
         keyframe = save_latents(outdir / f"keyframe_{opts.pick}.npz", lat.select(opts.pick))
-        save_image(frames[opts.pick], outdir / f"keyframe_{opts.pick}.png")
+        save_image(picked, outdir / f"keyframe_{opts.pick}.png")
     summary = write_json(outdir / "breed.json", {"model": model, "sheet": str(sheet), "runtime": runtime.describe(),
                                                  **asdict(opts)})
     return BreedResult(sheet, outdir / "children.npz", folder, summary, opts.children, keyframe, kids)

@@ -295,18 +295,19 @@ def direction_sheet(G: torch.nn.Module, dirs: Directions, runtime, *, components
     at the start of every row and seed block)."""
     from ..core.media import make_grid
     from .latents import latents_from_seeds
-    from .render import Renderer, for_display
+    from .render import Renderer, for_display, grid_cell_side, shrink
 
     components = min(int(components), len(dirs.components))
     seeds, amounts = list(seeds), [float(a) for a in amounts]
     base = latents_from_seeds(G, seeds, psi=psi, class_idx=class_idx).w.double()  # [S, num_ws, w_dim]
     r = Renderer(G, runtime, noise_mode=noise_mode, class_idx=class_idx, batch=batch)
     a = torch.tensor(amounts, dtype=torch.float64).view(1, -1, 1, 1)
+    side = grid_cell_side(components * len(seeds) * len(amounts), int(G.img_resolution))
     cells, labels = [], []
     for k in range(components):
         ws = (base[:, None] + a * dirs.offset(k)[None, None]).reshape(-1, G.num_ws, G.w_dim).float()
         frames = r.frames(ws, "w")
-        cells.extend(frames)
+        cells.extend(shrink(f, side) for f in frames)
         for s, seed in enumerate(seeds):
             for j, amount in enumerate(amounts):
                 parts = ([f"#{k}"] if j == 0 else []) + ([f"seed {seed}"] if j == 0 and k == 0 else [])

@@ -12,10 +12,15 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from ..core import checks
 from ..core.errors import UsageError
 from ..core.seeds import parse_float_sweep, parse_int_list
+from .options import MAX_BATCH, MAX_IMAGES, MAX_SPREAD, NOISE_MODES, check_seed, parse_seeds
 
 METHODS = ("pca", "sefa")
+MAX_SAMPLES = 10_000_000  # w sampled for PCA or spreads (about 10 minutes at 1024 px on one CPU thread)
+MAX_MAPPING_BATCH = 65_536  # z per mapping-network pass
+MAX_PARENTS = 64
 CROSSOVERS = ("layers", "blend")
 EDIT_FORMAT = "FILE.npz:COMPONENT:AMOUNT[@LAYERS], e.g. dirs.npz:2:+1.5@0-5"
 _LAYERS_RE = re.compile(r"^[0-9][0-9,\- ]*$")
@@ -100,22 +105,29 @@ class DirectionsOptions:
     trunc: float = 1.0  # truncation of the sheet's seeds
     noise_mode: str = "const"
 
-    def validate(self) -> None:
-        if self.method not in METHODS:
-            raise UsageError(f"unknown method {self.method!r}; choose pca or sefa")
-        if self.samples < 2:
-            raise UsageError("--samples must be at least 2")
-        if self.std_samples < 2:
-            raise UsageError("--std-samples must be at least 2")
-        if self.batch < 1:
-            raise UsageError("--batch must be at least 1")
-        if self.sheet_components < 0:
-            raise UsageError("--sheet-components must not be negative")
-        _finite(self.trunc, "--trunc")
+    def validate(self) -> "DirectionsOptions":
+        """Check every option (no model needed; layers are checked against the model later)."""
+        checks.choice("--method", self.method, METHODS)
+        checks.whole("--samples", self.samples, lo=2, hi=MAX_SAMPLES, why="w sampled")
+        checks.whole("--std-samples", self.std_samples, lo=2, hi=MAX_SAMPLES, why="w sampled")
+        check_seed("--seed", self.seed)
+        checks.whole("--batch", self.batch, lo=1, hi=MAX_MAPPING_BATCH, why="z per mapping pass")
+        checks.optional_whole("--class", self.class_idx, lo=0)
+        if self.layers is not None:
+            parse_int_list(checks.text("--layers", self.layers), what="--layers")
+        checks.whole("--sheet-components", self.sheet_components, lo=0)
+        checks.number("--trunc", self.trunc)
+        checks.choice("--noise-mode", self.noise_mode, NOISE_MODES)
         if self.sheet_components:
-            parse_int_list(self.sheet_seeds, what="sheet seeds")
-            for a in self.amounts():
+            seeds = parse_seeds(self.sheet_seeds, "--sheet-seeds")
+            amounts = self.amounts()
+            for a in amounts:
                 _finite(a, "a sheet amount")
+            cells = self.sheet_components * len(seeds) * len(amounts)
+            if cells > MAX_IMAGES:
+                raise UsageError(f"the direction sheet would hold {cells} images; the limit is {MAX_IMAGES} "
+                                 f"(fewer --sheet-components, --sheet-seeds or --sheet-amounts)")
+        return self
 
     def amounts(self) -> list[float]:
         return parse_float_sweep(self.sheet_amounts)
@@ -134,22 +146,28 @@ class BreedOptions:
     batch: int = 8
     noise_mode: str = "const"
 
-    def validate(self) -> None:
+    def validate(self) -> "BreedOptions":
+        """Check every option (no model needed; the parents are read against the model later)."""
         if len(self.parents) < 2:
             raise UsageError("breeding needs at least two parents, e.g. --parents a.npz,b.npz "
                              "(the same file twice is allowed)")
-        if self.children < 1:
-            raise UsageError("--children must be at least 1")
-        if self.children > 4096:
-            raise UsageError("--children must be at most 4096 (one contact sheet)")
+        if len(self.parents) > MAX_PARENTS:
+            raise UsageError(f"{len(self.parents)} parents; the limit is {MAX_PARENTS}")
+        for p in self.parents:
+            checks.text("--parents", p)
+        checks.whole("--children", self.children, lo=1, hi=MAX_IMAGES, why="images on one sheet")
         if _finite(self.mutation, "--mutation") < 0:
             raise UsageError("--mutation must not be negative")
-        if self.crossover not in CROSSOVERS:
-            raise UsageError(f"unknown crossover {self.crossover!r}; choose layers or blend")
-        if self.batch < 1:
-            raise UsageError("--batch must be at least 1")
-        if self.pick is not None and not 0 <= self.pick < self.children:
-            raise UsageError(f"--pick {self.pick} is not on the sheet: children are numbered 0-{self.children - 1}")
+        checks.number("--mutation", self.mutation, lo=0, hi=MAX_SPREAD, why="in units of w's spread")
+        checks.choice("--crossover", self.crossover, CROSSOVERS)
+        check_seed("--seed", self.seed)
+        checks.whole("--batch", self.batch, lo=1, hi=MAX_BATCH, why="latents per forward pass")
+        checks.choice("--noise-mode", self.noise_mode, NOISE_MODES)
+        if self.pick is not None:
+            checks.whole("--pick", self.pick, lo=0)
+            if not self.pick < self.children:
+                raise UsageError(f"--pick {self.pick} is not on the sheet: children are numbered 0-{self.children - 1}")
+        return self
 
 
 DIRS = DirectionsOptions()
