@@ -193,5 +193,10 @@ def test_pairs_refuses_to_mix_runs_unless_overwrite(tmp_path, capsys):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "a.jpg").write_bytes(b"")
     assert run(["dataset", "pairs", str(tmp_path / "bad"), "-o", str(tmp_path / "o2")]) == 2
-    assert "none of the 1 files" in capsys.readouterr().err
-    assert "a.jpg: empty" in (tmp_path / "o2" / "rejected.txt").read_text()
+    err = capsys.readouterr().err
+    assert "none of the 1 files" in err and "a.jpg: empty" in err
+    assert not (tmp_path / "o2").exists()  # a run that fails on its inputs writes nothing
+    # nor does it touch the pairs of an earlier run it was asked to overwrite
+    before = sorted(p.name for p in out.rglob("*.png"))
+    assert run(["dataset", "pairs", str(tmp_path / "bad"), "-o", str(out), "--overwrite"]) == 2
+    assert sorted(p.name for p in out.rglob("*.png")) == before and not (out / ".staging").exists()

@@ -8,6 +8,7 @@ ends with ``out/index.html``, a gallery page showing every output, and ``out/dem
 
 from __future__ import annotations
 
+import errno
 import html
 import importlib
 import os
@@ -31,6 +32,7 @@ STAGES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("pix2pix", "neuralbrush.pix2pix.demo", "pix2pix: seeing the world as blooms", ("datasets",)),
 )
 STAGE_NAMES = tuple(s[0] for s in STAGES)
+_STORAGE_ERRNOS = {getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM") if hasattr(errno, n)}
 
 
 @dataclass
@@ -85,8 +87,8 @@ def run_demo(out: str | os.PathLike, *, full: bool = False, stages: list[str] | 
             items = importlib.import_module(module).run_demo(out, full=full, context=context)
             results.append(StageResult(name, title, time.perf_counter() - t0, list(items)))
         except Exception as e:  # a failing stage is reported in the gallery, the rest still runs
-            if not keep_going:
-                raise
+            if not keep_going or (isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS):
+                raise  # a full disk or a refused write stops every stage alike
             msg = str(e) if isinstance(e, NeuralbrushError) else f"{type(e).__name__}: {e}"
             (out / f"{name}-error.txt").write_text(traceback.format_exc(), encoding="utf-8")
             results.append(StageResult(name, title, time.perf_counter() - t0, error=msg))

@@ -79,6 +79,12 @@ def build_cmd(
                         dedupe_threshold=dedupe_threshold, dedupe_difference=dedupe_difference, labels_from_folders=labels_from_folders,
                         max_images=max_images, pad_color=pad_color, background=background, workers=workers,
                         sample_count=sample_count, overwrite=overwrite)
+    from ..core.outputs import claim_output
+    from ..datasets.build_output import report_dir_for
+
+    opts.validate()
+    claim_output(output, "file" if output.suffix.lower() == ".zip" else "folder", what="dataset")
+    claim_output(report_dir_for(output), "folder", what="report folder")
     result = build_dataset(sources, output, opts)
     print_summary(result)
     print(result.output)

@@ -65,6 +65,9 @@ def flickr_cmd(
                          api_interval=api_interval, download_interval=download_interval, timeout=timeout,
                          retries=retries, max_photo_mb=max_photo_mb)
     opts.validate()  # every option checked before the bar appears
+    from ..core.outputs import claim_output
+
+    claim_output(out, "folder")  # refused before the first API call
     with make_progress() as prog:  # refreshes on its own, so elapsed time moves while a server is slow
         task = prog.add_task("flickr", total=limit, info="starting")
 

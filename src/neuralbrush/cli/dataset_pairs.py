@@ -42,6 +42,10 @@ def pairs_cmd(
     opts = PairsOptions(input=input, size=size, crop=crop, clusters=clusters, thickness=thickness,
                         pad_color=parse_color(pad_color), val_fraction=val_fraction, min_size=min_size, seed=seed,
                         overwrite=overwrite)
+    from ..core.outputs import claim_output
+
+    opts.validate()
+    claim_output(out, "folder", what="pairs folder")
     result = build_pairs(sources, out, opts)
     say(f"{result.train} training pairs" + (f", {result.val} validation pairs" if result.val else "")
                   + f" written to {result.out}")

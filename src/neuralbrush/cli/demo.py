@@ -13,10 +13,22 @@ def demo(out: Path = typer.Option(Path("demo-output"), "-o", "--out", help="Fold
                                          "datasets, effects, gan, latent, style, pix2pix. Repeatable."),
          ) -> None:
     """Run the whole studio on procedural blooms and scikit-image photos; open OUT/index.html."""
-    from ..core.progress import console
-    from ..demo import run_demo
+    import shutil
 
-    results = run_demo(out, full=full, stages=stage or None)
+    from ..core.errors import NeuralbrushError
+    from ..core.outputs import claim_output
+    from ..core.progress import console
+    from ..demo import resolve_stages, run_demo
+
+    resolve_stages(stage or None)  # an unknown stage is refused before anything is written
+    created = not out.exists()
+    claim_output(out, "folder")
+    try:
+        results = run_demo(out, full=full, stages=stage or None)
+    except (OSError, NeuralbrushError):  # a disk that filled up: a demo folder we started is removed whole
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     failed = [r for r in results if r.error]
     for r in results:
         mark = "[red]failed[/]" if r.error else "[green]ok[/]"

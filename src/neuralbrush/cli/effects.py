@@ -50,6 +50,28 @@ def _options(ctx: typer.Context, cls, config: Optional[Path], values: dict):
     return cls(**merged)
 
 
+def _claim(input: Path, output: Optional[Path], effect: str) -> None:
+    """Refuse an output that cannot be written before any image is read (see core.outputs)."""
+    from ..core.outputs import claim_output
+    from ..effects.batch import plan_output
+
+    kind, _, out = plan_output(input, output, effect)
+    claim_output(out, "folder" if kind == "folder" else "file")
+
+
+def report_skipped(skipped: list[tuple[str, str]], where: str, shown: int = 10) -> None:
+    """List the inputs a batch skipped, with their reasons (always shown, even with --quiet)."""
+    from ..core.progress import console
+
+    if not skipped:
+        return
+    lines = [f"skipped {len(skipped)} file(s) that could not be used (all listed in {where}):"]
+    lines += [f"  {path}: {reason}" for path, reason in skipped[:shown]]
+    if len(skipped) > shown:
+        lines.append(f"  ... and {len(skipped) - shown} more")
+    console.print("\n".join(lines), soft_wrap=True, markup=False, highlight=False)
+
+
 def _report(run, label: str) -> None:
     from ..core.progress import info
 
@@ -59,8 +81,7 @@ def _report(run, label: str) -> None:
         print(f"{label}: {run.frames} frame(s) -> {run.output}")
     else:
         print(f"{label}: {run.output}")
-    if run.skipped:
-        info(f"skipped {len(run.skipped)} unreadable file(s)")
+    report_skipped(run.skipped, str(run.options_file))
     info(f"options: {run.options_file}")
 
 
@@ -91,6 +112,7 @@ def quantize_cmd(
     opts = _options(ctx, QuantizeOptions, config, dict(colors=colors, space=space.lower(), dither=dither.lower(),
                                                        palette=palette, seed=seed, sample=sample))
     effect = QuantizeEffect(opts)
+    _claim(input, output, effect.name)
     run = run_effect(effect, input, output)
     _report(run, "quantized")
     if run.kind != "folder":
@@ -120,6 +142,7 @@ def superpixels_cmd(
     opts = _options(ctx, SuperpixelOptions, config, dict(segments=segments, compactness=compactness, outline=outline,
                                                          outline_width=outline_width, sigma=sigma))
     effect = SuperpixelEffect(opts)
+    _claim(input, output, effect.name)
     run = run_effect(effect, input, output)
     _report(run, "superpixels")
     regions = effect.summary().get("regions")
@@ -161,7 +184,9 @@ def enhance_cmd(
         sharpen_radius=sharpen_radius))
     if opts.is_noop():
         raise UsageError("nothing to do: give at least one of --auto-contrast, --gamma, --saturation, --clahe, --sharpen")
-    run = run_effect(EnhanceEffect(opts), input, output)
+    effect = EnhanceEffect(opts)
+    _claim(input, output, effect.name)
+    run = run_effect(effect, input, output)
     _report(run, "enhanced")
 
 

@@ -149,7 +149,10 @@ def video_cmd(
                         max_frames=max_frames, norm_stats=NormStats(norm_stats).value)
     from ..core.distributed import is_main
 
+    from ..pix2pix.video import cache_dir_for
+
     claim_output(out, "folder" if out.suffix == "" or out.is_dir() else "file")
+    claim_output(cache_dir_for(out), "folder", what="frame cache")
     result = apply_video(model, source, out, opts)
     if is_main():
         console.print(f"{result.frames} frames ({result.reused} from the cache) -> {result.out}")

@@ -159,41 +159,57 @@ def style_cmd(
     fps: float = typer.Option(8.0, min=0.1, help="Frame rate of the animations."),
     **options: Any,
 ) -> None:
-    """Paint a photo (or every photo of a folder/glob) in the style of one or more images."""
+    """Paint a photo (or every photo of a folder/glob) in the style of one or more images.
+
+    In a burst a photo that cannot be read is skipped and listed with its reason; the command
+    fails only when none could be painted."""
     from ..core import distributed as dist
     from ..core.checkpoint import write_json
-    from ..core.errors import UsageError
+    from ..core.errors import ImageLoadError, UsageError
     from ..core.imageio import load_image, save_image
     from ..core.media import VideoWriter
+    from ..core.outputs import claim_output
     from ..core.progress import info, make_progress
 
     params = options
     kwargs = _style_kwargs(params, len(style))
     contents, burst = _contents(content)
-    styles = _load_styles(list(style))
     if burst:
         out_dir = output or Path("styled")
         if out_dir.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
             raise UsageError(f"{content!r} is a burst of {len(contents)} photos: -o must be a folder, not {out_dir.name}")
         outputs = [out_dir / f"{p.stem}.png" for p in contents]
         options_path = out_dir / "style-options.json"
+        claim_output(out_dir, "folder")
     else:
         out = output or Path(f"{contents[0].stem}_styled.png")
         if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
             raise UsageError(f"output {out} must be a .png, .jpg or .webp file")
         outputs = [out]
         options_path = out.with_suffix(".json")
+        claim_output(out, "file")
+    if save_every:
+        for out in outputs:
+            claim_output(out.with_name(out.stem + "-snapshots"), "folder", what="snapshot folder")
+        if progress_video is not None:
+            claim_output(progress_video, "file", what="--progress-video")
+    if burst and animate is not None:
+        claim_output(animate, "file", what="--animate")
+    styles = _load_styles(list(style))
+    single = None if burst else load_image(contents[0])  # a bad photo is refused before VGG-19 loads
 
     st = _make_transfer(params, kwargs)
     dist.init(st.runtime.device)
-    record = {"command": "style", "content": content, "contents": [str(p) for p in contents],
-              "styles": [str(p) for p in style], "outputs": [str(p) for p in outputs], "vgg": params["vgg"] or "store",
-              "pooling": params["pooling"], "device": str(st.runtime.device), "precision": st.runtime.precision,
-              "save_every": save_every, **kwargs}
     mine = dist.shard(list(range(len(contents))))
+    written: list[int] = []
+    skipped: list[tuple[str, str]] = []
     with make_progress() as prog:
         for n, i in enumerate(mine):
-            photo = load_image(contents[i])
+            try:
+                photo = single if single is not None else load_image(contents[i])
+            except ImageLoadError as e:  # one bad photo in a burst is skipped, never fatal
+                skipped.append((str(contents[i]), e.reason + (f" ({e.detail})" if e.detail else "")))
+                continue
             task = prog.add_task(f"{contents[i].name} ({n + 1}/{len(mine)})", total=None, info="")
             writer, snap_dir = None, None
             out = outputs[i]
@@ -205,7 +221,7 @@ def style_cmd(
                 writer = VideoWriter(anim, fps=fps, value_range=(0, 1))
                 final_wh = None
 
-            def cb(it, task=task, writer=writer, snap_dir=snap_dir):
+            def cb(it, task=task, writer=writer, snap_dir=snap_dir, photo=photo):
                 nonlocal final_wh
                 prog.update(task, total=it.total_steps, completed=it.total_step,
                             info=f"{it.size[0]}x{it.size[1]} loss {it.loss:.4f}")
@@ -227,20 +243,49 @@ def style_cmd(
                     writer.abort()
                 raise
             save_image(result, out)
+            written.append(i)
             if writer is not None:
                 writer.close()
                 info(f"animation of the image becoming styled: {writer.path}")
             info(f"wrote {out}")
-    dist.barrier()
+    written, skipped = _gathered(written), _gathered(skipped)
+    if dist.is_main() and skipped:
+        from .effects import report_skipped
+
+        report_skipped(skipped, str(options_path) if written else "this message")
+    if not written:
+        shown = "; ".join(f"{Path(p).name}: {r}" for p, r in skipped[:3])
+        raise UsageError(f"none of the {len(contents)} photos of {content!r} could be read ({shown}"
+                         + (f"; and {len(skipped) - 3} more)" if len(skipped) > 3 else ")"))
+    done = [outputs[i] for i in sorted(written)]
+    record = {"command": "style", "content": content, "contents": [str(contents[i]) for i in sorted(written)],
+              "styles": [str(p) for p in style], "outputs": [str(p) for p in done],
+              "skipped": [{"path": p, "reason": r} for p, r in skipped], "vgg": params["vgg"] or "store",
+              "pooling": params["pooling"], "device": str(st.runtime.device), "precision": st.runtime.precision,
+              "save_every": save_every, **kwargs}
     if dist.is_main():  # written once the options proved valid, beside the outputs
         write_json(options_path, record)
     if burst and animate is not None and dist.is_main():
         with VideoWriter(animate, fps=fps, value_range=(0, 1)) as w:
-            for p in outputs:
+            for p in done:
                 w.append(load_image(p))
         info(f"wrote {animate}")
     if st.random_weights:
         info("[yellow]note:[/] random VGG weights were used; the picture is not meaningful art")
+
+
+def _gathered(items: list) -> list:
+    """Every rank's ``items`` joined (under torchrun), or ``items`` in a single process."""
+    from ..core import distributed as dist
+
+    dist.barrier()
+    if dist.world_size() <= 1:
+        return list(items)
+    import torch.distributed as td
+
+    parts: list = [None] * dist.world_size()
+    td.all_gather_object(parts, list(items))
+    return [x for part in parts for x in (part or [])]
 
 
 @_with_style_options
@@ -274,6 +319,11 @@ def style_video_cmd(
         raise UsageError(f"input video {input} does not exist")
     if output.suffix.lower() not in (".mp4", ".gif", ".mov", ".m4v"):
         raise UsageError(f"output {output} must be a .mp4 or .gif file")
+    from ..core.outputs import claim_output
+    from ..style.video import default_cache_dir
+
+    claim_output(output, "file")
+    claim_output(cache or default_cache_dir(output), "folder", what="frame cache")
     styles = _load_styles(list(style))
     vopts = VideoOptions(temporal_weight=temporal_weight, later_iterations=later_iterations, flow=flow,
                          coherent=coherent, max_frames=max_frames, fps=fps)
@@ -292,7 +342,7 @@ def style_video_cmd(
                                                  "styles": [str(p) for p in style], "output": str(output),
                                                  "vgg": params["vgg"] or "store", "pooling": params["pooling"],
                                                  "device": str(st.runtime.device), "precision": st.runtime.precision,
-                                                 "cache": str(cache or output.with_name(output.stem + ".frames")),
+                                                 "cache": str(cache or default_cache_dir(output)),
                                                  **kwargs, **{f.name: getattr(vopts, f.name) for f in fields(vopts)}})
         info(f"wrote {result}")
     dist.shutdown()

@@ -87,6 +87,9 @@ def train_cmd(
     opts = TrainOptions(**values).validate()  # every value, before anything is read or created
     if not values["data"] and values["resume"] != "latest":
         raise UsageError("give a DATASET folder or zip (or --config FILE, or --resume latest)")
+    from ..core.outputs import claim_output
+
+    claim_output(values["outdir"], "folder", what="--outdir")  # refused before the data or the networks load
     run_dir = train(opts, explicit=explicit)
     print(run_dir)
 

@@ -31,8 +31,11 @@ def list_cmd() -> None:
 def fetch_cmd(name: str = typer.Argument(..., help="Catalogue name, e.g. vgg19 or ffhq256."),
               force: bool = typer.Option(False, help="Download again even if the file is stored.")) -> None:
     """Download a file into the store and verify it."""
+    from ..core.outputs import claim_output
     from ..weights import store
 
+    store.entry(name)  # an unknown name first
+    claim_output(store.store_dir(), "folder", what="weights store")
     print(store.fetch(name, force=force))
 
 
@@ -40,8 +43,11 @@ def fetch_cmd(name: str = typer.Argument(..., help="Catalogue name, e.g. vgg19 o
 def import_cmd(name: str = typer.Argument(..., help="Catalogue name the file is."),
                file: Path = typer.Argument(..., help="The file you downloaded elsewhere.")) -> None:
     """Copy a file obtained elsewhere into the store (verified against the catalogue)."""
+    from ..core.outputs import claim_output
     from ..weights import store
 
+    store.entry(name)  # an unknown name first
+    claim_output(store.store_dir(), "folder", what="weights store")
     print(store.import_file(name, file))
 
 

@@ -135,7 +135,7 @@ class VideoWriter:
         self._gen = None
         self._gif_frames: list[Image.Image] = []
         self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # the folder is made when the first bytes are written, so a run that fails before leaves none
 
     def __enter__(self) -> "VideoWriter":
         return self
@@ -172,6 +172,7 @@ class VideoWriter:
         import imageio_ffmpeg
 
         w, h = self._size  # type: ignore[misc]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         kw = {}
         if self.audio_from is not None and has_audio(self.audio_from):
             kw = {"audio_path": str(self.audio_from), "audio_codec": "aac"}
@@ -182,11 +183,26 @@ class VideoWriter:
         self._gen.send(None)
 
     def close(self) -> Path:
+        """Finish the file and move it into place; on any failure (a full disk) nothing is left."""
         if self.count == 0:
+            self.abort()
             raise UsageError(f"no frames were written to {self.path.name}")
+        try:
+            return self._finish()
+        except OSError as e:
+            self.abort()
+            from .outputs import renamed_error
+
+            raise renamed_error(e, self.path) from None
+        except BaseException:
+            self.abort()
+            raise
+
+    def _finish(self) -> Path:
         if self.kind == "gif":
             duration = max(20, int(round(1000.0 / self.fps / 10.0)) * 10)
             first, rest = self._gif_frames[0], self._gif_frames[1:]
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             first.save(self._tmp, format="GIF", save_all=True, append_images=rest, duration=duration,
                        loop=0 if self.loop else 1, disposal=1, optimize=False)
             self._gif_frames = []

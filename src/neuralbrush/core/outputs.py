@@ -128,6 +128,14 @@ def check_writable_output(path: str | os.PathLike, kind: str = "file", *, what: 
     return Path(path)
 
 
+def renamed_error(error: OSError, path: str | os.PathLike) -> OSError:
+    """``error`` as if it had happened on ``path``: the file the user asked for, not the hidden
+    temporary it was being written through (``.name.tmp`` means nothing to a person)."""
+    if error.errno is None:
+        return error
+    return type(error)(error.errno, error.strerror or os.strerror(error.errno), os.fspath(path))
+
+
 _claims: list[Path] = []
 
 

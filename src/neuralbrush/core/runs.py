@@ -17,8 +17,10 @@ RUN_RE = re.compile(r"^(\d{5})-")
 
 
 def new_run_dir(root: str | os.PathLike, name: str) -> Path:
-    """Create ``root/NNNNN-name`` with the next free number."""
-    root = Path(root)
+    """Create ``root/NNNNN-name`` with the next free number (one sentence if ``root`` cannot hold it)."""
+    from .outputs import check_writable_output
+
+    root = check_writable_output(root, "folder", what="folder of runs")
     root.mkdir(parents=True, exist_ok=True)
     ids = [int(m.group(1)) for p in root.iterdir() if (m := RUN_RE.match(p.name))]
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"

@@ -37,6 +37,7 @@ from PIL import Image, ImageOps
 
 from ..core.errors import ImageLoadError, NeuralbrushError, UsageError
 from ..core.imageio import DEFAULT_MAX_PIXELS, load_image, parse_color
+from ..core.outputs import check_writable_output
 from .build_options import CROPS, BuildOptions
 from .build_output import (IMAGES_PER_FOLDER, BuildResult, DatasetWriter, Rejection, image_name, print_summary,
                            reason_text, report_dir_for, write_report)
@@ -263,8 +264,9 @@ def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, outp
     """Validate, convert, crop/align and write ``sources`` as a dataset at ``output`` (.zip or folder).
 
     ``options`` (or keyword overrides of :class:`BuildOptions` fields) choose what is done.
-    Returns a :class:`BuildResult`; raises :class:`UsageError` for bad options or when no image
-    at all could be used (the report is still written then).
+    Returns a :class:`BuildResult`; raises :class:`UsageError` for bad options, an output that
+    cannot be written, or when no image at all could be used (then nothing is written: the
+    sentence gives the reasons).
     """
     opts = dataclasses.replace(options or BuildOptions(), **overrides)
     opts.validate()
@@ -272,6 +274,8 @@ def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, outp
         sources = [sources]
     src_paths = [Path(s) for s in sources]
     output = Path(output)
+    check_writable_output(output, "file" if output.suffix.lower() == ".zip" else "folder", what="dataset")
+    check_writable_output(report_dir_for(output), "folder", what="report folder")
     t0 = time.perf_counter()
     items: list[SourceItem] = []
     label_key: dict[str, str | None] = {}
@@ -383,11 +387,12 @@ def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, outp
         result = BuildResult(output=output, report_dir=report_dir, accepted=accepted, written=written,
                              candidates=len(items), ignored=ignored, rejected=rejected, seconds=seconds,
                              label_names=label_names)
-        if written == 0:
+        if written == 0:  # a build that fails on its inputs writes nothing, the reasons go in the sentence
             writer.abort()
-            write_report(result, opts, src_paths, [])
+            examples = "; ".join(f"{Path(r.path).name}: {r.reason}" + (f" ({r.detail})" if r.detail else "")
+                                 for r in result.rejected[:3])
             raise UsageError(f"no usable images among {len(items)} candidates "
-                             f"({reason_text(result.rejected_by_reason)}); see {report_dir / 'rejected.csv'}")
+                             f"({reason_text(result.rejected_by_reason)})" + (f", e.g. {examples}" if examples else ""))
         meta = {
             "labels": labels if opts.labels_from_folders else None,
             "label_names": label_names,

@@ -94,14 +94,27 @@ class DatasetWriter:
             p.unlink()
 
     def add(self, name: str, data: bytes) -> None:
-        if self.zip is not None:
-            self.zip.writestr(name, data)
-        else:
-            p = self.tmp / name
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
+        try:
+            if self.zip is not None:
+                self.zip.writestr(name, data)
+            else:
+                p = self.tmp / name
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_bytes(data)
+        except OSError as e:  # a full disk: name the dataset, not the hidden temporary
+            from ..core.outputs import renamed_error
+
+            raise renamed_error(e, self.output) from None
 
     def commit(self) -> None:
+        try:
+            self._commit()
+        except OSError as e:
+            from ..core.outputs import renamed_error
+
+            raise renamed_error(e, self.output) from None
+
+    def _commit(self) -> None:
         if self.zip is not None:
             self.zip.close()
             self.zip = None
@@ -165,8 +178,8 @@ def write_report(result: BuildResult, opts: BuildOptions, sources: Sequence[Path
         result.preview_gif = write_video(frames, rd / "preview.gif", fps=3)
 
 
-def print_summary(result: BuildResult) -> None:
-    """A rich table: kept, rejected by reason, where everything went."""
+def print_summary(result: BuildResult, shown_rejections: int = 10) -> None:
+    """A rich table: kept, rejected by reason, the first rejected files, where everything went."""
     from rich.table import Table
 
     from ..core.progress import console
@@ -183,4 +196,10 @@ def print_summary(result: BuildResult) -> None:
     if result.ignored:
         table.add_row("ignored (not image files)", str(result.ignored))
     console.print(table)
+    if result.rejected:  # the files themselves, with their reasons; every one is in rejected.csv
+        shown = result.rejected[:shown_rejections]
+        lines = [f"  {r.path}: {r.reason}" + (f" ({r.detail})" if r.detail else "") for r in shown]
+        if len(result.rejected) > len(shown):
+            lines.append(f"  ... and {len(result.rejected) - len(shown)} more in {result.report_dir / 'rejected.csv'}")
+        console.print("rejected:\n" + "\n".join(lines), soft_wrap=True, markup=False, highlight=False)
     console.print(f"{result.seconds:.1f} s ({result.images_per_second:.1f} images/s); report in {result.report_dir}")

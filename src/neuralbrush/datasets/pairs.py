@@ -343,53 +343,65 @@ def build_pairs(sources: Sequence[str | os.PathLike], out: str | os.PathLike,
     ``options.json``, ``rejected.txt`` and ``contact_sheet.png``. Unreadable or too-small
     photos are skipped and reported, never fatal.
     """
-    from ..core.checkpoint import write_json
+    from ..core.checkpoint import atomic_path, write_json
     from ..core.imageio import load_image, save_image
     from ..core.media import make_grid
+    from ..core.outputs import check_writable_output
     from ..core.progress import track
     from .sources import iter_sources
 
     opts = options or PairsOptions()
     opts.validate()
     out = Path(out)
+    check_writable_output(out, "folder", what="pairs folder")
     items = list(iter_sources(sources))
     if not items:
         raise UsageError("no image files found in " + ", ".join(str(s) for s in sources))
-    if (out / "dataset.json").exists() or any(out.glob("train/*.png")):
-        if not opts.overwrite:
-            raise UsageError(f"{out} already holds a pairs dataset; choose a new --out folder or pass --overwrite")
-        for split in ("train", "val"):  # only what an earlier run of this command wrote
-            for old in (out / split).glob("*.png"):
-                old.unlink()
+    if ((out / "dataset.json").exists() or any(out.glob("train/*.png"))) and not opts.overwrite:
+        raise UsageError(f"{out} already holds a pairs dataset; choose a new --out folder or pass --overwrite")
 
     records: list[dict] = []
     rejected: list[dict] = []
     pairs_for_sheet: list[Image.Image] = []
     staged: list[tuple[dict, Path]] = []
+    out_existed = out.exists()
     tmp_dir = out / ".staging"
-    if tmp_dir.exists():  # left by an interrupted run
-        for old in tmp_dir.glob("*"):
-            old.unlink()
-    for item in track(items, "making pairs"):
-        try:
-            data = item.read_bytes()
-            photo = load_image(data, name=item.path)
-        except ImageLoadError as e:
-            rejected.append({"source": item.path, "reason": e.reason, "detail": e.detail})
-            continue
-        if min(photo.size) < opts.min_size:
-            rejected.append({"source": item.path, "reason": "too-small",
-                             "detail": f"{photo.width}x{photo.height} < --min-size {opts.min_size}"})
-            continue
-        pair = make_pair(photo, opts.input, opts.size, crop=opts.crop, pad_color=tuple(opts.pad_color),
-                         clusters=opts.clusters, seed=opts.seed, palette=opts.palette, thickness=opts.thickness)
-        idx = len(staged)
-        path = save_image(pair, tmp_dir / f"{idx:06d}.png")
-        staged.append(({"source": item.path, "original_size": [photo.width, photo.height],
-                        "sha256": hashlib.sha256(data).hexdigest()}, path))
-        if len(pairs_for_sheet) < opts.contact_sheet:
-            pairs_for_sheet.append(pair)
+    try:
+        if tmp_dir.exists():  # left by an interrupted run
+            for old in tmp_dir.glob("*"):
+                old.unlink()
+        for item in track(items, "making pairs"):
+            try:
+                data = item.read_bytes()
+                photo = load_image(data, name=item.path)
+            except ImageLoadError as e:
+                rejected.append({"source": item.path, "reason": e.reason, "detail": e.detail})
+                continue
+            if min(photo.size) < opts.min_size:
+                rejected.append({"source": item.path, "reason": "too-small",
+                                 "detail": f"{photo.width}x{photo.height} < --min-size {opts.min_size}"})
+                continue
+            pair = make_pair(photo, opts.input, opts.size, crop=opts.crop, pad_color=tuple(opts.pad_color),
+                             clusters=opts.clusters, seed=opts.seed, palette=opts.palette, thickness=opts.thickness)
+            idx = len(staged)
+            path = save_image(pair, tmp_dir / f"{idx:06d}.png")
+            staged.append(({"source": item.path, "original_size": [photo.width, photo.height],
+                            "sha256": hashlib.sha256(data).hexdigest()}, path))
+            if len(pairs_for_sheet) < opts.contact_sheet:
+                pairs_for_sheet.append(pair)
+        if not staged:  # failing on its inputs, the command leaves nothing behind: the reasons go in the sentence
+            shown = "; ".join(f"{Path(r['source'].split(':')[-1]).name}: {r['reason']}"
+                              + (f" ({r['detail']})" if r["detail"] else "") for r in rejected[:3])
+            more = f"; and {len(rejected) - 3} more" if len(rejected) > 3 else ""
+            raise UsageError(f"none of the {len(items)} files could be used ({shown}{more})")
+    except BaseException:
+        _remove_staging(tmp_dir, out if not out_existed else None)
+        raise
 
+    if opts.overwrite:  # only now that new pairs exist: only what an earlier run of this command wrote
+        for split in ("train", "val"):
+            for old in (out / split).glob("*.png"):
+                old.unlink()
     # deterministic train/val split by seed (exact count)
     n = len(staged)
     n_val = int(round(n * opts.val_fraction)) if n > 1 else 0
@@ -423,11 +435,9 @@ def build_pairs(sources: Sequence[str | os.PathLike], out: str | os.PathLike,
     if opts.input == "clusters":
         doc["cluster_colors"] = [list(c) for c in opts.palette[: opts.clusters]]
     write_json(out / "dataset.json", doc)
-    (out / "rejected.txt").write_text("".join(
-        f"{r['source']}: {r['reason']}" + (f" ({r['detail']})" if r["detail"] else "") + "\n" for r in rejected),
-        encoding="utf-8")
-    if not records:
-        raise UsageError(f"none of the {len(items)} files could be used (reasons in {out / 'rejected.txt'})")
+    with atomic_path(out / "rejected.txt") as tmp:
+        tmp.write_text("".join(f"{r['source']}: {r['reason']}" + (f" ({r['detail']})" if r["detail"] else "") + "\n"
+                               for r in rejected), encoding="utf-8")
     sheet = None
     if pairs_for_sheet:
         thumbs = [p.resize((min(2 * opts.size, 256), min(opts.size, 128)), Image.LANCZOS) for p in pairs_for_sheet]
@@ -435,6 +445,19 @@ def build_pairs(sources: Sequence[str | os.PathLike], out: str | os.PathLike,
         rows = (len(thumbs) + cols - 1) // cols
         sheet = save_image(make_grid(thumbs, (cols, rows), pad=4, background=(32, 32, 32)), out / "contact_sheet.png")
     return PairsResult(out, counters["train"], counters["val"], rejected, sheet)
+
+
+def _remove_staging(tmp_dir: Path, created: Path | None) -> None:
+    """Undo a run that failed before publishing: its staged pairs, and ``created`` (the output
+    folder this run made) when nothing else is in it."""
+    import shutil
+
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    if created is not None:
+        try:
+            created.rmdir()
+        except OSError:
+            pass
 
 
 def _safe_stem(name: str) -> str:

@@ -98,6 +98,24 @@ def default_output(path: Path, kind: str, effect: str) -> Path:
     return path.with_name(f"{path.stem}-{effect}.png")
 
 
+def plan_output(input: str | os.PathLike, output: str | os.PathLike | None, effect: str) -> tuple[str, Path, Path]:
+    """``(kind, input, output)``: what the input is and where the output goes (checked for being
+    writable, creating nothing), before any image is decoded."""
+    from ..core.outputs import check_writable_output
+
+    src = Path(input)
+    kind = input_kind(src)
+    out = Path(output) if output is not None else default_output(src, kind, effect)
+    if out.resolve() == src.resolve():
+        raise UsageError(f"the output {out} would overwrite the input; choose another -o")
+    if kind == "image" and out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"):
+        raise UsageError(f"the output for an image must be an image file (.png, .jpg, .webp), not {out.name}")
+    if kind == "video" and out.suffix.lower() not in WRITABLE_VIDEO:
+        raise UsageError(f"the output for a video must be a .mp4 or .gif file, not {out.name}")
+    check_writable_output(out, "folder" if kind == "folder" else "file")
+    return kind, src, out
+
+
 def load_for_effect(path: str | os.PathLike) -> np.ndarray:
     """An image file as the array effects take: gray stays HxW, alpha gives HxWx4, 16-bit and
     float files are scaled to 8 bits (all through ``core.imageio``)."""
@@ -138,15 +156,9 @@ def run_effect(effect: Effect, input: str | os.PathLike, output: str | os.PathLi
     """Apply ``effect`` to an image, every image of a folder, or every frame of a video."""
     from ..core.checkpoint import write_json
 
-    src = Path(input)
-    kind = input_kind(src)
-    out = Path(output) if output is not None else default_output(src, kind, effect.name)
-    if out.resolve() == src.resolve():
-        raise UsageError(f"the output {out} would overwrite the input; choose another -o")
+    kind, src, out = plan_output(input, output, effect.name)
     run = EffectRun(kind=kind, input=src, output=out)
     if kind == "image":
-        if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"):
-            raise UsageError(f"the output for an image must be an image file (.png, .jpg, .webp), not {out.name}")
         result = effect.apply(load_for_effect(src))
         run.outputs.append(save_effect_image(result, out))
         run.extras.update(effect.write_extras(out))
@@ -165,14 +177,11 @@ def run_effect(effect: Effect, input: str | os.PathLike, output: str | os.PathLi
 
 def _run_folder(effect: Effect, src: Path, out: Path, run: EffectRun, recursive: bool) -> None:
     from ..core.imageio import list_images
-    from ..core.progress import info, track
+    from ..core.progress import track
 
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"the output for a folder must be a folder, and {out} is a file")
     files = list_images([src], recursive=recursive)
     if not files:
         raise UsageError(f"no images found in {src}")
-    out.mkdir(parents=True, exist_ok=True)
     for f in track(files, f"{effect.name} {src.name}"):
         target = (out / f.relative_to(src)).with_suffix(".png")
         try:
@@ -183,18 +192,16 @@ def _run_folder(effect: Effect, src: Path, out: Path, run: EffectRun, recursive:
         run.outputs.append(save_effect_image(effect.apply(image), target))
         for k, v in effect.write_extras(target).items():
             run.extras[f"{target.relative_to(out)}:{k}"] = v
-    if run.skipped:
-        info(f"skipped {len(run.skipped)} unreadable image(s), e.g. {run.skipped[0][0]} ({run.skipped[0][1]})")
     if not run.outputs:
-        raise UsageError(f"none of the {len(files)} images in {src} could be read")
+        shown = "; ".join(f"{Path(p).name}: {r}" for p, r in run.skipped[:3])
+        more = f"; and {len(run.skipped) - 3} more" if len(run.skipped) > 3 else ""
+        raise UsageError(f"none of the {len(files)} images in {src} could be read ({shown}{more})")
 
 
 def _run_video(effect: Effect, src: Path, out: Path, run: EffectRun, fps: float | None) -> None:
     from ..core.media import VideoWriter, read_video, video_info
     from ..core.progress import track
 
-    if out.suffix.lower() not in WRITABLE_VIDEO:
-        raise UsageError(f"the output for a video must be a .mp4 or .gif file, not {out.name}")
     meta = video_info(src)
     total = max(int(meta["frames"]), 1)
     sampled: list[np.ndarray] = []

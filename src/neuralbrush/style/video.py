@@ -109,6 +109,12 @@ def chunk_range(count: int, rank: int, world: int) -> tuple[int, int]:
     return start, start + per + (1 if rank < extra else 0)
 
 
+def default_cache_dir(output: str | os.PathLike) -> Path:
+    """Where the frames of ``output`` are cached unless a folder is given: ``OUT.frames/`` beside it."""
+    output = Path(output)
+    return output.with_name(output.stem + ".frames")
+
+
 def frame_path(cache: Path, index: int) -> Path:
     return cache / f"frame_{index:06d}.png"
 
@@ -135,7 +141,13 @@ def stylize_video(input_path: str | os.PathLike, styles: Sequence[Image.Image], 
     opts = {**option_defaults(), **(style_options or {})}
     for k in ("callback", "init_image", "temporal"):
         opts.pop(k, None)
+    from ..core.outputs import check_writable_output
+
     input_path, output = Path(input_path), Path(output)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir(output)
+    if write_video_file:
+        check_writable_output(output, "file")
+    check_writable_output(cache, "folder", what="frame cache")
     info = video_info(input_path)
     count = info["frames"] if video.max_frames is None else min(info["frames"], int(video.max_frames))
     if count <= 0:
@@ -144,7 +156,6 @@ def stylize_video(input_path: str | os.PathLike, styles: Sequence[Image.Image], 
     long_side = int(opts["size"]) if opts["size"] else min(max(w0, h0), int(opts["max_size"]))
     out_wh = fit_size((w0, h0), long_side)
 
-    cache = Path(cache_dir) if cache_dir else output.with_name(output.stem + ".frames")
     cache.mkdir(parents=True, exist_ok=True)
     record = {"input": str(input_path.resolve()), "styles": len(styles), "size": list(out_wh),
               "style_options": {k: v for k, v in opts.items()}, "video": asdict(video)}
