@@ -121,6 +121,8 @@ def test_identity_survives_reloading_and_differs_between_models(G, tmp_path):
     save_snapshot(path, arch="stylegan2", G=G, G_ema=G)
     again = load_generator(path)
     assert model_identity(again) == model_identity(G)
+    bf16 = resolve_runtime("cpu", "bf16")  # channels_last weights: the same identity
+    assert bf16.channels_last and model_identity(bf16.module(load_generator(path))) == model_identity(G)
     other = small_stylegan(16, seed=1)
     assert model_identity(other).digest != model_identity(G).digest
 
