@@ -42,8 +42,13 @@ def _new_file_mode() -> int:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success fsync it and rename it into place."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, or a device such as /dev/null: never replaced
+        raise OSError(errno.EISDIR if path.is_dir() else errno.EINVAL, "not a regular file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    except OSError as e:  # a folder we may not write to: name the file asked for, not the temporary
+        raise OSError(e.errno, e.strerror, str(path)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -54,7 +59,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.chmod(tmp_path, _new_file_mode())
             os.replace(tmp_path, path)
         except OSError as e:
-            if e.filename is not None and Path(e.filename) == tmp_path:  # name the file people asked for
+            if e.filename is None or Path(e.filename) == tmp_path:  # name the file people asked for
                 raise OSError(e.errno, e.strerror, str(path)) from None
             raise
         try:  # make the rename itself durable
