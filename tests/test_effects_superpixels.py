@@ -71,3 +71,46 @@ def test_bad_options_are_usage_errors(astronaut):
         superpixels(astronaut, segments=0)
     with pytest.raises(UsageError):
         superpixels(astronaut, outline="not-a-colour")
+
+
+def test_large_images_are_segmented_at_a_working_size(astronaut, monkeypatch):
+    """Over SLIC_MAX_PIXELS, SLIC sees an area-downsampled copy; labels come back at full size and
+    the fill uses the full-resolution pixels (the limit is lowered here to keep the test fast)."""
+    import neuralbrush.effects.superpixels as sp
+
+    seen = []
+    real = sp.slic_labels
+    monkeypatch.setattr(sp, "slic_labels", lambda rgb, **kw: seen.append(rgb.shape) or real(rgb, **kw))
+    monkeypatch.setattr(sp, "SLIC_MAX_PIXELS", 4000)
+    rgba = np.dstack([astronaut, np.full(astronaut.shape[:2], 255, np.uint8)])
+    rgba[:50, :, 3] = 0
+    res = superpixels(rgba, segments=40, outline="#ff00ff")
+    assert seen and seen[0][0] * seen[0][1] <= 4000 and seen[0][:2] != astronaut.shape[:2]
+    assert res.labels.shape == astronaut.shape[:2] and res.image.shape == rgba.shape
+    assert (res.labels[:50] == -1).all() and (res.labels[50:] >= 0).all()
+    assert 20 <= res.regions <= 60 and len(np.unique(res.labels[50:])) == res.regions  # contiguous ids
+    assert np.array_equal(res.image[:50], rgba[:50])  # transparent pixels untouched
+    plain = superpixels(astronaut, segments=40)
+    filled = fill_regions(astronaut, plain.labels)
+    assert np.array_equal(plain.image, filled)  # mean colours of the full-resolution pixels
+    for r in range(0, plain.regions, 7):
+        assert len(np.unique(plain.image[plain.labels == r], axis=0)) == 1
+    # at the native size the same call is not downsampled
+    seen.clear()
+    monkeypatch.setattr(sp, "SLIC_MAX_PIXELS", astronaut.shape[0] * astronaut.shape[1])
+    superpixels(astronaut, segments=40)
+    assert seen[0][:2] == astronaut.shape[:2]
+
+
+@pytest.mark.parametrize("kw, says", [
+    (dict(segments=10**9), "--segments must be at most"), (dict(segments=2.5), "--segments must be a whole number"),
+    (dict(compactness=float("nan")), "--compactness must be a finite"), (dict(sigma=-1.0), "--sigma must be at least"),
+    (dict(outline_width=0), "--outline-width must be at least 1"), (dict(outline="nocolour"), "colour"),
+])
+def test_bad_values_are_refused_before_segmenting(astronaut, monkeypatch, kw, says):
+    import neuralbrush.effects.superpixels as sp
+    from neuralbrush.core.errors import UsageError
+
+    monkeypatch.setattr(sp, "slic_labels", lambda *a, **k: pytest.fail("segmented before refusing"))
+    with pytest.raises(UsageError, match=says):
+        superpixels(astronaut, **kw)

@@ -2,6 +2,14 @@
 
 The fill is a ``np.bincount`` mean per region and channel: one pass over the pixels, tens of
 milliseconds at a megapixel, where ``skimage.color.label2rgb(kind='avg')`` loops over regions.
+
+Large photos: scikit-image's SLIC holds several float64 copies of the image (a 9500x9500
+photo needs tens of GB), so images over :data:`SLIC_MAX_PIXELS` are segmented at a working
+size (area-downsampled to that many pixels) and the labels are upsampled to full size
+(nearest neighbour); the mean colours, the fill and the outlines are then computed on the
+full-resolution pixels, in chunks. Regions of a few hundred segments span thousands of working
+pixels, so the segmentation looks the same; the borders follow the working grid (steps of
+``sqrt(pixels / SLIC_MAX_PIXELS)`` full-size pixels).
 """
 
 from __future__ import annotations
@@ -10,8 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core import checks
 from ..core.errors import UsageError
 from .quantize import merge_alpha, split_alpha
+
+SLIC_MAX_PIXELS = 4_000_000  # SLIC runs on at most this many pixels (a working size beyond it)
+MAX_SEGMENTS = 100_000  # --segments
+MAX_OUTLINE_WIDTH = 256  # --outline-width, in pixels
+_CHUNK_PIXELS = 1 << 22  # pixels per pass of the mean/fill loops: bounded temporaries on huge photos
 
 
 @dataclass
@@ -25,14 +39,14 @@ class SuperpixelOptions:
     sigma: float = 0.0  # Gaussian smoothing before segmenting (skimage's default is none)
 
     def validate(self) -> "SuperpixelOptions":
-        if int(self.segments) < 1:
-            raise UsageError(f"--segments must be at least 1, got {self.segments}")
-        if float(self.compactness) <= 0:
-            raise UsageError(f"--compactness must be positive, got {self.compactness}")
-        if int(self.outline_width) < 1:
-            raise UsageError(f"--outline-width must be at least 1, got {self.outline_width}")
-        if float(self.sigma) < 0:
-            raise UsageError(f"--sigma must not be negative, got {self.sigma}")
+        from ..core.imageio import parse_color
+
+        checks.whole("--segments", self.segments, lo=1, hi=MAX_SEGMENTS)
+        checks.number("--compactness", self.compactness, lo=0, lo_open=True, hi=1e6)
+        if self.outline is not None:
+            parse_color(checks.text("--outline", self.outline))
+        checks.whole("--outline-width", self.outline_width, lo=1, hi=MAX_OUTLINE_WIDTH)
+        checks.number("--sigma", self.sigma, lo=0, hi=1000)
         return self
 
 
@@ -45,17 +59,21 @@ class SuperpixelResult:
 
 def region_means(image: np.ndarray, labels: np.ndarray, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean colour (count, C) float64 and pixel count (count,) of every label (labels >= 0)."""
-    lab = np.asarray(labels).reshape(-1)
+    all_lab = np.asarray(labels).reshape(-1)
     arr = np.asarray(image)
-    chans = arr.reshape(lab.shape[0], -1)
-    keep = lab >= 0
-    if not keep.all():
-        lab, chans = lab[keep], chans[keep]
-    n = int(lab.max()) + 1 if count is None else int(count)
+    all_chans = arr.reshape(all_lab.shape[0], -1)
+    n = int(all_lab.max()) + 1 if count is None else int(count)
     n = max(n, 1)
-    sizes = np.bincount(lab, minlength=n).astype(np.float64)
-    means = np.stack([np.bincount(lab, weights=chans[:, c].astype(np.float64), minlength=n)
-                      for c in range(chans.shape[1])], axis=1)
+    sizes = np.zeros(n, np.float64)
+    means = np.zeros((n, all_chans.shape[1]), np.float64)
+    for start in range(0, all_lab.shape[0], _CHUNK_PIXELS):
+        lab, chans = all_lab[start:start + _CHUNK_PIXELS], all_chans[start:start + _CHUNK_PIXELS]
+        keep = lab >= 0
+        if not keep.all():
+            lab, chans = lab[keep], chans[keep]
+        sizes += np.bincount(lab, minlength=n)
+        for c in range(chans.shape[1]):
+            means[:, c] += np.bincount(lab, weights=chans[:, c].astype(np.float64), minlength=n)
     means /= np.maximum(sizes, 1.0)[:, None]
     return means, sizes
 
@@ -67,10 +85,17 @@ def fill_regions(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
     lab = np.asarray(labels)
     means, _ = region_means(arr, lab)
     means_u8 = np.clip(np.rint(means), 0, 255).astype(np.uint8)
-    out = means_u8[np.maximum(lab, 0)].reshape(arr.shape)
-    if (lab < 0).any():
-        out[lab < 0] = arr[lab < 0]
-    return out
+    flat_lab = lab.reshape(-1)
+    flat_in = arr.reshape(flat_lab.shape[0], -1)
+    out = np.empty_like(flat_in)
+    for start in range(0, flat_lab.shape[0], _CHUNK_PIXELS):
+        part = flat_lab[start:start + _CHUNK_PIXELS]
+        filled = means_u8[np.maximum(part, 0)]
+        hidden = part < 0
+        if hidden.any():
+            filled[hidden] = flat_in[start:start + _CHUNK_PIXELS][hidden]
+        out[start:start + _CHUNK_PIXELS] = filled
+    return out.reshape(arr.shape)
 
 
 def region_boundaries(labels: np.ndarray, width: int = 1) -> np.ndarray:
@@ -100,11 +125,52 @@ def slic_labels(rgb: np.ndarray, *, segments: int, compactness: float, sigma: fl
     else:
         lab = slic(rgb, n_segments=int(segments), compactness=float(compactness), sigma=float(sigma),
                    start_label=0, channel_axis=-1).astype(np.int64)
-    # make ids contiguous (SLIC may leave gaps after enforcing connectivity)
-    ids, inv = np.unique(lab, return_inverse=True)
-    if ids[0] < 0:
-        inv = inv - 1
-    return inv.reshape(lab.shape)
+    return _contiguous(lab)
+
+
+def _contiguous(lab: np.ndarray) -> np.ndarray:
+    """Region ids renumbered 0..n-1 in order (-1 stays -1): SLIC may leave gaps after enforcing
+    connectivity. A lookup table over the id range, no sort: linear in the pixels."""
+    lab = np.asarray(lab)
+    if not np.issubdtype(lab.dtype, np.signedinteger):
+        lab = lab.astype(np.int64)
+    used = np.zeros(int(lab.max()) + 2, bool)  # slot 0: the -1 label
+    flat = lab.reshape(-1)
+    for start in range(0, flat.shape[0], _CHUNK_PIXELS):
+        used[flat[start:start + _CHUNK_PIXELS] + 1] = True
+    if used[1:].all():
+        return lab  # already 0..n-1 (the usual case)
+    lut = (np.cumsum(used) - 1 - int(used[0])).astype(lab.dtype)
+    lut[0] = -1
+    out = np.empty_like(lab)
+    out_flat = out.reshape(-1)
+    for start in range(0, flat.shape[0], _CHUNK_PIXELS):
+        out_flat[start:start + _CHUNK_PIXELS] = lut[flat[start:start + _CHUNK_PIXELS] + 1]
+    return out
+
+
+def working_labels(rgb: np.ndarray, *, segments: int, compactness: float, sigma: float = 0.0,
+                   mask: np.ndarray | None = None, max_pixels: int | None = None) -> np.ndarray:
+    """:func:`slic_labels` for an image of any size: over ``max_pixels`` (default
+    :data:`SLIC_MAX_PIXELS`) SLIC runs on an area-downsampled copy and its labels are upsampled
+    to full size (nearest neighbour); -1 outside ``mask``."""
+    import cv2
+
+    limit = SLIC_MAX_PIXELS if max_pixels is None else int(max_pixels)
+    h, w = rgb.shape[:2]
+    if h * w <= limit:
+        return slic_labels(rgb, segments=segments, compactness=compactness, sigma=sigma, mask=mask)
+    scale = (limit / (h * w)) ** 0.5
+    size = (max(1, int(w * scale)), max(1, int(h * scale)))
+    small = cv2.resize(np.ascontiguousarray(rgb), size, interpolation=cv2.INTER_AREA)
+    small_mask = None
+    if mask is not None:  # a working pixel counts when any of the full pixels under it is visible
+        small_mask = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+    lab = slic_labels(small, segments=segments, compactness=compactness, sigma=sigma * scale, mask=small_mask)
+    full = cv2.resize(lab.astype(np.int32), (w, h), interpolation=cv2.INTER_NEAREST)
+    if mask is not None:
+        full[~mask] = -1
+    return _contiguous(full)
 
 
 def superpixels(image: np.ndarray, *, segments: int = SuperpixelOptions.segments,
@@ -124,7 +190,7 @@ def superpixels(image: np.ndarray, *, segments: int = SuperpixelOptions.segments
     mask = None if alpha is None else alpha > 0
     if mask is not None and not mask.any():
         mask = None
-    labels = slic_labels(rgb, segments=segments, compactness=compactness, sigma=sigma, mask=mask)
+    labels = working_labels(rgb, segments=segments, compactness=compactness, sigma=sigma, mask=mask)
     out = fill_regions(rgb, labels)
     if outline:
         color = np.array(parse_color(outline), dtype=np.uint8)
