@@ -383,3 +383,58 @@ def test_folder_batch_of_only_bad_files_fails_and_writes_nothing(batch, inp, tmp
     assert_refused(outcome)
     if batch.name != "pix2pix-apply":  # its sentence does not name the files (another helper's module)
         assert any(name in outcome.err for name in BAD_FILES), outcome.describe()
+
+
+def test_a_pipe_or_device_is_never_replaced(inp, in_tmp):
+    """As root, renaming over /dev/null would swap the device for a file: outputs that exist and
+    are not regular files are refused, by the command and by the atomic writers themselves."""
+    import stat
+
+    from neuralbrush.core.checkpoint import write_json
+    from neuralbrush.core.media import write_video
+
+    pipe = in_tmp / "pipe.png"
+    os.mkfifo(pipe)
+    assert_refused(run_cli(["quantize", inp.photo, "-k", "4", "-o", pipe], watch=in_tmp),
+                   match=[str(pipe), "not a regular file"])
+    with pytest.raises(OSError, match="not a regular file"):
+        write_json(pipe, {"a": 1})
+    gif = in_tmp / "pipe.gif"
+    os.mkfifo(gif)
+    with pytest.raises(OSError, match="not a regular file"):
+        write_video([np.zeros((8, 8, 3), np.uint8)], gif, fps=2)
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode) and stat.S_ISFIFO(os.stat(gif).st_mode)
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["pipe.gif", "pipe.png"]
+
+
+# ------------------------------------------------------------------------ failing on inputs
+
+def _bad_inputs(root: Path) -> SimpleNamespace:
+    bad = root / "bad"
+    bad.mkdir(exist_ok=True)
+    (bad / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    (bad / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
+    (bad / "options.json").write_text("{not json")
+    return SimpleNamespace(photo=bad / "broken.png", video=bad / "clip.mp4", config=bad / "options.json")
+
+
+INPUT_FAILURES = {
+    "quantize-broken-image": lambda i, b, o: ["quantize", b.photo, "-o", o / "q.png"],
+    "enhance-broken-video": lambda i, b, o: ["enhance", b.video, "--gamma", "0.8", "-o", o / "e.mp4"],
+    "superpixels-bad-config": lambda i, b, o: ["superpixels", i.photo, "--config", b.config, "-o", o / "s.png"],
+    "style-broken-photo": lambda i, b, o: ["style", b.photo, "--style", i.style, "-o", o / "s.png", *STYLE_FAST],
+    "style-broken-style": lambda i, b, o: ["style", i.photo, "--style", b.photo, "-o", o / "s.png", *STYLE_FAST],
+    "style-video-broken-video": lambda i, b, o: ["style-video", b.video, "--style", i.style, "-o", o / "v.gif",
+                                                 *STYLE_FAST],
+    "dataset-build-missing-source": lambda i, b, o: ["dataset", "build", o / "missing", "-o", o / "ds",
+                                                     "--min-size", "0"],
+    "dataset-pairs-broken-photo": lambda i, b, o: ["dataset", "pairs", b.photo, "-o", o / "pairs"],
+    "demo-unknown-stage": lambda i, b, o: ["demo", "-o", o / "demo", "--stage", "everything"],
+}
+
+
+@pytest.mark.parametrize("name", list(INPUT_FAILURES))
+def test_a_command_failing_on_its_inputs_creates_nothing(name, inp, tmp_path):
+    bad = _bad_inputs(tmp_path)
+    out = tmp_path / "out" / "nested"  # folders that a careless command would create first
+    assert_refused(run_cli(INPUT_FAILURES[name](inp, bad, out), watch=tmp_path))

@@ -7,6 +7,7 @@ closed (a GIF that large is not a sensible GIF anyway).
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 from pathlib import Path
@@ -209,6 +210,8 @@ class VideoWriter:
         elif self._gen is not None:
             self._gen.close()
             self._gen = None
+        if self.path.exists() and not self.path.is_file():  # a folder or a device is never replaced
+            raise OSError(errno.EINVAL, "not a regular file", str(self.path))
         os.replace(self._tmp, self.path)
         return self.path
 
