@@ -231,16 +231,18 @@ def test_damaged_model_file_is_one_sentence(files, in_tmp, reader, bad):
     assert_refused(outcome, match=model.name, markers=[files.marker])  # the sentence names the file
 
 
-@pytest.mark.parametrize("bad", ["metadata-not-json", "truncated-data"])
+@pytest.mark.parametrize("bad", ["metadata-not-json", "truncated-data", "generation-only"])
 def test_resume_latest_with_damaged_snapshot(files, in_tmp, bad):
-    """``train --resume latest`` whose newest snapshot is damaged: one sentence naming it."""
+    """``train --resume latest`` whose newest snapshot is damaged, or cannot continue a run (no D,
+    no training counters): one sentence naming it."""
     from neuralbrush.gan.presets import TrainOptions
 
     run = in_tmp / "runs" / "00000-blooms16-small"
     run.mkdir(parents=True)
     (run / "training_options.json").write_text(json.dumps(TrainOptions(data=str(files.blooms)).to_dict()))
     snap = run / "network-snapshot-000004.safetensors"
-    snap.write_bytes(DAMAGE[bad](files.gan_valid.read_bytes()))
+    raw = files.gan_valid.read_bytes()
+    snap.write_bytes(raw if bad == "generation-only" else DAMAGE[bad](raw))
     outcome = run_cli(["train", "--resume", "latest", "--outdir", in_tmp / "runs", *CPU], watch=in_tmp)
     assert_refused(outcome, match=snap.name)
 

@@ -129,6 +129,35 @@ def _build(kind: str, arch: str, kwargs: dict[str, Any], state: dict[str, torch.
     return module
 
 
+TRAINING_COUNTERS = ("cur_nimg", "tick", "batch_idx")
+
+
+def restore_networks(snap: Snapshot, G: nn.Module, D: nn.Module, G_ema: nn.Module) -> None:
+    """Continue a run from ``snap``: copy its G, D and G_ema into the trainer's networks, refusing
+    (one :class:`CheckpointError` naming the file) a snapshot that lacks a network or a training
+    counter, or whose networks are not the ones the run's options build."""
+    where = snap.path if snap.path is not None else "the snapshot"
+    absent = [n for n in NETWORK_KEYS if getattr(snap, n) is None]
+    if absent:
+        raise CheckpointError(f"{where} holds no {' or '.join(absent)}, so a run cannot continue from it "
+                              "(it was saved for generation only); start a new run with --resume FILE instead")
+    for k in TRAINING_COUNTERS:
+        v = snap.meta.get(k)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise CheckpointError(f"{where} lacks a valid '{k}' training counter in its metadata; it is damaged "
+                                  "or was not written by the trainer")
+    for name, dst in (("G", G), ("D", D), ("G_ema", G_ema)):
+        try:
+            missing, unexpected = load_state_strict(dst, getattr(snap, name).state_dict())
+        except CheckpointError as e:
+            raise CheckpointError(f"{where}: {name} does not fit this run's {name} ({e}); the run's "
+                                  "training_options.json and its snapshot disagree") from None
+        if missing or unexpected:
+            raise CheckpointError(f"{where}: {name} does not fit this run's {name} (missing {missing[:2]}, "
+                                  f"unexpected {unexpected[:2]}); the run's training_options.json and its snapshot "
+                                  "disagree")
+
+
 def load_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor]) -> tuple[list[str], list[str]]:
     """Load ``state`` into ``module``; returns (missing, unexpected) names, raises on shape mismatch."""
     own = module.state_dict()

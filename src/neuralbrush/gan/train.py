@@ -33,7 +33,7 @@ from .augment import AdaController, make_augment_pipe
 from .loss import GANLoss
 from .metrics import MetricRunner
 from .presets import ResolvedConfig, TrainOptions, lazy_optimizer_kwargs, resolve
-from .snapshot import clean_stale_snapshots, load_snapshot, save_snapshot, snapshot_name
+from .snapshot import clean_stale_snapshots, load_snapshot, restore_networks, save_snapshot, snapshot_name
 from .trainer_state import (RealImages, fakes_grid_files, frozen_parameters, generate_images, grid_size,
                             load_optimizer_tensors, load_transfer_source, optimizer_tensors, restore_rng,
                             rng_tensors, to_float)
@@ -172,8 +172,7 @@ def train(opts: TrainOptions, *, explicit: set[str] | None = None,
 
     if continue_from is not None:
         snap = load_snapshot(continue_from)
-        for dst, src in ((G, snap.G), (D, snap.D), (G_ema, snap.G_ema)):
-            dst.load_state_dict(src.state_dict())
+        restore_networks(snap, G, D, G_ema)  # one sentence when the snapshot cannot continue this run
         extra = snap.extra_tensors
         load_optimizer_tensors(opt_G, extra, "opt_G")
         load_optimizer_tensors(opt_D, extra, "opt_D")

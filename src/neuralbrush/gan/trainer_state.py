@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.errors import UsageError
+from ..core.errors import CheckpointError, UsageError
 
 # -- real images ------------------------------------------------------------------------------------
 
@@ -75,13 +75,19 @@ def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, v in tensors.items():
         if key.startswith(prefix + "."):
-            pid, name = key[len(prefix) + 1:].split(".", 1)
+            pid, _, name = key[len(prefix) + 1:].partition(".")
+            if not pid.isdigit() or not name:
+                raise CheckpointError(f"the snapshot has a malformed optimiser entry {key!r}")
             state.setdefault(int(pid), {})[name] = v
     if not state:
         return False
     sd = opt.state_dict()
     sd["state"] = state
-    opt.load_state_dict(sd)
+    try:
+        opt.load_state_dict(sd)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+        raise CheckpointError(f"the snapshot's {prefix} optimiser state does not fit this run "
+                              f"({str(e)[:80] or type(e).__name__})") from None
     return True
 
 
@@ -95,6 +101,14 @@ def rng_tensors(generators: dict[str, torch.Generator]) -> dict[str, torch.Tenso
 
 
 def restore_rng(tensors: dict[str, torch.Tensor], generators: dict[str, torch.Generator]) -> None:
+    try:
+        _restore_rng(tensors, generators)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"the snapshot's random-number state is damaged ({str(e)[:80] or type(e).__name__})") \
+            from None
+
+
+def _restore_rng(tensors: dict[str, torch.Tensor], generators: dict[str, torch.Generator]) -> None:
     if "rng.torch" in tensors:
         torch.set_rng_state(tensors["rng.torch"].to(torch.uint8))
     if "rng.numpy_keys" in tensors:
