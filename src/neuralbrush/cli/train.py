@@ -80,6 +80,8 @@ def train_cmd(
         if not config.is_file():
             raise UsageError(f"options file {config} does not exist")
         doc = read_json(config)
+        if not isinstance(doc, dict):
+            raise UsageError(f"{config} must hold a JSON object of training options, not a {type(doc).__name__}")
         doc.pop("resolved", None)
         base = TrainOptions.from_dict(doc).to_dict()
         values = {**base, **{k: v for k, v in values.items() if k in explicit}}

@@ -44,7 +44,10 @@ class SuperpixelOptions:
         checks.whole("--segments", self.segments, lo=1, hi=MAX_SEGMENTS)
         checks.number("--compactness", self.compactness, lo=0, lo_open=True, hi=1e6)
         if self.outline is not None:
-            parse_color(checks.text("--outline", self.outline))
+            try:
+                parse_color(checks.text("--outline", self.outline))
+            except UsageError as e:
+                raise UsageError(f"--outline: {e}") from None
         checks.whole("--outline-width", self.outline_width, lo=1, hi=MAX_OUTLINE_WIDTH)
         checks.number("--sigma", self.sigma, lo=0, hi=1000)
         return self

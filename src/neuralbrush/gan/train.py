@@ -101,9 +101,7 @@ def _prepare_continue(opts: TrainOptions, explicit: set[str]) -> tuple[TrainOpti
         latest_run_dir(root)  # raises the standard 'no runs found'
         raise UsageError(f"no run in {root} has a snapshot to resume from yet")
     run_dir = runs[-1]
-    saved = read_json(run_dir / "training_options.json")
-    saved.pop("resolved", None)
-    merged = TrainOptions.from_dict(saved)
+    merged = TrainOptions.from_dict(read_json(run_dir / "training_options.json"))  # ignores 'resolved'
     for k in CONTINUE_OVERRIDES:
         if k in explicit:
             setattr(merged, k, getattr(opts, k))

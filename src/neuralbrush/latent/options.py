@@ -197,8 +197,10 @@ class ProjectOptions:
         checks.choice("--space", self.space, PROJECT_SPACES)
         checks.choice("--loss", self.loss, PROJECT_LOSSES)
         checks.choice("--fit", self.fit, FITS)
-        checks.text("--pad-color", self.pad_color)
-        parse_color(self.pad_color)
+        try:
+            parse_color(checks.text("--pad-color", self.pad_color))
+        except UsageError as e:
+            raise UsageError(f"--pad-color: {e}") from None
         checks.number("--lr", self.lr, lo=0, lo_open=True, hi=10)
         checks.whole("w_avg_samples", self.w_avg_samples, lo=1, hi=1_000_000)
         checks.number("initial_noise_factor", self.initial_noise_factor, lo=0, hi=MAX_SPREAD)
