@@ -59,21 +59,8 @@ def _claim(input: Path, output: Optional[Path], effect: str) -> None:
     claim_output(out, "folder" if kind == "folder" else "file")
 
 
-def report_skipped(skipped: list[tuple[str, str]], where: str, shown: int = 10) -> None:
-    """List the inputs a batch skipped, with their reasons (always shown, even with --quiet)."""
-    from ..core.progress import console
-
-    if not skipped:
-        return
-    lines = [f"skipped {len(skipped)} file(s) that could not be used (all listed in {where}):"]
-    lines += [f"  {path}: {reason}" for path, reason in skipped[:shown]]
-    if len(skipped) > shown:
-        lines.append(f"  ... and {len(skipped) - shown} more")
-    console.print("\n".join(lines), soft_wrap=True, markup=False, highlight=False)
-
-
 def _report(run, label: str) -> None:
-    from ..core.progress import info
+    from ..core.progress import info, report_skipped
 
     if run.kind == "folder":
         print(f"{label}: {len(run.outputs)} image(s) -> {run.output}")

@@ -169,7 +169,7 @@ def style_cmd(
     from ..core.imageio import load_image, save_image
     from ..core.media import VideoWriter
     from ..core.outputs import claim_output
-    from ..core.progress import info, make_progress
+    from ..core.progress import info, make_progress, report_skipped
 
     params = options
     kwargs = _style_kwargs(params, len(style))
@@ -249,10 +249,8 @@ def style_cmd(
                 info(f"animation of the image becoming styled: {writer.path}")
             info(f"wrote {out}")
     written, skipped = _gathered(written), _gathered(skipped)
-    if dist.is_main() and skipped:
-        from .effects import report_skipped
-
-        report_skipped(skipped, str(options_path) if written else "this message")
+    if dist.is_main() and skipped and written:
+        report_skipped(skipped, str(options_path))
     if not written:
         shown = "; ".join(f"{Path(p).name}: {r}" for p, r in skipped[:3])
         raise UsageError(f"none of the {len(contents)} photos of {content!r} could be read ({shown}"

@@ -41,3 +41,15 @@ def info(message: str) -> None:
     """A status line for people (stderr, suppressed when quiet)."""
     if not quiet():
         console.print(message)
+
+
+def report_skipped(skipped: list[tuple[str, str]], where: str, shown: int = 10) -> None:
+    """List the inputs a batch skipped, with their reasons: shown even when quiet, because it is
+    a result (which files were not painted), not progress."""
+    if not skipped:
+        return
+    lines = [f"skipped {len(skipped)} file(s) that could not be used (all listed in {where}):"]
+    lines += [f"  {path}: {reason}" for path, reason in skipped[:shown]]
+    if len(skipped) > shown:
+        lines.append(f"  ... and {len(skipped) - shown} more")
+    console.print("\n".join(lines), soft_wrap=True, markup=False, highlight=False)
