@@ -26,7 +26,7 @@ from ..core.device import Runtime, resolve_runtime
 from ..core.errors import CheckpointError, ImageLoadError, UsageError
 from ..core.imageio import is_image_file, list_images, load_image, save_image, to_pil, to_tensor
 from ..core.media import side_by_side
-from ..core.progress import info, track
+from ..core.progress import info, report_skipped, track
 from ..core.runs import latest_snapshot
 from .networks import build_generator, generator_config_from, load_state
 from .options import ApplyOptions, check_apply_values
@@ -212,25 +212,27 @@ def apply_paths(model: str | os.PathLike, photos: list[str | os.PathLike], out: 
     targets = _output_paths(out, sources, single)
     m = Pix2PixModel(model, input=opts.input, clusters=opts.clusters, size=opts.size, dropout=opts.dropout,
                      seed=opts.seed, device=opts.device, precision=opts.precision, norm_stats=opts.norm_stats)
-    written, skipped = [], []
+    written: list[Path] = []
+    skipped: list[tuple[str, str]] = []
     for src, dst in track(list(zip(sources, targets)), "pix2pix apply"):
         try:
             photo = load_image(src)
-        except ImageLoadError as e:
-            skipped.append(f"{src} ({e.reason})")
+        except ImageLoadError as e:  # one bad photo in a folder is skipped and listed, never fatal
+            skipped.append((str(src), e.reason + (f" ({e.detail})" if e.detail else "")))
             continue
         t = m.translate(photo)
         written.append(save_image(t.output, dst))
         if opts.side_by_side:
             written.append(save_image(t.row(photo), dst.with_name(f"{dst.stem}_side_by_side.png")))
-    if skipped:
-        info(f"skipped {len(skipped)} unreadable photo(s): " + ", ".join(skipped[:5]))
     if not written:
-        raise UsageError("none of the photos could be read")
+        shown = "; ".join(f"{Path(p).name}: {r}" for p, r in skipped[:3])
+        more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        raise UsageError(f"none of the {len(sources)} photos could be read ({shown}{more})")
     record = {**opts.to_dict(), "model": str(model), "resolved_input": m.input_kind or "photo",
               "resolved_clusters": m.clusters, "resolved_size": m.size, "runtime": m.runtime.describe(),
-              "photos": [str(s) for s in sources], "skipped": skipped}
+              "photos": [str(s) for s in sources], "skipped": [{"path": p, "reason": r} for p, r in skipped]}
     json_path = out.with_name(f"{out.stem}.pix2pix-apply.json") if single and is_image_file(out) \
         else out / "pix2pix-apply.json"
     write_json(json_path, record)
+    report_skipped(skipped, str(json_path))
     return written
