@@ -1,16 +1,44 @@
-"""Progress bars and console output (rich), one style for the whole studio."""
+"""Progress events and their one default presenter (rich bars), one style for the whole studio.
+
+The convention (DESIGN.md "events out, presenters outside"): every long library function takes
+``progress: ProgressFn | None = None`` and calls it with a :class:`ProgressEvent` (or an area's
+subclass of it: more fields, same three core ones) as work advances, and returns a result
+dataclass. ``None`` means :func:`default_presenter`, a rich bar on stderr, so a notebook shows
+progress without a CLI; the CLI passes nothing (or its own presenter) and the web studio passes a
+reporter that updates the page. Library code never builds bars itself.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Iterable, Iterator, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of a long job. Areas subclass it to add their own fields (loss, kimg, frame path).
+
+    ``step`` counts finished units of ``total`` (``None`` when the total is unknown); ``task`` names
+    the job for a presenter that shows several ("train", "project", "frames"); ``preview`` is an
+    HxWx3 uint8 array where the job has a picture to show (a sample grid, the current iterate).
+    """
+
+    step: int
+    total: int | None
+    message: str = ""
+    task: str = ""
+    preview: Any = None
+
+
+ProgressFn = Callable[[ProgressEvent], None]
 
 console = Console(stderr=True, highlight=False)
 
@@ -53,3 +81,46 @@ def report_skipped(skipped: list[tuple[str, str]], where: str, shown: int = 10) 
     if len(skipped) > shown:
         lines.append(f"  ... and {len(skipped) - shown} more")
     console.print("\n".join(lines), soft_wrap=True, markup=False, highlight=False)
+
+
+class BarPresenter:
+    """The default presenter: one rich bar per ``task`` name, advanced to each event's ``step``,
+    with the event's message beside it. Use it as a context manager (the bars close on exit), or
+    call :meth:`close` yourself."""
+
+    def __init__(self, description: str = "working", transient: bool = False) -> None:
+        self.description = description
+        self._progress = make_progress(transient)
+        self._tasks: dict[str, Any] = {}
+        self._started = False
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if not self._started:
+            self._progress.start()
+            self._started = True
+        key = event.task or self.description
+        if key not in self._tasks:
+            self._tasks[key] = self._progress.add_task(key, total=event.total, info="")
+        self._progress.update(self._tasks[key], completed=event.step, total=event.total, info=event.message)
+
+    def close(self) -> None:
+        if self._started:
+            self._progress.stop()
+            self._started = False
+
+    def __enter__(self) -> "BarPresenter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def default_presenter(description: str = "working") -> BarPresenter:
+    """The presenter a library function uses when it was given ``progress=None``."""
+    return BarPresenter(description)
+
+
+def emit(progress: ProgressFn | None, event: ProgressEvent) -> None:
+    """Send ``event`` to ``progress`` if there is one (for code that reports optionally)."""
+    if progress is not None:
+        progress(event)
