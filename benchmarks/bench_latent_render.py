@@ -79,7 +79,7 @@ def bench(quick: bool) -> list[dict]:
                 times.setdefault(("walk", prec), []).append(time.perf_counter() - t)
                 popts = ProjectOptions(steps=steps + 1, loss="mse", space="w+", w_avg_samples=2000)
                 stamps: list[float] = []
-                project(G, target, popts, rt, callback=lambda s: stamps.append(time.perf_counter()))
+                project(G, target, popts, rt, progress=lambda s: stamps.append(time.perf_counter()))
                 # per-step time from the step callbacks, excluding the first (set-up) step
                 times.setdefault(("project", prec), []).append((stamps[-1] - stamps[0]) / steps)
         for prec in PRECISIONS:

@@ -78,21 +78,21 @@ def test_projection_resumes_from_saved_state(G, tmp_path):
     class Killed(Exception):
         pass
 
-    def die(step):
-        if step.step == 6:
+    def die(event):
+        if event.step == 7:  # 7 steps done: the state saved after step 4 survives
             raise Killed
 
     with pytest.raises(Killed):
-        project(G, target, opts, RT, callback=die, state_path=state)
+        project(G, target, opts, RT, progress=die, state_path=state)
     assert state.exists()
     seen = []
-    resumed = project(G, target, opts, RT, callback=lambda s: seen.append(s.step), state_path=state)
-    assert seen[0] == 4  # continued from the last saved step, not from scratch
+    resumed = project(G, target, opts, RT, progress=lambda s: seen.append(s.step), state_path=state)
+    assert seen[0] == 5  # continued after the 4 saved steps, not from scratch
     assert torch.allclose(resumed.latent, full.latent, atol=1e-4)
     other = ProjectOptions(steps=10, loss="mse", space="w+", w_avg_samples=500, checkpoint_every=4)
     seen.clear()
-    project(G, target, other, RT, callback=lambda s: seen.append(s.step), state_path=state)
-    assert seen[0] == 0  # a state saved for other options is not reused
+    project(G, target, other, RT, progress=lambda s: seen.append(s.step), state_path=state)
+    assert seen[0] == 1  # a state saved for other options is not reused
 
 
 def test_projection_space_rules(G):

@@ -71,7 +71,7 @@ def generate_cmd(
     claim_output(out, "folder")  # an unwritable -o is refused before the model loads
     G, runtime = _setup(model, device, precision)
     res = generate(G, out, opts, runtime, model=model, edits=edits)
-    info(f"wrote {len(res['images'])} images and {res['grid']}")
+    info(f"wrote {len(res.images)} images and {res.grid}")
 
 
 def mix_cmd(
@@ -97,7 +97,7 @@ def mix_cmd(
     G, runtime = _setup(model, device, precision)
     res = style_mix(G, out, rows=rows, cols=cols, styles=styles, trunc=trunc, noise_mode=noise_mode,
                     class_idx=class_idx, runtime=runtime, model=model, edits=edits)
-    info(f"wrote {res['grid']}")
+    info(f"wrote {res.grid}")
 
 
 def project_cmd(
@@ -132,8 +132,8 @@ def project_cmd(
         lpips = None
     G, runtime = _setup(model, device, precision)
     res = project_file(G, target, out, opts, runtime, save_video=save_video, model=model, lpips=lpips, edits=edits)
-    info(f"PSNR {res['psnr']:.2f} dB; wrote {res['w']}, {res['proj']}" + (f", {res['video']}" if save_video else "")
-         + (f", {res['edited_w']}, {res['edited']}" if edits else ""))
+    info(f"PSNR {res.psnr:.2f} dB; wrote {res.w}, {res.proj}" + (f", {res.video}" if save_video else "")
+         + (f", {res.edited_w}, {res.edited}" if edits else ""))
 
 
 def neighbours_cmd(
@@ -162,7 +162,7 @@ def neighbours_cmd(
     G, runtime = _setup(model, device, precision)
     res = neighbours_sheet(G, w_file, out, count=count, sigma=sigma, space=space, seed=seed, pick=pick,
                            runtime=runtime, batch=batch, model=model, edits=edits)
-    info(f"wrote {res['sheet']} and {res['latents']}" + (f"; keyframe {res['keyframe']}" if pick is not None else ""))
+    info(f"wrote {res.sheet} and {res.latents}" + (f"; keyframe {res.keyframe}" if pick is not None else ""))
 
 
 @video_app.command("walk")
@@ -203,7 +203,7 @@ def walk_cmd(
     claim_output(out, "file")
     G, runtime = _setup(model, device, precision)
     res = render_walk(G, out, opts, runtime, model=model, edits=edits)
-    info(f"wrote {res['video']} ({res['frames']} frames)")
+    info(f"wrote {res.video} ({res.frames} frames)")
 
 
 @video_app.command("storyboard")

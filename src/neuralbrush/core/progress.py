@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
@@ -28,7 +29,9 @@ class ProgressEvent:
 
     ``step`` counts finished units of ``total`` (``None`` when the total is unknown); ``task`` names
     the job for a presenter that shows several ("train", "project", "frames"); ``preview`` is an
-    HxWx3 uint8 array where the job has a picture to show (a sample grid, the current iterate).
+    HxWx3 uint8 array where the job has a picture to show (a sample grid, the current iterate), or
+    a function returning one where making it costs work on every step (the picture then exists
+    only for a presenter that asks: read it with :func:`preview_of`).
     """
 
     step: int
@@ -124,3 +127,36 @@ def emit(progress: ProgressFn | None, event: ProgressEvent) -> None:
     """Send ``event`` to ``progress`` if there is one (for code that reports optionally)."""
     if progress is not None:
         progress(event)
+
+
+def preview_of(event: ProgressEvent) -> Any:
+    """The event's preview picture (HxWx3 uint8), made now if it was deferred; None if it has none."""
+    return event.preview() if callable(event.preview) else event.preview
+
+
+@contextmanager
+def presenting(progress: ProgressFn | None, description: str = "working") -> Iterator[ProgressFn]:
+    """What a long library function reports to: ``progress`` itself, or for ``None`` the default
+    presenter, closed when the block ends (so the bar never outlives the work)::
+
+        with presenting(progress, "frames") as report:
+            for i, frame in enumerate(frames):
+                ...
+                report(ProgressEvent(i + 1, len(frames), task="frames"))
+    """
+    if progress is not None:
+        yield progress
+        return
+    with default_presenter(description) as bar:
+        yield bar
+
+
+def each(items: Iterable[T], progress: ProgressFn | None, task: str, total: int | None = None) -> Iterator[T]:
+    """Iterate ``items``, reporting ``ProgressEvent(n, total, task=task)`` after the n-th one to
+    ``progress`` (``None``: the default presenter). ``total`` defaults to ``len(items)``."""
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    with presenting(progress, task) as report:
+        for n, item in enumerate(items, 1):
+            yield item
+            report(ProgressEvent(n, total, task=task))

@@ -59,16 +59,16 @@ def run_demo(out: Path, *, full: bool, context: dict) -> list[dict]:
 
     seeds = "0-31" if full else "0-15"
     r = generate(G, root / "seeds", GenerateOptions(seeds=seeds, trunc="0.7"), runtime, model=str(ckpt))
-    items.append(_item(out, r["grid"], "Seed grid", f"seeds {seeds}, truncation 0.7; each image has its z and w "
+    items.append(_item(out, r.grid, "Seed grid", f"seeds {seeds}, truncation 0.7; each image has its z and w "
                                                     "saved beside it (.npz)"))
     r = generate(G, root / "truncation", GenerateOptions(seeds="0-3", trunc="0.0:1.2:7"), runtime, model=str(ckpt))
-    items.append(_item(out, r["grid"], "Truncation sweep", "rows: seeds 0-3; columns: psi 0 to 1.2 (psi 0 is the "
+    items.append(_item(out, r.grid, "Truncation sweep", "rows: seeds 0-3; columns: psi 0 to 1.2 (psi 0 is the "
                                                           "average image)"))
     if style:
         coarse = max(1, G.num_ws // 2 - 1)
         r = style_mix(G, root / "mix", rows="10,11,12", cols="20,21,22", styles=f"0-{coarse - 1}", trunc=0.8,
                       runtime=runtime, model=str(ckpt))
-        items.append(_item(out, r["grid"], "Style mixing", f"rows keep their fine layers, the first {coarse} "
+        items.append(_item(out, r.grid, "Style mixing", f"rows keep their fine layers, the first {coarse} "
                                                            "(coarse) layers come from the column images"))
 
     frames = 30 if full else 16
@@ -89,14 +89,14 @@ def run_demo(out: Path, *, full: bool, context: dict) -> list[dict]:
         steps = 1000 if full else 150
         popts = ProjectOptions(steps=steps, space="w+" if style else "z", loss="mse", w_avg_samples=10000 if full else 3000)
         pr = project_file(G, tpath, root / "projection", popts, runtime, save_video=full, model=str(ckpt))
-        items.append(_item(out, pr["side_by_side"], "Projection of a dataset image",
-                           f"target | projection ({popts.space}, pixel loss, {steps} steps): PSNR {pr['psnr']:.1f} dB"))
+        items.append(_item(out, pr.side_by_side, "Projection of a dataset image",
+                           f"target | projection ({popts.space}, pixel loss, {steps} steps): PSNR {pr.psnr:.1f} dB"))
         if full:
-            items.append(_item(out, pr["video"], "Projection, step by step", "target | synthesis at every step"))
+            items.append(_item(out, pr.video, "Projection, step by step", "target | synthesis at every step"))
         count = 48 if full else 24
-        nb = neighbours_sheet(G, pr["w"], root / "neighbours" / "sheet.png", count=count, sigma=0.5,
+        nb = neighbours_sheet(G, pr.w, root / "neighbours" / "sheet.png", count=count, sigma=0.5,
                               space="w" if style else "z", pick=3, runtime=runtime, model=str(ckpt))
-        items.append(_item(out, nb["sheet"], "Neighbours of the projection",
+        items.append(_item(out, nb.sheet, "Neighbours of the projection",
                            f"{count} Gaussian neighbours (sigma 0.5); each latent saved, #3 promoted to a keyframe"))
         if full:
             from .storyboard import render_storyboard
@@ -106,7 +106,7 @@ def run_demo(out: Path, *, full: bool, context: dict) -> list[dict]:
                 f"model: {Path(ckpt).resolve()}\nfps: 30\nspace: {space}\ntrunc: 0.8\n"
                 "loop: {stops: 4, frames_per_stop: 30, sigma: 0.3}\ntransition: {frames: 60, easing: ease-in-out}\n"
                 "keyframes:\n  - seed: 1\n"
-                f"  - latent: {pr['w'].resolve()}\n  - latent: {nb['keyframe'].resolve()}\n", encoding="utf-8")
+                f"  - latent: {pr.w.resolve()}\n  - latent: {nb.keyframe.resolve()}\n", encoding="utf-8")
             film = render_storyboard(story, root / "storyboard.mp4", runtime=runtime, G=G)
             items.append(_item(out, film["video"], "Storyboard film",
                                f"{film['frames']} frames: seed 1, the projection and a neighbour, each with a noise "

@@ -6,30 +6,40 @@ column sources: low layers carry pose and shape, high layers colour and texture.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..core.checkpoint import write_json
+from ..core.device import Runtime
 from ..core.errors import UsageError
 from ..core.imageio import save_image
 from ..core.media import make_grid
+from ..core.progress import ProgressEvent, ProgressFn, presenting
 from .edits import edit_latents, resolve_edits
 from .latents import has_w, latents_from_seeds, save_latents
 from .options import MixOptions
 from .render import Renderer, for_display, grid_cell_side, shrink
 
 
+@dataclass
+class MixResult:
+    """What :func:`style_mix` wrote."""
+
+    grid: Path  # grid.png (each mixed image is also mix-ROW-COL.png beside it)
+    count: int  # mixed images
+
+
 def style_mix(G: torch.nn.Module, outdir: str | Path, *, rows: str, cols: str, styles: str, trunc: float = 1.0,
-              noise_mode: str = "const", class_idx: int | None = None, runtime=None, model: str | None = None,
-              edits=()) -> dict:
+              noise_mode: str = "const", class_idx: int | None = None, runtime: Runtime | None = None, model: str | None = None,
+              edits=(), progress: ProgressFn | None = None) -> MixResult:
     """NVIDIA-style style-mixing grid: row sources keep their w except the ``styles`` layers,
     which come from the column sources. Headers: the sources themselves. ``edits`` (``--edit``
-    texts) move every source's w first, so every cell is edited alike."""
-    from ..core.device import resolve_runtime
-
-    runtime = runtime or resolve_runtime("cpu", "fp32")
+    texts) move every source's w first, so every cell is edited alike. ``progress`` gets an
+    event per finished row (its first mixed image as preview; None: a bar)."""
+    runtime = runtime or Runtime.default()
     opts = MixOptions(rows=rows, cols=cols, styles=styles, trunc=trunc, noise_mode=noise_mode, class_idx=class_idx)
     opts.validate()
     if not has_w(G):
@@ -51,23 +61,25 @@ def style_mix(G: torch.nn.Module, outdir: str | Path, *, rows: str, cols: str, s
     for cs in col_seeds:
         cells.append(src[cs])
         labels.append(f"col {cs}")
-    for rs in row_seeds:  # one row at a time: only the grid's cells stay in memory
-        mixed_w = []
-        for cs in col_seeds:
-            w = w_of[rs].clone()
-            w[layers] = w_of[cs][layers]
-            mixed_w.append(w)
-        mixed = r.frames(torch.stack(mixed_w), "w")
-        cells.append(src[rs])
-        labels.append(f"row {rs}")
-        for cs, frame in zip(col_seeds, mixed):
-            save_image(frame, outdir / f"mix-{rs}-{cs}.png")
-            cells.append(shrink(frame, side))
-            labels.append("")
+    with presenting(progress, "style mixing") as report:
+        for n, rs in enumerate(row_seeds, 1):  # one row at a time: only the grid's cells stay in memory
+            mixed_w = []
+            for cs in col_seeds:
+                w = w_of[rs].clone()
+                w[layers] = w_of[cs][layers]
+                mixed_w.append(w)
+            mixed = r.frames(torch.stack(mixed_w), "w")
+            cells.append(src[rs])
+            labels.append(f"row {rs}")
+            for cs, frame in zip(col_seeds, mixed):
+                save_image(frame, outdir / f"mix-{rs}-{cs}.png")
+                cells.append(shrink(frame, side))
+                labels.append("")
+            report(ProgressEvent(n, len(row_seeds), task="mix", preview=mixed[0]))
     layout = (len(col_seeds) + 1, len(row_seeds) + 1)
     grid_path = save_image(make_grid(for_display(cells), layout, labels=labels, pad=2), outdir / "grid.png")
     write_json(outdir / "options.json", {"model": model, "rows": row_seeds, "cols": col_seeds, "styles": layers,
                                          "trunc": trunc, "noise_mode": noise_mode, "class_idx": class_idx,
                                          "runtime": runtime.describe(), "edits": list(edits)})
     save_latents(outdir / "sources.npz", lat)
-    return {"grid": grid_path, "count": len(row_seeds) * len(col_seeds)}
+    return MixResult(grid=grid_path, count=len(row_seeds) * len(col_seeds))

@@ -11,19 +11,32 @@ for ``generate --w`` or a storyboard) and, with ``pick``, ``keyframe_NNN.npz`` +
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..core.checkpoint import write_json
+from ..core.device import Runtime
 from ..core.errors import UsageError
 from ..core.imageio import save_image
 from ..core.media import make_grid
+from ..core.progress import ProgressEvent, ProgressFn, presenting
 from .edits import edit_latents, read_history, resolve_edits
 from .latents import Latents, check_space, latent_scale, load_latents, save_latents
 from .options import NeighboursOptions
 from .render import Renderer, for_display, grid_cell_side, shrink
+
+
+@dataclass
+class NeighboursResult:
+    """What :func:`neighbours_sheet` wrote."""
+
+    sheet: Path  # the numbered contact sheet
+    latents: Path  # neighbours.npz, all of them
+    folder: Path  # neighbours/NNN.npz, one each
+    keyframe: Path | None = None  # keyframe_N.npz (with pick)
 
 
 def neighbour_latents(G: torch.nn.Module, source: Latents, *, count: int = 100, sigma: float = 0.5,
@@ -40,14 +53,14 @@ def neighbour_latents(G: torch.nn.Module, source: Latents, *, count: int = 100, 
 
 
 def neighbours_sheet(G: torch.nn.Module, latent_file: str | Path, sheet: str | Path, *, count: int = 100,
-                     sigma: float = 0.5, space: str = "w", seed: int = 0, pick: int | None = None, runtime=None,
-                     batch: int = 8, model: str | None = None, noise_mode: str = "const", edits=()) -> dict:
+                     sigma: float = 0.5, space: str = "w", seed: int = 0, pick: int | None = None, runtime: Runtime | None = None,
+                     batch: int = 8, model: str | None = None, noise_mode: str = "const", edits=(),
+                     progress: ProgressFn | None = None) -> NeighboursResult:
     """Write the numbered sheet and every neighbour's latent; promote ``pick`` to a keyframe.
+    ``progress`` gets an event per rendered batch (its first image as preview; None: a bar).
 
     ``edits`` (``--edit`` texts) move the source latent first: its neighbours surround the edit."""
-    from ..core.device import resolve_runtime
-
-    runtime = runtime or resolve_runtime("cpu", "fp32")
+    runtime = runtime or Runtime.default()
     NeighboursOptions(count=count, sigma=sigma, space=space, seed=seed, pick=pick, batch=batch,
                       noise_mode=noise_mode).validate()
     sheet = Path(sheet)
@@ -66,23 +79,26 @@ def neighbours_sheet(G: torch.nn.Module, latent_file: str | Path, sheet: str | P
     outdir = sheet.parent
     outdir.mkdir(parents=True, exist_ok=True)
     cells, picked = [], None
-    for start, chunk in zip(range(0, count, batch), lat.in_space(space).split(batch)):
-        for i, frame in enumerate(r.frames(chunk, space), start):
-            cells.append(shrink(frame, side))  # only the sheet's cells stay in memory
-            if i == pick:
-                picked = frame
+    with presenting(progress, "neighbours") as report:
+        for start, chunk in zip(range(0, count, batch), lat.in_space(space).split(batch)):
+            frames = r.frames(chunk, space)
+            for i, frame in enumerate(frames, start):
+                cells.append(shrink(frame, side))  # only the sheet's cells stay in memory
+                if i == pick:
+                    picked = frame
+            report(ProgressEvent(start + len(frames), count, task="neighbours", preview=frames[0]))
     save_image(make_grid(for_display(cells), None, labels=[str(i) for i in range(count)], pad=2), sheet)
     save_latents(outdir / "neighbours.npz", lat, sigma=sigma, neighbour_seed=seed)
     per = outdir / "neighbours"
     per.mkdir(exist_ok=True)
     for i in range(count):
         save_latents(per / f"{i:03d}.npz", lat.select(i))
-    out = {"sheet": sheet, "latents": outdir / "neighbours.npz", "folder": per}
+    out = NeighboursResult(sheet=sheet, latents=outdir / "neighbours.npz", folder=per)
     if pick is not None:
         kf = outdir / f"keyframe_{pick}.npz"
         save_latents(kf, lat.select(pick))
         save_image(picked, outdir / f"keyframe_{pick}.png")
-        out["keyframe"] = kf
+        out.keyframe = kf
     write_json(outdir / "neighbours.json", {"model": model, "source": str(latent_file), "count": count,
                                             "sigma": sigma, "space": space, "seed": seed, "pick": pick,
                                             "runtime": runtime.describe(), "edits": list(edits)})

@@ -21,7 +21,6 @@ import hashlib
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -29,10 +28,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..core.checkpoint import load_checkpoint, save_checkpoint, write_json
+from ..core.device import Runtime
 from ..core.errors import CheckpointError, UsageError
 from ..core.imageio import load_image, save_image
 from ..core.media import VideoWriter, side_by_side
-from ..core.progress import make_progress
+from ..core.progress import ProgressEvent, ProgressFn, presenting, preview_of
 from .latents import Latents, has_w, save_latents, w_stats
 from .options import ProjectOptions
 from .render import for_display, to_uint8
@@ -40,17 +40,15 @@ from .render import for_display, to_uint8
 STATE_FORMAT = "neuralbrush.projection-state"
 
 
-@dataclass
-class ProjectionStep:
-    """Handed to the callback after every step (what a progress bar or a viewer needs)."""
+@dataclass(frozen=True, kw_only=True)
+class ProjectionStep(ProgressEvent):
+    """``step`` of ``total`` projection steps done (what a progress bar or a viewer needs); the
+    ``preview`` is the current synthesis (uint8 HWC), made only when a presenter asks for it."""
 
-    step: int
-    steps: int
     loss: float
     dist: float
     reg: float
     lr: float
-    synth: torch.Tensor  # [1, C, H, W] in [-1, 1], detached, CPU
 
 
 @dataclass
@@ -61,6 +59,21 @@ class ProjectionResult:
     target: np.ndarray  # uint8 HWC
     psnr: float
     history: list[float] = field(default_factory=list)
+
+
+@dataclass
+class ProjectFileResult:
+    """What :func:`project_file` wrote (the optional files are None when not asked for)."""
+
+    w: Path  # projected_w.npz
+    proj: Path  # proj.png
+    target: Path  # target.png, the fitted target
+    side_by_side: Path
+    psnr: float
+    result: ProjectionResult
+    video: Path | None = None  # proj.mp4 (save_video)
+    edited_w: Path | None = None  # with edits
+    edited: Path | None = None
 
 
 def fit_target(image: Image.Image, resolution: int, fit: str = "crop", pad_color=(0, 0, 0)) -> np.ndarray:
@@ -118,13 +131,12 @@ def _options_key(o: ProjectOptions, target: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def project(G: torch.nn.Module, target: np.ndarray, opts: ProjectOptions, runtime=None, *,
-            lpips=None, callback: Callable[[ProjectionStep], None] | None = None,
+def project(G: torch.nn.Module, target: np.ndarray, opts: ProjectOptions, runtime: Runtime | None = None, *,
+            lpips=None, progress: ProgressFn | None = None,
             state_path: str | Path | None = None) -> ProjectionResult:
-    """Project ``target`` (uint8 HWC at the model's resolution) into G's latent space."""
-    from ..core.device import resolve_runtime
-
-    runtime = runtime or resolve_runtime("cpu", "fp32")
+    """Project ``target`` (uint8 HWC at the model's resolution) into G's latent space, reporting
+    a :class:`ProjectionStep` after every step to ``progress`` (None: a bar)."""
+    runtime = runtime or Runtime.default()
     opts.validate(G)
     res = int(G.img_resolution)
     if target.shape[:2] != (res, res):
@@ -171,43 +183,45 @@ def project(G: torch.nn.Module, target: np.ndarray, opts: ProjectOptions, runtim
 
     history: list[float] = []
     c = torch.zeros(1, int(getattr(G, "c_dim", 0) or 0), device=dev)
-    for step in range(first, opts.steps):
-        t = step / opts.steps
-        lr = _lr_at(t, opts)
-        for g in optimizer.param_groups:
-            g["lr"] = lr
-        noise_scale = latent_std * opts.initial_noise_factor * max(0.0, 1.0 - t / opts.noise_ramp_length) ** 2
-        lat = opt_latent + torch.randn(opt_latent.shape, generator=gen).to(dev) * noise_scale
-        with runtime.autocast():
-            if opts.space == "z":
-                synth = G(lat, c)
-            else:
-                ws = lat.expand(-1, G.num_ws, -1) if opts.space == "w" else lat
-                synth = G.synthesis(ws, noise_mode="const")
-        synth = synth.float()
-        view = _view256(synth)
-        dist = torch.zeros((), device=dev)
-        if opts.loss in ("lpips", "both"):
+    with presenting(progress, f"projecting ({opts.space}, {opts.loss})") as report:
+        for step in range(first, opts.steps):
+            t = step / opts.steps
+            lr = _lr_at(t, opts)
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            noise_scale = latent_std * opts.initial_noise_factor * max(0.0, 1.0 - t / opts.noise_ramp_length) ** 2
+            lat = opt_latent + torch.randn(opt_latent.shape, generator=gen).to(dev) * noise_scale
             with runtime.autocast():
-                dist = dist + lpips(view, target_view).sum()
-        if opts.loss in ("mse", "both"):
-            dist = dist + opts.mse_weight * (view - target_view).square().mean()
-        reg = noise_regularization(noise_bufs).to(dev) if noise_bufs else torch.zeros((), device=dev)
-        loss = dist + reg * opts.regularize_noise_weight
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        with torch.no_grad():
-            for b in noise_bufs.values():
-                b -= b.mean()
-                b *= b.square().mean().rsqrt()
-        history.append(float(dist.detach()))
-        if callback is not None:
-            callback(ProjectionStep(step, opts.steps, float(loss.detach()), history[-1], float(reg.detach()), lr,
-                                    synth.detach().cpu()))
-        if state_path is not None and opts.checkpoint_every > 0 and (step + 1) % opts.checkpoint_every == 0 \
-                and step + 1 < opts.steps:
-            _save_state(state_path, key, step + 1, opt_latent, noise_bufs, optimizer, gen)
+                if opts.space == "z":
+                    synth = G(lat, c)
+                else:
+                    ws = lat.expand(-1, G.num_ws, -1) if opts.space == "w" else lat
+                    synth = G.synthesis(ws, noise_mode="const")
+            synth = synth.float()
+            view = _view256(synth)
+            dist = torch.zeros((), device=dev)
+            if opts.loss in ("lpips", "both"):
+                with runtime.autocast():
+                    dist = dist + lpips(view, target_view).sum()
+            if opts.loss in ("mse", "both"):
+                dist = dist + opts.mse_weight * (view - target_view).square().mean()
+            reg = noise_regularization(noise_bufs).to(dev) if noise_bufs else torch.zeros((), device=dev)
+            loss = dist + reg * opts.regularize_noise_weight
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                for b in noise_bufs.values():
+                    b -= b.mean()
+                    b *= b.square().mean().rsqrt()
+            history.append(float(dist.detach()))
+            shown = synth.detach()
+            report(ProjectionStep(step=step + 1, total=opts.steps, message=f"dist {history[-1]:.4f} lr {lr:.4f}",
+                                  task="project", preview=lambda shown=shown: to_uint8(shown)[0],
+                                  loss=float(loss.detach()), dist=history[-1], reg=float(reg.detach()), lr=lr))
+            if state_path is not None and opts.checkpoint_every > 0 and (step + 1) % opts.checkpoint_every == 0 \
+                    and step + 1 < opts.steps:
+                _save_state(state_path, key, step + 1, opt_latent, noise_bufs, optimizer, gen)
 
     with torch.no_grad():
         final = opt_latent.detach().float().cpu()
@@ -255,9 +269,9 @@ def _load_state(path, key, opt_latent, noise_bufs, optimizer, gen) -> int:
     return int(meta["step"])
 
 
-def project_file(G: torch.nn.Module, target_path: str | Path, outdir: str | Path, opts: ProjectOptions, runtime, *,
+def project_file(G: torch.nn.Module, target_path: str | Path, outdir: str | Path, opts: ProjectOptions, runtime: Runtime, *,
                  save_video: bool = False, model: str | None = None, lpips=None, fps: float = 30.0,
-                 edits=()) -> dict:
+                 edits=(), progress: ProgressFn | None = None) -> ProjectFileResult:
     """The ``project`` command: load and fit the target, project, write the files.
 
     With ``edits`` (``--edit`` texts) the projection is also edited: ``edited_w.npz`` (which
@@ -277,15 +291,14 @@ def project_file(G: torch.nn.Module, target_path: str | Path, outdir: str | Path
     state_path = outdir / "projection-state.safetensors"
     # the optional video: closed when projection finishes, removed if it is interrupted
     with VideoWriter(outdir / "proj.mp4", fps) if save_video else contextlib.nullcontext() as writer, \
-            make_progress() as prog:
-        task = prog.add_task(f"projecting ({opts.space}, {opts.loss})", total=opts.steps, info="")
+            presenting(progress, f"projecting ({opts.space}, {opts.loss})") as report:
 
         def on_step(s: ProjectionStep) -> None:
-            prog.update(task, completed=s.step + 1, info=f"dist {s.dist:.4f} lr {s.lr:.4f}")
+            report(s)
             if writer is not None:
-                writer.append(np.concatenate([target, to_uint8(s.synth)[0]], axis=1))
+                writer.append(np.concatenate([target, preview_of(s)], axis=1))
 
-        result = project(G, target, opts, runtime, lpips=lpips, callback=on_step, state_path=state_path)
+        result = project(G, target, opts, runtime, lpips=lpips, progress=on_step, state_path=state_path)
     if result.space == "z":
         lat = Latents(z=result.latent)
     else:
@@ -296,18 +309,18 @@ def project_file(G: torch.nn.Module, target_path: str | Path, outdir: str | Path
                outdir / "side_by_side.png")
     summary = {"model": model, "target": str(target_path), "runtime": runtime.describe(), "psnr": result.psnr,
                "final_distance": result.history[-1] if result.history else None, **asdict(opts)}
-    out = {"w": outdir / "projected_w.npz", "proj": outdir / "proj.png", "target": outdir / "target.png",
-           "side_by_side": outdir / "side_by_side.png", "psnr": result.psnr, "result": result}
+    out = ProjectFileResult(w=outdir / "projected_w.npz", proj=outdir / "proj.png", target=outdir / "target.png",
+                       side_by_side=outdir / "side_by_side.png", psnr=result.psnr, result=result)
     if fixed:
         from .render import Renderer
 
         edited, hist = edit_latents(lat, fixed)
-        out["edited_w"] = save_latents(outdir / "edited_w.npz", edited, **(hist.arrays() if hist is not None else {}))
-        out["edited"] = save_image(Renderer(G, runtime).frames(edited.w, "w")[0], outdir / "edited.png")
+        out.edited_w = save_latents(outdir / "edited_w.npz", edited, **(hist.arrays() if hist is not None else {}))
+        out.edited = save_image(Renderer(G, runtime).frames(edited.w, "w")[0], outdir / "edited.png")
         summary["edits"] = list(edits)
     write_json(outdir / "projection.json", summary)
     if state_path.exists():
         state_path.unlink()
     if save_video:
-        out["video"] = outdir / "proj.mp4"
+        out.video = outdir / "proj.mp4"
     return out

@@ -19,6 +19,9 @@ Kinds (``--kind``):
 
 Frames of a loop are sampled at t = i / frames for i < frames: the frame after the last is
 the first, so played in a loop there is no seam and no duplicated frame.
+
+(Over 400 lines on purpose: the path kinds and ``render_walk``, the one renderer of them, are
+read together; splitting would scatter one concept.)
 """
 
 from __future__ import annotations
@@ -26,13 +29,16 @@ from __future__ import annotations
 import abc
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
+from ..core.device import Runtime
 from ..core.errors import UsageError
+from ..core.progress import ProgressFn
 from .options import WalkOptions
 
 KINDS = ("linear", "slerp", "circular", "noise-loop")
@@ -311,16 +317,15 @@ class _SegmentWithEnd(LatentPath):
 def walk(G: torch.nn.Module, keyframes: Sequence[int | torch.Tensor], *, kind: str = "slerp", frames: int = 150,
          space: str = "z", easing: str = "linear", loop: bool = False, radius: float = 1.0, sigma: float = 1.0,
          harmonics: int = 3, seed: int = 0, psi: float = 1.0, cutoff: int | None = None, noise_mode: str = "const",
-         class_idx: int | None = None, batch: int = 8, runtime=None) -> Iterator[np.ndarray]:
+         class_idx: int | None = None, batch: int = 8, runtime: Runtime | None = None) -> Iterator[np.ndarray]:
     """Yield uint8 frames [H, W, 3] of a walk through ``keyframes`` (seeds or latents).
 
     Seeds become z (NVIDIA's RandomState rule) and, in w space, truncated w. ``radius`` and
     ``sigma`` are in units of the space's natural spread (see :func:`walk_path`).
     """
-    from ..core.device import resolve_runtime
     from .render import Renderer
 
-    runtime = runtime or resolve_runtime("cpu", "fp32")
+    runtime = runtime or Runtime.default()
     path = walk_path(G, keyframes, kind=kind, frames=frames, space=space, easing=easing, loop=loop, radius=radius,
                      sigma=sigma, harmonics=harmonics, seed=seed, psi=psi, cutoff=cutoff, class_idx=class_idx)
     r = Renderer(G, runtime, psi=psi if space == "z" else 1.0, cutoff=cutoff, noise_mode=noise_mode,
@@ -368,9 +373,17 @@ def walk_path(G: torch.nn.Module, keyframes: Sequence[int | torch.Tensor], *, ki
 # ---------------------------------------------------------------------------------------------
 # The ``video walk`` command.
 
-def render_walk(G: torch.nn.Module, output: str | Path, opts: WalkOptions, runtime, *, model: str | None = None,
-                edits=()) -> dict:
-    """Render one walk (or a grid of walks, each starting at the next keyframe) to MP4/GIF.
+@dataclass
+class WalkResult:
+    """What :func:`render_walk` wrote."""
+
+    video: Path  # the MP4/GIF (its options record is VIDEO.walk.json beside it)
+    frames: int
+
+def render_walk(G: torch.nn.Module, output: str | Path, opts: WalkOptions, runtime: Runtime, *, model: str | None = None,
+                edits=(), progress: ProgressFn | None = None) -> WalkResult:
+    """Render one walk (or a grid of walks, each starting at the next keyframe) to MP4/GIF;
+    ``progress`` gets an event per rendered batch, the latest frame as preview (None: a bar).
 
     ``edits`` (``--edit`` texts, see :mod:`neuralbrush.latent.edits`) move every frame's w. Kind
     ``direction`` sweeps the one edit given with a range (``dirs.npz:3:-3..3``) from its low to
@@ -378,7 +391,7 @@ def render_walk(G: torch.nn.Module, output: str | Path, opts: WalkOptions, runti
     from .edits import DirectionPath, OffsetPath, edits_offset, resolve_edits
     from ..core.checkpoint import write_json
     from ..core.media import VideoWriter, make_grid
-    from ..core.progress import make_progress
+    from ..core.progress import ProgressEvent, presenting
     from ..core.seeds import parse_grid, parse_int_list
     from .latents import check_space, load_latents
     from .render import Renderer
@@ -420,22 +433,19 @@ def render_walk(G: torch.nn.Module, output: str | Path, opts: WalkOptions, runti
                  noise_seed=opts.seed)
     per = max(1, opts.batch // cells)
     output = Path(output)
-    with make_progress() as prog, VideoWriter(output, opts.fps) as writer:
-        task = prog.add_task(f"rendering {output.name}", total=total, info=runtime.describe())
+    with presenting(progress, f"rendering {output.name}") as report, VideoWriter(output, opts.fps) as writer:
         for start in range(0, total, per):
             idx = np.arange(start, min(total, start + per))
             lat = torch.cat([p.at(idx) for p in paths])  # cell-major: [cells * len(idx), ...]
             frames = r.frames(lat, space)
             frames = frames.reshape(cells, len(idx), *frames.shape[1:])
             for j in range(len(idx)):
-                if cells == 1:
-                    writer.append(frames[0, j])
-                else:
-                    writer.append(make_grid([frames[c, j] for c in range(cells)], grid))
-            prog.advance(task, len(idx))
+                frame = frames[0, j] if cells == 1 else make_grid([frames[c, j] for c in range(cells)], grid)
+                writer.append(frame)
+            report(ProgressEvent(start + len(idx), total, message=runtime.describe(), task="walk", preview=frame))
     from dataclasses import asdict
 
     write_json(output.with_name(output.stem + ".walk.json"), {"model": model, "output": str(output), "frames": total,
                                                               "runtime": runtime.describe(), **asdict(opts),
                                                               "edits": list(edits)})
-    return {"video": output, "frames": total}
+    return WalkResult(video=output, frames=total)
