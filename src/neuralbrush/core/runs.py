@@ -15,6 +15,11 @@ from .errors import UsageError
 
 RUN_RE = re.compile(r"^(\d{5})-")
 
+# The one snapshot pattern of every neuralbrush trainer (StyleGAN2, DCGAN, pix2pix), and the one
+# NVlabs runs use (read only: an NVlabs run folder can be given wherever a model is expected).
+SNAPSHOT_GLOB = "network-snapshot-*.safetensors"
+NVLABS_SNAPSHOT_GLOB = "network-snapshot-*.pkl"
+
 
 def new_run_dir(root: str | os.PathLike, name: str) -> Path:
     """Create ``root/NNNNN-name`` with the next free number (one sentence if ``root`` cannot hold it)."""
@@ -29,10 +34,18 @@ def new_run_dir(root: str | os.PathLike, name: str) -> Path:
     return path
 
 
+def run_dirs(root: str | os.PathLike) -> list[Path]:
+    """The run folders (``NNNNN-name``) directly under ``root``, oldest (lowest number) first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and RUN_RE.match(p.name))
+
+
 def latest_run_dir(root: str | os.PathLike, name_contains: str | None = None) -> Path:
     """The highest-numbered run under ``root`` (optionally whose name contains a string)."""
     root = Path(root)
-    runs = sorted((p for p in root.iterdir() if p.is_dir() and RUN_RE.match(p.name)) if root.exists() else [])
+    runs = run_dirs(root)
     if name_contains:
         runs = [p for p in runs if name_contains in p.name]
     if not runs:
@@ -40,7 +53,7 @@ def latest_run_dir(root: str | os.PathLike, name_contains: str | None = None) ->
     return runs[-1]
 
 
-def snapshot_files(run_dir: str | os.PathLike, pattern: str = "network-snapshot-*.safetensors") -> list[Path]:
+def snapshot_files(run_dir: str | os.PathLike, pattern: str = SNAPSHOT_GLOB) -> list[Path]:
     """Snapshot checkpoints of a run, oldest first (by the number in the name)."""
     files = list(Path(run_dir).glob(pattern))
 
@@ -51,7 +64,7 @@ def snapshot_files(run_dir: str | os.PathLike, pattern: str = "network-snapshot-
     return sorted(files, key=key)
 
 
-def latest_snapshot(run_dir: str | os.PathLike, pattern: str = "network-snapshot-*.safetensors") -> Path:
+def latest_snapshot(run_dir: str | os.PathLike, pattern: str = SNAPSHOT_GLOB) -> Path:
     files = snapshot_files(run_dir, pattern)
     if not files:
         raise UsageError(f"run {run_dir} has no snapshots yet")

@@ -24,10 +24,10 @@ from .latents import NOISE_MODES, check_space, class_labels, has_w, truncate_w
 
 def model_file(source: str | os.PathLike) -> Path | None:
     """The file a MODEL argument resolves to (for fingerprints), or None when it names nothing."""
-    from ..gan.loading import resolve_source
+    from ..gan.loading import gan_source
 
     try:
-        return resolve_source(source)
+        return gan_source(source).path
     except UsageError:
         return None
 

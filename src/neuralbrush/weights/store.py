@@ -88,6 +88,15 @@ _ENTRIES = [
 
 CATALOGUE: dict[str, WeightsEntry] = {e.name: e for e in _ENTRIES}
 
+# Each catalogue kind in words, for sentences that list the names of one kind ("GAN weights names: ...").
+KIND_WORDS: dict[str, str] = {"stylegan2-pkl": "GAN", "pix2pix-g": "pix2pix", "vgg19": "VGG-19", "vgg16": "VGG-16",
+                              "lpips": "LPIPS", "inception": "Inception"}
+
+
+def names_of_kind(*kinds: str) -> list[str]:
+    """Catalogue names whose kind is one of ``kinds``, in catalogue order."""
+    return [n for n, e in CATALOGUE.items() if e.kind in kinds]
+
 
 def store_dir() -> Path:
     """The folder holding the weight files (created on demand)."""
