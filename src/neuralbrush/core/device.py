@@ -105,6 +105,15 @@ class Runtime:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    @classmethod
+    def default(cls) -> Runtime:
+        """The library default when no runtime is given: ``--device auto --precision auto``.
+
+        Library functions take ``runtime: Runtime | None = None`` and use this for None, so a
+        notebook call without a runtime gets the same device and precision as the command line.
+        """
+        return resolve_runtime("auto", "auto")
+
     def describe(self) -> str:
         layout = ", channels_last" if self.channels_last else ""
         return f"{self.device} {self.precision}{layout}"

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..core.device import Runtime
+
 _GAUSS = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 
 
@@ -199,7 +201,7 @@ class InceptionFeatures:
     """Pool3 features of uint8 or [-1, 1] float NCHW images, in batches under no_grad, in fp32 on the
     runtime's device (the bf16 autocast of training is not used: FID is sensitive to it)."""
 
-    def __init__(self, net: torch.nn.Module | None = None, *, runtime=None, batch: int = 32) -> None:
+    def __init__(self, net: torch.nn.Module | None = None, *, runtime: Runtime | None = None, batch: int = 32) -> None:
         from ..core.device import resolve_runtime
         from .inception import load_fid_inception
 
@@ -243,7 +245,7 @@ class MetricRunner:
     """
 
     def __init__(self, names: Iterable[str], real_images: torch.Tensor, *, num_images: int = 1024,
-                 log: Callable[[str], None] | None = None, runtime=None) -> None:
+                 log: Callable[[str], None] | None = None, runtime: Runtime | None = None) -> None:
         self.names = [n for n in names if n and n != "none"]
         unknown = set(self.names) - {"swd", "fid", "kid"}
         if unknown:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.device import Runtime
 from ..core.errors import UsageError
 from .events import ProgressFn, emit
 from .latents import Latents, has_w, latent_scale, load_latents, save_latents
@@ -93,16 +94,15 @@ def load_parents(G: torch.nn.Module, files) -> torch.Tensor:
     return torch.stack(out)
 
 
-def breed(G: torch.nn.Module, sheet: str | Path, opts: BreedOptions, runtime=None, *, model: str | None = None,
+def breed(G: torch.nn.Module, sheet: str | Path, opts: BreedOptions, runtime: Runtime | None = None, *, model: str | None = None,
           progress: ProgressFn = None) -> BreedResult:
     """The ``breed`` command: children on a numbered sheet, every latent saved, ``pick`` promoted."""
     from ..core.checkpoint import write_json
-    from ..core.device import resolve_runtime
     from ..core.imageio import save_image
     from ..core.media import make_grid
     from .render import Renderer, for_display, grid_cell_side, shrink
 
-    runtime = runtime or resolve_runtime("cpu", "fp32")
+    runtime = runtime or Runtime.default()
     opts.validate()
     sheet = Path(sheet)
     if sheet.suffix.lower() not in SHEET_SUFFIXES:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.device import Runtime
 from ..core.errors import UsageError
 from ..core.seeds import parse_int_list
 from .events import ProgressFn, emit
@@ -286,7 +287,7 @@ def compute_directions(G: torch.nn.Module, opts: DirectionsOptions, *, progress:
 # ---------------------------------------------------------------------------------------------
 # The direction sheet and the command.
 
-def direction_sheet(G: torch.nn.Module, dirs: Directions, runtime, *, components: int = 6, seeds=(0, 1, 2),
+def direction_sheet(G: torch.nn.Module, dirs: Directions, runtime: Runtime, *, components: int = 6, seeds=(0, 1, 2),
                     amounts=(-3, -2, -1, 0, 1, 2, 3), psi: float = 1.0, noise_mode: str = "const",
                     class_idx: int | None = None, batch: int = 8, progress: ProgressFn = None):
     """Rows: the top ``components``; columns: ``amounts`` standard deviations, for each seed.
@@ -327,15 +328,14 @@ class DirectionsResult:
     seconds: float  # time to compute the directions (sheet not included)
 
 
-def write_directions(G: torch.nn.Module, output: str | Path, opts: DirectionsOptions, runtime=None, *,
+def write_directions(G: torch.nn.Module, output: str | Path, opts: DirectionsOptions, runtime: Runtime | None = None, *,
                      model: str | None = None, progress: ProgressFn = None) -> DirectionsResult:
     """The ``directions`` command: compute, save ``output`` (.npz), its sheet (.png) and summary (.json)."""
     from ..core.checkpoint import write_json
-    from ..core.device import resolve_runtime
     from ..core.imageio import save_image
     from ..core.seeds import parse_int_list as ints
 
-    runtime = runtime or resolve_runtime("cpu", "fp32")
+    runtime = runtime or Runtime.default()
     output = Path(output)
     if output.suffix.lower() != ".npz":
         raise UsageError(f"the directions file must end in .npz, not {output.name}")

@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from ..core.device import Runtime, resolve_runtime
+from ..core.device import Runtime
 from ..core.errors import UsageError
 from .latents import NOISE_MODES, check_space, class_labels, has_w, truncate_w
 
@@ -36,7 +36,7 @@ def load_model(source: str | os.PathLike, runtime: Runtime | None = None) -> tor
     """Load the generator named by ``source`` onto ``runtime`` (eval mode, no gradients)."""
     from ..gan.loading import load_generator
 
-    runtime = runtime or resolve_runtime("cpu", "fp32")
+    runtime = runtime or Runtime.default()
     G = load_generator(str(source), device="cpu")
     G = G.eval().requires_grad_(False)
     return runtime.module(G)

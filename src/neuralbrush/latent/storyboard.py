@@ -41,6 +41,7 @@ import torch
 
 from ..core import checks
 from ..core.checkpoint import write_json
+from ..core.device import Runtime
 from ..core.errors import UsageError
 from ..core.imageio import load_image, save_image
 from .latents import check_space, file_digest, latent_center, latent_scale, load_latents, map_z, seed_z
@@ -232,7 +233,7 @@ def _keyframe_edits(given: Any, at: str, base: Path) -> tuple[str, ...]:
     return tuple(texts)
 
 
-def _project_cached(G, kf: Keyframe, sb: Storyboard, cache: Path, model_id: str, runtime) -> torch.Tensor:
+def _project_cached(G, kf: Keyframe, sb: Storyboard, cache: Path, model_id: str, runtime: Runtime) -> torch.Tensor:
     from ..core.progress import info
     from .project import ProjectOptions, fit_target, project
 
@@ -257,7 +258,7 @@ def _project_cached(G, kf: Keyframe, sb: Storyboard, cache: Path, model_id: str,
     return load_latents(done, G).in_space(sb.space)[0]
 
 
-def resolve_keyframe_latents(G, sb: Storyboard, cache: Path, model_id: str, runtime) -> list[torch.Tensor]:
+def resolve_keyframe_latents(G, sb: Storyboard, cache: Path, model_id: str, runtime: Runtime) -> list[torch.Tensor]:
     """Each keyframe as a latent in the storyboard's space (z: [z_dim]; w: [num_ws, w_dim]),
     with its ``edit:`` applied (every edit is checked against the model before any projection)."""
     from .edits import apply_edits, read_history, resolve_edits
@@ -326,16 +327,15 @@ def model_identity(source: str) -> str:
     return file_digest(f) if f is not None else f"name:{source}"
 
 
-def render_storyboard(story: str | Path, output: str | Path, *, model: str | None = None, runtime=None,
+def render_storyboard(story: str | Path, output: str | Path, *, model: str | None = None, runtime: Runtime | None = None,
                       cache: str | Path | None = None, batch: int | None = None, G=None) -> dict:
     """Render a storyboard to ``output`` (.mp4 or .gif), resuming from cached frames."""
     from ..core import distributed
-    from ..core.device import resolve_runtime
     from ..core.media import VideoWriter
     from ..core.progress import info, make_progress
     from .render import Renderer, load_model
 
-    runtime = runtime or resolve_runtime("cpu", "fp32")
+    runtime = runtime or Runtime.default()
     sb = parse_storyboard(story)
     if batch is not None:
         checks.whole("--batch", batch, lo=1, hi=MAX_BATCH, why="frames per forward pass")
