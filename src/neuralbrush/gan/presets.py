@@ -117,6 +117,7 @@ class TrainOptions:
     freezed: int = 0
     tick: float = 4.0
     snap: int = 50
+    keep: int = 0  # snapshots kept on disk (older ones are deleted; 0 keeps all)
     grid: str = "auto"
     seed: int = 0
     device: str = "auto"
@@ -135,7 +136,7 @@ class TrainOptions:
         if not isinstance(d, dict):
             raise UsageError(f"training options must be a JSON object of option: value, not {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(map(str, d)) - names - {"resolved"}
+        unknown = set(map(str, d)) - names - {"resolved", "resumed", "trainer"}  # run record sections
         if unknown:
             raise UsageError(f"unknown training options {sorted(unknown)}")
         return cls(**{k: v for k, v in d.items() if k in names})
@@ -184,6 +185,7 @@ class TrainOptions:
         c.whole("--freezed", self.freezed, lo=0)
         c.number("--tick", self.tick, lo=0, lo_open=True)
         c.whole("--snap", self.snap, lo=1)
+        c.whole("--keep", self.keep, lo=0)
         c.text("--grid", self.grid)
         if self.grid != "auto":
             from ..core.seeds import parse_grid
