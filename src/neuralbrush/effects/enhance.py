@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import UsageError
+from ..core.options import option
 from .quantize import merge_alpha, split_alpha
 
 
@@ -19,16 +20,16 @@ from .quantize import merge_alpha, split_alpha
 class EnhanceOptions:
     """Everything ``enhance`` can be told; the CLI is built from these defaults (all no-ops)."""
 
-    auto_contrast: bool = False
-    cutoff: float = 0.5  # percent of the darkest and of the brightest pixels clipped by auto-contrast
-    gamma: float = 1.0  # output = input ** gamma on 0..1 values: below 1 brightens, above 1 darkens
-    saturation: float = 1.0  # 0 gray, 1 unchanged, above 1 more colourful
-    clahe: bool = False
-    clahe_clip: float = 2.0
-    clahe_tiles: int = 8
-    sharpen: bool = False
-    sharpen_amount: float = 1.0
-    sharpen_radius: float = 1.5
+    auto_contrast: bool = option(False, "Stretch luminance so the darkest/brightest --cutoff percent clip.")
+    cutoff: float = option(0.5, "Percent clipped at each end by --auto-contrast.", min=0.0, max=49.9)
+    gamma: float = option(1.0, "Gamma on 0..1 values (out = in ** gamma): below 1 brightens midtones.", min=0.01)
+    saturation: float = option(1.0, "Colourfulness: 0 gray, 1 unchanged, 1.2 a little richer.", min=0.0)
+    clahe: bool = option(False, "Local contrast (CLAHE) on the lightness channel.")
+    clahe_clip: float = option(2.0, "CLAHE clip limit.", min=0.01)
+    clahe_tiles: int = option(8, "CLAHE tiles per side.", min=1)
+    sharpen: bool = option(False, "Unsharp mask.")
+    sharpen_amount: float = option(1.0, "How much of the detail (image minus blur) is added back.", min=0.0)
+    sharpen_radius: float = option(1.5, "Blur sigma in pixels for the unsharp mask.", min=0.01)
 
     def validate(self) -> "EnhanceOptions":
         if not 0 <= float(self.cutoff) < 50:

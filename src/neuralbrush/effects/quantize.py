@@ -15,10 +15,12 @@ are processed in one numpy step.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from ..core.errors import UsageError
+from ..core.options import option
 
 SPACES = ("rgb", "lab")
 DITHERS = ("none", "floyd", "ordered")
@@ -329,12 +331,15 @@ def floyd_steinberg(image: np.ndarray, palette: np.ndarray, *, space: str = "rgb
 class QuantizeOptions:
     """Everything ``quantize`` can be told; the CLI is built from these defaults."""
 
-    colors: int = 8
-    space: str = "rgb"
-    dither: str = "none"
-    palette: str | None = None  # fixed palette: a file (hex lines, JSON, image) or a hex list
-    seed: int = 0
-    sample: int = 100_000
+    colors: int = option(8, "Palette size k (k-means colours); the output has exactly k colours when the image "
+                            "has at least k and --dither is none.", min=1, max=256, flag=("--colors", "-k"))
+    space: Literal["rgb", "lab"] = option("rgb", "Colour distances in rgb or lab (perceptual).")
+    dither: Literal["none", "floyd", "ordered"] = option(
+        "none", "none, floyd (Floyd-Steinberg error diffusion) or ordered (8x8 Bayer).")
+    palette: str | None = option(None, "Fixed palette instead of k-means: a file (hex lines, JSON, or an image to "
+                                       "take colours from) or a list like '#112233,#ffcc00,navy'.")
+    seed: int = option(0, "Seed for the pixel sample and k-means initialisation.", min=0)
+    sample: int = option(100_000, "Pixels the palette is fitted on (0 = all).", min=0)
 
     def validate(self) -> "QuantizeOptions":
         if not 1 <= int(self.colors) <= 256:

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core import checks
 from ..core.errors import UsageError
+from ..core.options import option
 from .quantize import merge_alpha, split_alpha
 
 SLIC_MAX_PIXELS = 4_000_000  # SLIC runs on at most this many pixels (a working size beyond it)
@@ -32,11 +33,11 @@ _CHUNK_PIXELS = 1 << 22  # pixels per pass of the mean/fill loops: bounded tempo
 class SuperpixelOptions:
     """Everything ``superpixels`` can be told; the CLI is built from these defaults."""
 
-    segments: int = 400
-    compactness: float = 10.0
-    outline: str | None = None  # outline colour (#hex, r,g,b or a name); None: no outlines
-    outline_width: int = 1
-    sigma: float = 0.0  # Gaussian smoothing before segmenting (skimage's default is none)
+    segments: int = option(400, "About how many regions SLIC makes.", min=1, flag=("--segments", "-n"))
+    compactness: float = option(10.0, "Higher: squarer, more regular regions; lower: regions hug edges.", min=0.001)
+    outline: str | None = option(None, "Draw region borders in this colour (#hex, r,g,b or a name): stained glass.")
+    outline_width: int = option(1, "Border width in pixels.", min=1)
+    sigma: float = option(0.0, "Gaussian smoothing before segmenting (skimage's default is none).", min=0.0)
 
     def validate(self) -> "SuperpixelOptions":
         from ..core.imageio import parse_color
