@@ -132,6 +132,37 @@ def test_video_frame_folder_to_folder(model_run, tmp_path):
     assert res.frames == 3 and len(files) == 3 and Image.open(files[0]).size == (120, 40)
 
 
+def test_video_cache_of_other_options_is_refused_and_restart_redoes_it(model_run, tmp_path, monkeypatch, capsys):
+    src = tmp_path / "in.mp4"
+    _synthetic_video(src, n=4)
+    out, cache = tmp_path / "v.mp4", tmp_path / "frames"
+    original = Pix2PixModel.translate
+    calls = {"n": 0}
+
+    def killed_after_two(self, photo):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise KeyboardInterrupt
+        return original(self, photo)
+
+    monkeypatch.setattr(Pix2PixModel, "translate", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        apply_video(model_run, src, out, VideoOptions(precision="fp32", device="cpu", seed=0), cache=cache)
+    monkeypatch.setattr(Pix2PixModel, "translate", original)
+    kept = {p.name: p.read_bytes() for p in cache.glob("frame_*.png")}
+    assert len(kept) == 2
+    base = ["pix2pix", "video", str(model_run), str(src), "-o", str(out), "--cache", str(cache), "--device", "cpu",
+            "--precision", "fp32"]
+    capsys.readouterr()
+    assert run([*base, "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and err.count("\n") == 1 and "seed" in err and "--restart" in err
+    assert {p.name: p.read_bytes() for p in cache.glob("frame_*.png")} == kept and not out.exists()
+    assert run([*base, "--seed", "1", "--restart"]) == 0
+    assert "4 frames (0 from the cache)" in capsys.readouterr().err
+    assert video_info(out)["frames"] == 4 and not cache.exists()
+
+
 @pytest.mark.slow
 def test_demo_stage_writes_gallery_items(tmp_path):
     from neuralbrush.pix2pix import demo

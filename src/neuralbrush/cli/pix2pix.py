@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from ..core.framecache import CACHE_HELP, RESTART_HELP
 from ..core.outputs import claim_output
 from ..pix2pix.options import MAX_APPLY_SIZE, NORM_STATS, ApplyOptions, TrainOptions, VideoOptions
 
@@ -139,6 +140,8 @@ def video_cmd(
     max_frames: Optional[int] = typer.Option(_V.max_frames, "--max-frames", min=1, help="Stop after this many frames."),
     device: str = typer.Option(_V.device, "--device", help="auto, cpu, cuda or mps."),
     precision: str = typer.Option(_V.precision, "--precision", help="auto, fp32, bf16 or fp16."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP + " (default: .OUT.pix2pix-frames/ beside OUT)."),
+    restart: bool = typer.Option(False, "--restart", help=RESTART_HELP),
 ) -> None:
     """Apply a generator to every frame of a video; resumable through a frame cache next to OUT."""
     from ..core.progress import console
@@ -152,8 +155,8 @@ def video_cmd(
     from ..pix2pix.video import cache_dir_for
 
     claim_output(out, "folder" if out.suffix == "" or out.is_dir() else "file")
-    claim_output(cache_dir_for(out), "folder", what="frame cache")
-    result = apply_video(model, source, out, opts)
+    claim_output(cache or cache_dir_for(out), "folder", what="frame cache")
+    result = apply_video(model, source, out, opts, cache=cache, restart=restart)
     if is_main():
         console.print(f"{result.frames} frames ({result.reused} from the cache) -> {result.out}")
 

@@ -24,13 +24,18 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Literal
-
-from PIL import Image
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from .errors import UsageError
 
+if TYPE_CHECKING:  # PIL loads when frames are read, so the CLI can import the option texts cheaply
+    from PIL import Image
+
 ORDERS = ("contiguous", "round-robin")
+# the same option text on every command that renders through a frame cache
+RESTART_HELP = ("Discard the frames cached by a run with other options and start over (without it such a cache "
+                "is refused and kept).")
+CACHE_HELP = "Frame cache folder, the resume point of a killed run"
 SIGNATURE_FILE = "cache.json"
 _FRAME_RE = re.compile(r"^frame_\d{6,}\.png$")
 
@@ -130,6 +135,8 @@ class FrameCache:
 
     def is_valid(self, index: int) -> bool:
         """True when frame ``index`` exists and decodes; a damaged one is removed (so it is redone)."""
+        from PIL import Image
+
         p = self.path(index)
         if not p.is_file():
             return False
@@ -144,6 +151,8 @@ class FrameCache:
     def get(self, index: int) -> Image.Image:
         """Frame ``index`` as an RGB image. A frame that does not decode is removed, and the error
         says to run the command again (which renders it)."""
+        from PIL import Image
+
         p = self.path(index)
         try:
             with Image.open(p) as im:

@@ -6,12 +6,13 @@ dropout noise seed as every other frame, optionally blend it with the previous o
 calms frame-to-frame flicker), append it to the writer (``core.media.VideoWriter``: MP4/GIF),
 or write it as a PNG into an output folder.
 
-Resumable and shardable: every generator output is saved (atomically) into a cache folder next
-to the output, ``.<name>.pix2pix-frames/``, together with the options that made it; under
-``torchrun`` each process renders every N-th frame. Blending and writing happen afterwards on
-rank 0 from the cache, so an interrupted run started again with the same options reuses the
-cached frames and produces exactly the same video; the cache is removed when the video is
-complete. The source, the model and the options are checked before the cache or the output is
+Resumable and shardable: every generator output is saved into a frame cache
+(``core.framecache``: ``frame_000123.png`` + ``cache.json``), by default next to the output as
+``.<name>.pix2pix-frames/``; under ``torchrun`` each process renders every N-th frame. Blending
+and writing happen afterwards on rank 0 from the cache, so an interrupted run started again with
+the same options reuses the cached frames and produces exactly the same video; the cache is
+removed when the video is complete. A cache made with other options is refused, naming
+``--restart`` (which discards it). The source, the model and the options are checked before the cache or the output is
 created, and an input that fails part-way removes what this run created, so a command that
 fails on its inputs leaves nothing behind.
 """
@@ -19,7 +20,6 @@ fails on its inputs leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ from PIL import Image
 
 from ..core.checkpoint import write_json
 from ..core.errors import NeuralbrushError, UsageError
+from ..core.framecache import FrameCache
 from ..core.imageio import is_image_file, list_images, load_image, save_image
 from ..core.media import VideoWriter, read_video, side_by_side, video_info
 from ..core.progress import make_progress
@@ -74,8 +75,12 @@ def cache_dir_for(out: Path) -> Path:
 
 
 def apply_video(model: str | os.PathLike, source: str | os.PathLike, out: str | os.PathLike,
-                opts: VideoOptions | None = None) -> VideoResult:
+                opts: VideoOptions | None = None, *, cache: str | os.PathLike | None = None,
+                restart: bool = False) -> VideoResult:
     """Translate every frame of ``source`` into ``out`` (.mp4/.gif file, or a folder of PNGs).
+
+    ``cache``: the frame cache folder (default :func:`cache_dir_for`); ``restart`` discards
+    frames cached with other options instead of refusing them.
 
     Two passes: every process renders its share of the frames (round-robin by torchrun rank)
     into the cache, skipping frames already there; then rank 0 reads the cached outputs in
@@ -97,10 +102,10 @@ def apply_video(model: str | os.PathLike, source: str | os.PathLike, out: str | 
     model_obj = Pix2PixModel(model, input=opts.input, clusters=opts.clusters, size=opts.size, dropout=opts.dropout,
                              seed=opts.seed, device=opts.device, precision=opts.precision, norm_stats=opts.norm_stats)
     # everything a command line can get wrong has been checked: from here on files are written
-    cache = cache_dir_for(out)
+    cache = Path(cache) if cache is not None else cache_dir_for(out)
     created = [p for p in (cache, out if to_folder else None) if p is not None and not p.exists()]
     try:
-        return _render(model, model_obj, source, out, to_folder, cache, opts)
+        return _render(model, model_obj, source, out, to_folder, cache, opts, restart)
     except NeuralbrushError:
         # an input that fails part-way (a broken frame) leaves nothing this run created; a cache
         # that was already there (a resumed run) and interruptions keep their frames for a resume
@@ -129,8 +134,8 @@ def _probe_source(source: Path) -> None:
         frames.close()
 
 
-def _render(model: str | os.PathLike, model_obj: Pix2PixModel, source: Path, out: Path, to_folder: bool, cache: Path,
-            opts: VideoOptions) -> VideoResult:
+def _render(model: str | os.PathLike, model_obj: Pix2PixModel, source: Path, out: Path, to_folder: bool,
+            cache_dir: Path, opts: VideoOptions, restart: bool) -> VideoResult:
     from ..core import distributed as dist
 
     distributed = dist.init(model_obj.runtime.device)
@@ -141,80 +146,60 @@ def _render(model: str | os.PathLike, model_obj: Pix2PixModel, source: Path, out
                  "source": str(source.resolve()), **{k: v for k, v in opts.to_dict().items()
                                                       if k not in ("device", "precision", "fps", "max_frames",
                                                                    "blend", "side_by_side")}}
-    sig_path = cache / "cache.json"
-    if rank == 0:
-        if cache.exists():
-            try:
-                old = json.loads(sig_path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                old = None
-            if old != json.loads(json.dumps(signature)):
-                shutil.rmtree(cache)
-        cache.mkdir(parents=True, exist_ok=True)
-        write_json(sig_path, signature)
-    dist.barrier()
+    cache = FrameCache(cache_dir, signature, restart=restart).open()
 
-    # pass 1: render this process's frames
+    # pass 1: render this process's missing frames (round-robin: no frame depends on another)
     frames, count, src_fps = _frames(source, opts.max_frames)
-    reused = rendered = 0
+    todo = set(cache.todo(count, "round-robin"))
+    reused = len(cache.share(count, "round-robin")) - len(todo)
+    rendered = 0
     with make_progress() as progress:
         task = progress.add_task("pix2pix video", total=count, info="")
         for i, frame in enumerate(frames):
-            if i % world == rank:
-                cached = cache / f"frame_{i:06d}.png"
-                if _readable(cached):
-                    reused += 1
-                else:
-                    save_image(model_obj.translate(Image.fromarray(frame)).output, cached)
-                    rendered += 1
+            if i in todo:
+                cache.put(i, model_obj.translate(Image.fromarray(frame)).output)
+                rendered += 1
             progress.advance(task)
-    dist.barrier()
+    if rendered < len(todo):
+        raise UsageError(f"{source} has fewer frames than the {count} it announced")
     if rank != 0:
+        cache.assemble(count, lambda i, image: None)  # the barrier before rank 0 writes
         if distributed:
             dist.shutdown()
         return VideoResult(out, rendered + reused, reused, float(opts.fps or src_fps or 24.0))
 
     # pass 2 (rank 0): blend in order and write
-    frames, count, src_fps = _frames(source, opts.max_frames)
+    if count == 0:
+        raise UsageError(f"{source} has no frames")
+    frames, count, src_fps = _frames(source, opts.max_frames)  # the originals, for --side-by-side
     fps = float(opts.fps or src_fps or 24.0)
     if to_folder:
         out.mkdir(parents=True, exist_ok=True)
     previous: np.ndarray | None = None
-    n = 0
     # a video output is closed at the end and removed if anything fails on the way
     with contextlib.nullcontext() if to_folder else VideoWriter(out, fps) as writer:
-        for i, frame in enumerate(frames):
-            raw = np.asarray(load_image(cache / f"frame_{i:06d}.png")).astype(np.float32)
+
+        def write(i: int, image: Image.Image) -> None:
+            nonlocal previous
+            raw = np.asarray(image).astype(np.float32)
             current = raw if previous is None or opts.blend == 0 else (1.0 - opts.blend) * raw + opts.blend * previous
             previous = current
             shown = Image.fromarray(np.clip(np.rint(current), 0, 255).astype(np.uint8))
             if opts.side_by_side:
-                photo = Image.fromarray(frame)
+                photo = Image.fromarray(next(frames))
                 shown = side_by_side([photo, model_obj.input_at_photo_size(photo), shown],
                                      labels=["original", "input", "output"])
             if writer is not None:
                 writer.append(shown)
             else:
                 save_image(shown, out / f"frame_{i:06d}.png")
-            n += 1
-        if n == 0:
-            raise UsageError(f"{source} has no frames")
+
+        cache.assemble(count, write)
+    n = count
     write_json(out.with_name(f"{out.name}.pix2pix-video.json") if not to_folder else out / "pix2pix-video.json",
                {**opts.to_dict(), "model": str(model), "source": str(source), "frames": n, "fps": fps,
                 "runtime": model_obj.runtime.describe(), "processes": world})
-    shutil.rmtree(cache, ignore_errors=True)
+    cache.cleanup()
     if distributed:
         dist.shutdown()
     return VideoResult(out, n, reused, fps)
-
-
-def _readable(path: Path) -> bool:
-    """True when a cached frame exists and decodes (a damaged one is made again)."""
-    if not path.exists():
-        return False
-    try:
-        load_image(path)
-        return True
-    except Exception:
-        path.unlink(missing_ok=True)
-        return False
