@@ -5,7 +5,6 @@ few ways, and :func:`resolve_source` understands them all the same way:
 
 * a run folder: its newest snapshot (``SNAPSHOT_GLOB``, or another pattern the caller names);
 * a folder of runs: the newest run that has a snapshot of the expected format;
-* ``latest`` (where the caller passes ``latest_in``): the newest run with a snapshot in that folder;
 * a file: used as it is (its kind is sniffed: our safetensors snapshot or a foreign pickle);
 * a weights-store name: its catalogue kind must be one the caller expects.
 
@@ -34,7 +33,7 @@ class Source:
 
     path: Path
     kind: str  # SNAPSHOT | PICKLE
-    run_dir: Path | None = None  # the run the snapshot belongs to, when a folder (or latest) was named
+    run_dir: Path | None = None  # the run the snapshot belongs to, when a folder was named
     name: str | None = None  # the weights-store name, when one was named
 
 
@@ -70,18 +69,17 @@ def _join(items: Sequence[str], word: str) -> str:
 
 def resolve_source(text: str | os.PathLike, *, kinds: Sequence[str], what: str | None = None,
                    formats: Sequence[str] = (), suffixes: Sequence[str] = (),
-                   snapshot_globs: Sequence[str] = (SNAPSHOT_GLOB,), latest_in: str | os.PathLike | None = None,
-                   extra_names: Sequence[str] = ()) -> Source:
+                   snapshot_globs: Sequence[str] = (SNAPSHOT_GLOB,), extra_names: Sequence[str] = ()) -> Source:
     """The file ``text`` names, for a consumer expecting one of the catalogue ``kinds``.
 
     Args:
-        text: what the user wrote: a path, a weights-store name, or ``latest``.
+        text: what the user wrote: a path or a weights-store name (``--resume latest`` is the
+            trainers' own: :func:`neuralbrush.core.training.latest_resumable_run`).
         kinds: catalogue kinds a store name may have (``("stylegan2-pkl",)``, ``("pix2pix-g",)``...).
         what: the expected thing in words (``"GAN generator"``); from ``kinds`` by default.
         formats: checkpoint formats a snapshot may hold (its metadata ``format``); empty = any.
         suffixes: foreign file suffixes the consumer reads (named in the error sentence).
         snapshot_globs: snapshot patterns inside a run folder, tried in order; empty = no folders.
-        latest_in: the folder of runs ``latest`` refers to; None = ``latest`` is not special.
         extra_names: names the caller handles itself (``random``), listed among the valid names.
     """
     from ..weights import store
@@ -90,8 +88,6 @@ def resolve_source(text: str | os.PathLike, *, kinds: Sequence[str], what: str |
     exp = _Expect(kinds, what or f"{'/'.join(store.KIND_WORDS.get(k, k) for k in kinds)} weights",
                   tuple(formats), tuple(suffixes), tuple(snapshot_globs), tuple(extra_names))
     raw = os.fspath(text)
-    if latest_in is not None and raw == "latest":
-        return _latest(Path(latest_in), exp)
     p = Path(raw).expanduser()
     if p.is_dir():
         return _from_folder(p, exp)
@@ -180,11 +176,3 @@ def _from_folder(folder: Path, exp: _Expect) -> Source:
                          f"and none of the runs in it has one (expected {exp.valid()})")
     return found
 
-
-def _latest(root: Path, exp: _Expect) -> Source:
-    found = _newest_run(root, exp) if exp.globs else None
-    if found is not None:
-        return found
-    if not run_dirs(root):
-        raise UsageError(f"no runs found in {root}")
-    raise UsageError(f"no run in {root} has a {exp.what} snapshot to resume from yet")

@@ -27,50 +27,37 @@ from ..core.errors import CheckpointError, ImageLoadError, UsageError
 from ..core.imageio import is_image_file, list_images, load_image, save_image, to_pil, to_tensor
 from ..core.media import side_by_side
 from ..core.progress import info, report_skipped, track
-from ..core.runs import latest_snapshot
+from ..core.sources import SNAPSHOT, Source, resolve_source
 from .networks import build_generator, generator_config_from, load_state
 from .options import ApplyOptions, check_apply_values
-from .train import FORMAT, SNAPSHOT_PATTERN
+from .train import FORMAT
+
+
+def pix2pix_source(model: str | os.PathLike) -> Source:
+    """Where ``model`` points, for a pix2pix generator: a run folder (its newest snapshot), a folder
+    of runs (the newest pix2pix run), a snapshot, a junyanz ``.pth`` file or a weights-store name of
+    kind ``pix2pix-g``; anything else is one sentence listing those."""
+    return resolve_source(model, kinds=("pix2pix-g",), what="pix2pix generator", formats=(FORMAT,),
+                          suffixes=(".pth",))
 
 
 def load_generator(model: str | os.PathLike) -> tuple[nn.Module, dict]:
-    """G and the checkpoint meta from a snapshot, a run folder (its latest snapshot), a
-    weights-store name or a junyanz ``.pth`` file (meta then says input None, size 256)."""
-    p = Path(model)
-    if p.is_dir():
-        p = latest_snapshot(p, SNAPSHOT_PATTERN)
-    if p.suffix == ".safetensors" or (p.is_file() and _looks_like_safetensors(p)):
-        tensors, meta = load_checkpoint(p)
-        if meta.get("format") != FORMAT:
-            raise CheckpointError(f"{p} holds a {meta.get('format')!r} checkpoint, not a pix2pix model")
+    """G and the checkpoint meta from anything :func:`pix2pix_source` accepts (a junyanz file's
+    meta says input None, size 256)."""
+    src = pix2pix_source(model)
+    p = src.path
+    if src.kind == SNAPSHOT:
+        tensors, meta = load_checkpoint(p, expect_format=FORMAT)
         cfg = generator_config_from(meta.get("generator"), str(p))
         G = build_generator(cfg)
         load_state(G, unprefixed(tensors, "G"), str(p), "pix2pix generator")
         _check_meta(meta, p)
         return G, meta
-    if not p.exists():
-        from ..weights import store
-
-        if str(model) in store.CATALOGUE:
-            if store.entry(str(model)).kind != "pix2pix-g":
-                raise UsageError(f"weights {str(model)!r} are {store.entry(str(model)).kind} weights, not a pix2pix "
-                                 "generator; choose one of " + ", ".join(n for n, e in store.CATALOGUE.items()
-                                                                         if e.kind == "pix2pix-g"))
-            p = store.require(str(model))
-        else:
-            raise UsageError(f"model {model} does not exist (give a run folder, a snapshot, a .pth file or a weights name)")
     from .junyanz import load_junyanz_generator
 
     G = load_junyanz_generator(p)
     return G, {"format": "junyanz", "generator": G.config.to_dict(), "input": None, "size": G.multiple,
                "clusters": 7, "source": str(p)}
-
-
-def _looks_like_safetensors(p: Path) -> bool:
-    """A safetensors file starts with its header length (8 bytes, little endian) then ``{``."""
-    with open(p, "rb") as f:
-        head = f.read(9)
-    return len(head) == 9 and head[8:9] == b"{"
 
 
 def _check_meta(meta: dict, p: Path) -> None:
