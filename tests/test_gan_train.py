@@ -51,7 +51,7 @@ def test_presets_match_reference_table():
     cifar = resolve(TrainOptions(cfg="cifar"), res=32)
     assert cifar.pl_weight == 0 and cifar.style_mixing == 0 and cifar.D_kwargs["architecture"] == "orig"
     # Every option overrides the preset.
-    o = resolve(TrainOptions(cfg="stylegan2", batch=8, gamma=3, glr=0.01, dlr=0.02, map=3, cbase=4096, cmax=64,
+    o = resolve(TrainOptions(cfg="stylegan2", batch=8, gamma=3, glr=0.01, dlr=0.02, map_depth=3, cbase=4096, cmax=64,
                              mbstd=2, kimg=7), res=64)
     assert (o.batch, o.r1_gamma, o.G_opt["lr"], o.D_opt["lr"], o.total_kimg) == (8, 3, 0.01, 0.02, 7)
     assert o.G_kwargs["mapping_kwargs"]["num_layers"] == 3 and o.D_kwargs["mbstd_group_size"] == 2
@@ -224,7 +224,7 @@ def test_transfer_with_freeze_d_keeps_top_layers(blooms16, tmp_path):
     src_run = train(base)
     src = load_snapshot(snapshot_files(src_run)[-1])
     # A different mapping depth: mapping.fc2 is new (reported as skipped), the rest loads.
-    opts = TrainOptions(**{**base.to_dict(), "resume": str(snapshot_files(src_run)[-1]), "freezed": 2, "map": 3})
+    opts = TrainOptions(**{**base.to_dict(), "resume": str(snapshot_files(src_run)[-1]), "freezed": 2, "map_depth": 3})
     dst_run = train(opts)
     report = json.loads((dst_run / "transfer_report.json").read_text())
     assert [name for name, _ in report["skipped"]["G"]] == ["mapping.fc2.weight", "mapping.fc2.bias"]

@@ -14,8 +14,8 @@ the command line is generated from it.
 :func:`cli_from` gives the command one typer option per field (help, ``min``/``max``, a
 choice list from ``Literal``, the default shown), plus ``--config FILE`` (an earlier run's options
 JSON; command-line values win) and ``--dry-run`` (print the resolved options as JSON and stop).
-The command receives the built, checked dataclass(es) and ``explicit``: the options the user gave
-on the command line or in the config file. :func:`check` runs the generic checks (choices and
+The command receives the built, checked dataclass(es) and ``explicit``: the options the user typed
+on the command line. :func:`check` runs the generic checks (choices and
 bounds from the metadata, with the option's flag in the message) and then the class's own
 ``check()`` or ``validate()``. Nothing here imports torch, so ``neuralbrush --help`` stays quick.
 """
@@ -167,7 +167,8 @@ def _field_values(cls: type, data: dict[str, Any], where: str, *, others: frozen
         elif key not in ignore and key not in others:
             unknown.append(str(key))
     if unknown:
-        raise UsageError(f"{where} has options this command does not know: {', '.join(sorted(unknown))}")
+        kind = getattr(cls, "OPTIONS_KIND", "")
+        raise UsageError(f"{where} has unknown {kind + ' ' if kind else ''}options: {', '.join(sorted(unknown))}")
     return out
 
 
@@ -254,8 +255,8 @@ def cli_from(cls: type, /, **more: type) -> Callable[[Callable], Callable]:
 
     The decorated function declares its own parameters (arguments such as MODEL, ``-o``) and
     receives ``opts`` (a ``cls``), one object per keyword of ``more`` (e.g. ``runtime=
-    RuntimeOptions``) and, if it asks for it, ``explicit`` (option names given on the command line
-    or in --config). ``--config`` and ``--dry-run`` are added to every such command.
+    RuntimeOptions``) and, if it asks for it, ``explicit``: the names of the options typed on the
+    command line (they win over --config and over a resumed run's saved options). ``--config`` and ``--dry-run`` are added to every such command.
     """
     groups: dict[str, type] = {"opts": cls, **more}
 
@@ -311,7 +312,7 @@ def cli_from(cls: type, /, **more: type) -> Callable[[Callable], Callable]:
                 print(json.dumps({"command": command_name, "options": merged}, indent=2))
                 return None
             if wants_explicit:
-                kw["explicit"] = {n for g in groups for n in (*given[g], *from_file[g])}
+                kw["explicit"] = {n for g in groups for n in given[g]}
             return fn(**kw, **built)
 
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

@@ -6,10 +6,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..core import checks
 from ..core.errors import UsageError
+from ..core.options import option
 
 ARCHS = ("stylegan2", "dcgan")
 CFGS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "small")
@@ -83,50 +84,65 @@ def preset_for(cfg: str, res: int, gpus: int = 1) -> Preset:
 
 @dataclass
 class TrainOptions:
-    """Everything a training run needs; None means 'from the preset'. Saved as training_options.json."""
+    """Everything a training run needs; None means 'from the preset'. Saved as training_options.json.
 
-    data: str = ""
-    outdir: str = "runs"
-    arch: str = "stylegan2"
-    cfg: str = "auto"
-    res: int | None = None  # dataset images are centre-cropped/resized to this (default: dataset's own)
-    mirror: bool = False
-    cond: bool = False
-    kimg: float | None = None
-    minutes: float | None = None
-    batch: int | None = None
-    gamma: float | None = None
-    glr: float | None = None
-    dlr: float | None = None
-    map: int | None = None
-    cbase: int | None = None
-    cmax: int | None = None
-    mbstd: int | None = None
-    ema_kimg: float | None = None
-    ema_ramp: float | None = None
-    style_mixing: float | None = None
-    pl_weight: float | None = None
-    z_dim: int | None = None
-    ngf: int = 64  # DCGAN widths
-    ndf: int = 64
-    aug: str = "ada"
-    p: float = 0.0
-    target: float = 0.6
-    ada_kimg: float | None = None  # 500, or 100 when transfer learning
-    resume: str | None = None
-    freezed: int = 0
-    tick: float = 4.0
-    snap: int = 50
-    keep: int = 0  # snapshots kept on disk (older ones are deleted; 0 keeps all)
-    grid: str = "auto"
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    metrics: str = "swd"
-    metric_images: int = 1024
-    workers: int = 4
-    threads: int = 0  # torch intra-op threads; 0 = auto (1 when the machine is already oversubscribed)
-    noise_mode: str = "random"
+    The command line is generated from these fields (:func:`neuralbrush.core.options.cli_from`)."""
+
+    RENAMED_OPTIONS = {"map": "map_depth"}  # older training_options.json files
+    RECORD_KEYS = ("resolved", "resumed", "trainer")  # run record sections beside the options
+    OPTIONS_KIND = "training"
+
+    data: str = option("", "Dataset folder or zip (neuralbrush dataset build). Optional with --config or "
+                           "--resume latest.", cli="argument")
+    outdir: str = option("runs", "Where run directories are created.")
+    arch: Literal["stylegan2", "dcgan"] = option("stylegan2", "Network family: stylegan2 or dcgan.")
+    cfg: Literal["auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "small"] = option(
+        "auto", "Preset (small = CPU-sized, 32-128 px).")
+    res: int | None = option(None, "Train at this resolution (images are centre-cropped and resized); default: the "
+                                   "dataset's own.", min=MIN_RES, max=MAX_RES)
+    mirror: bool = option(False, "Add x-flipped copies of the images.")
+    cond: bool = option(False, "Train conditionally on dataset.json labels.")
+    kimg: float | None = option(None, "Stop after this many thousand real images shown (default: the preset's).")
+    minutes: float | None = option(None, "Stop after this many minutes (then snapshot).")
+    batch: int | None = option(None, "Total batch size over all processes (default: preset).", min=1,
+                               max=MAX_TRAIN_BATCH)
+    gamma: float | None = option(None, "R1 weight (default: preset).", min=0.0)
+    glr: float | None = option(None, "Generator learning rate (default: preset).")
+    dlr: float | None = option(None, "Discriminator learning rate (default: preset).")
+    map_depth: int | None = option(None, "Mapping network depth (default: preset).", min=1, max=MAX_MAP, flag="--map")
+    cbase: int | None = option(None, "Channel base: channels at res r = min(cbase // r, cmax).", min=1,
+                               max=MAX_CBASE)
+    cmax: int | None = option(None, "Maximum channels per layer (default: preset).", min=1, max=MAX_CHANNELS)
+    mbstd: int | None = option(None, "Minibatch-stddev group size (default: preset).", min=1, max=MAX_TRAIN_BATCH)
+    ema_kimg: float | None = option(None, "EMA half-life in kimg (default: preset).", min=0.0, flag="--ema")
+    ema_ramp: float | None = option(None, "EMA ramp-up (fraction of images shown); default: preset.", cli=False)
+    style_mixing: float | None = option(None, "Style mixing probability (default 0.9).", min=0.0, max=1.0)
+    pl_weight: float | None = option(None, "Path length regularisation weight (default 2).", min=0.0)
+    z_dim: int | None = option(None, "Latent z size (default: 512, 256 for small, 100 for DCGAN).", cli=False)
+    ngf: int = option(64, "DCGAN generator width.", cli=False)
+    ndf: int = option(64, "DCGAN discriminator width.", cli=False)
+    aug: Literal["ada", "fixed", "noaug"] = option("ada", "Augmentation: ada (adaptive p), fixed (--p), noaug.")
+    p: float = option(0.0, "Augmentation probability (start value for ada, constant for fixed).", min=0.0, max=1.0)
+    target: float = option(0.6, "ADA target for E[sign(D(real))].")
+    ada_kimg: float | None = option(None, "ADA speed: kimg for p to go 0 -> 1 (default 500, 100 when transfer "
+                                          "learning).")
+    resume: str | None = option(None, "'latest' continues the newest run in --outdir; a snapshot, run dir, weights "
+                                      "name (ffhq256) or NVIDIA .pkl starts transfer learning from it.")
+    freezed: int = option(0, "Freeze-D: freeze this many discriminator layers from the top resolution (10-13 "
+                             "suggested for transfer).", min=0)
+    tick: float = option(4.0, "Progress/stats interval in kimg.")
+    snap: int = option(50, "Snapshot (and grid, metrics) every this many ticks.", min=1)
+    keep: int = option(0, "Snapshots kept on disk (older ones are deleted; 0 keeps all).", min=0)
+    grid: str = option("auto", "Sample grid COLSxROWS, or auto.")
+    seed: int = option(0, "Random seed.", min=0, max=MAX_SEED)
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = option("auto", "auto, fp32, bf16 or fp16.")
+    metrics: str = option("swd", "Comma-separated: swd, fid, kid, or none.")
+    metric_images: int = option(1024, "Images per metric evaluation.", min=2, max=MAX_METRIC_IMAGES)
+    workers: int = option(4, "Threads decoding images.", min=0, max=MAX_WORKERS)
+    threads: int = option(0, "Torch CPU threads; 0 = auto (1 when the CPU is already busy).", min=0,
+                          max=MAX_THREADS)
+    noise_mode: Literal["const", "random", "none"] = option("random", "Noise inputs while training.", cli=False)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -136,7 +152,8 @@ class TrainOptions:
         if not isinstance(d, dict):
             raise UsageError(f"training options must be a JSON object of option: value, not {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(map(str, d)) - names - {"resolved", "resumed", "trainer"}  # run record sections
+        d = {cls.RENAMED_OPTIONS.get(k, k): v for k, v in d.items()}
+        unknown = set(map(str, d)) - names - set(cls.RECORD_KEYS)  # run record sections
         if unknown:
             raise UsageError(f"unknown training options {sorted(unknown)}")
         return cls(**{k: v for k, v in d.items() if k in names})
@@ -163,7 +180,7 @@ class TrainOptions:
         c.optional_number("--gamma", self.gamma, lo=0)
         c.optional_number("--glr", self.glr, lo=0, lo_open=True, hi=1)
         c.optional_number("--dlr", self.dlr, lo=0, lo_open=True, hi=1)
-        c.optional_whole("--map", self.map, lo=1, hi=MAX_MAP)
+        c.optional_whole("--map", self.map_depth, lo=1, hi=MAX_MAP)
         c.optional_whole("--cbase", self.cbase, lo=1, hi=MAX_CBASE)
         c.optional_whole("--cmax", self.cmax, lo=1, hi=MAX_CHANNELS)
         mbstd = c.optional_whole("--mbstd", self.mbstd, lo=1, hi=MAX_TRAIN_BATCH)
@@ -268,7 +285,7 @@ def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int =
     lr = pre.lrate
     G_kwargs = dict(z_dim=opts.z_dim or 512, c_dim=c_dim, w_dim=512 if opts.cfg != "small" else 256,
                     img_resolution=res, img_channels=img_channels,
-                    mapping_kwargs=dict(num_layers=opts.map or pre.map),
+                    mapping_kwargs=dict(num_layers=opts.map_depth or pre.map),
                     synthesis_kwargs=dict(channel_base=cbase, channel_max=cmax, num_fp16_res=4, conv_clamp=256))
     if opts.cfg == "small" and opts.z_dim is None:
         G_kwargs["z_dim"] = 256

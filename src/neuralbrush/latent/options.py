@@ -7,9 +7,11 @@ from them, so the API and the command line cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..core import checks
 from ..core.errors import UsageError
+from ..core.options import option
 
 # Documented limits: absurd sizes are refused up front, with the limit in the message, instead of
 # hanging on a range of 10^11 seeds or dying for memory after hours of work.
@@ -76,14 +78,14 @@ def latent_count(path, option: str = "--w") -> int:
 class GenerateOptions:
     """Options of ``neuralbrush generate`` (the CLI is built from these defaults)."""
 
-    seeds: str = "0-7"
-    trunc: str = "1.0"
-    trunc_cutoff: int | None = None
-    noise_mode: str = "const"
-    class_idx: int | None = None
-    w_file: str | None = None
-    grid: str | None = None
-    batch: int = 8
+    seeds: str = option("0-7", "Seeds, e.g. 0-31,77 (one image each).")
+    trunc: str = option("1.0", "Truncation psi, or a sweep START:STOP:COUNT (grid of seeds x psi).")
+    trunc_cutoff: int | None = option(None, "Truncate only the first K layers.", min=0)
+    noise_mode: Literal["const", "random", "none"] = option("const", "Noise inputs: const, random or none.")
+    class_idx: int | None = option(None, "Class label for a conditional model.", min=0, flag="--class")
+    w_file: str | None = option(None, "Render the w latents of this .npz instead of seeds.", flag="--w")
+    grid: str | None = option(None, "Grid layout COLSxROWS (default near-square).")
+    batch: int = option(8, "Images per forward pass.", min=1, max=MAX_BATCH)
 
     def validate(self) -> "GenerateOptions":
         """Check every option (no model needed); ``--w`` files are read and checked here too."""
@@ -114,24 +116,27 @@ class GenerateOptions:
 class WalkOptions:
     """Options of ``neuralbrush video walk`` (the CLI is built from these defaults)."""
 
-    seeds: str = "1,5,9"
-    w_file: str | None = None
-    kind: str = "slerp"
-    space: str = "z"
-    frames: int = 150
-    fps: float = 30.0
-    easing: str = "linear"
-    loop: bool = False
-    trunc: float = 1.0
-    trunc_cutoff: int | None = None
-    radius: float = 0.5
-    sigma: float = 0.4
-    harmonics: int = 3
-    seed: int = 0
-    noise_mode: str = "const"
-    class_idx: int | None = None
-    grid: str | None = None
-    batch: int = 8
+    seeds: str = option("1,5,9", "Keyframe seeds, e.g. 1,5,9.")
+    w_file: str | None = option(None, "Keyframes from a latent .npz (its rows) instead of seeds.", flag="--w")
+    kind: Literal["linear", "slerp", "circular", "noise-loop", "direction"] = option(
+        "slerp", "linear, slerp, circular, noise-loop or direction (sweep --edit FILE:COMP:LO..HI and back, in w).")
+    space: Literal["z", "w"] = option("z", "Walk in z or w.")
+    frames: int = option(150, "Frames per transition (linear/slerp) or per loop.", min=2, max=MAX_FRAMES)
+    fps: float = option(30.0, "Frames per second.", max=MAX_FPS)
+    easing: str = option("linear", "linear, ease-in-out, ease-in, ease-out, *-cubic, *-sine, smoothstep.")
+    loop: bool = option(False, "linear/slerp: return to the first keyframe.")
+    trunc: float = option(1.0, "Truncation psi.")
+    trunc_cutoff: int | None = option(None, "Truncate only the first K layers.", min=0)
+    radius: float = option(0.5, "Circular loop radius, relative to a typical latent's length.", min=0.0,
+                           max=MAX_SPREAD)
+    sigma: float = option(0.4, "Noise loop amplitude per dimension (units of the space's spread).", min=0.0,
+                          max=MAX_SPREAD)
+    harmonics: int = option(3, "Noise loop smoothness: fewer is smoother.", min=1, max=MAX_HARMONICS)
+    seed: int = option(0, "Seed of loop directions / noise.", min=0, max=MAX_SEED)
+    noise_mode: Literal["const", "random", "none"] = option("const", "Noise inputs: const, random or none.")
+    class_idx: int | None = option(None, "Class label for a conditional model.", min=0, flag="--class")
+    grid: str | None = option(None, "COLSxROWS walks at once, each starting at the next keyframe.")
+    batch: int = option(8, "Images per forward pass.", min=1, max=MAX_BATCH)
 
     def validate(self) -> "WalkOptions":
         """Check every option (no model needed), the length of the video included."""
@@ -173,21 +178,21 @@ class WalkOptions:
 class ProjectOptions:
     """Options of ``neuralbrush project`` (the CLI is built from these defaults)."""
 
-    steps: int = 1000
-    space: str = "w"
-    loss: str = "lpips"
-    fit: str = "crop"
-    pad_color: str = "black"
-    lr: float = 0.1
-    w_avg_samples: int = 10000
-    initial_noise_factor: float = 0.05
-    noise_ramp_length: float = 0.75
-    lr_rampdown_length: float = 0.25
-    lr_rampup_length: float = 0.05
-    regularize_noise_weight: float = 1e5
-    mse_weight: float = 1.0
-    seed: int = 303
-    checkpoint_every: int = 100
+    steps: int = option(1000, "Optimisation steps.", min=1, max=MAX_PROJECT_STEPS)
+    space: Literal["w", "w+", "z"] = option("w", "w (one w), w+ (one per layer: closer) or z (DCGAN).")
+    loss: Literal["lpips", "mse", "both"] = option("lpips", "lpips (needs vgg16 + lpips-vgg weights), mse or both.")
+    fit: Literal["crop", "pad"] = option("crop", "Non-square targets: crop (centre) or pad.")
+    pad_color: str = option("black", "Padding colour for --fit pad.")
+    lr: float = option(0.1, "Initial Adam learning rate.")
+    w_avg_samples: int = option(10000, "z sampled to find the mean w (the starting point).", cli=False)
+    initial_noise_factor: float = option(0.05, "Noise added to w at the start, in units of w's spread.", cli=False)
+    noise_ramp_length: float = option(0.75, "Fraction of the steps over which the w noise fades out.", cli=False)
+    lr_rampdown_length: float = option(0.25, "Fraction of the steps of cosine learning-rate ramp-down.", cli=False)
+    lr_rampup_length: float = option(0.05, "Fraction of the steps of learning-rate warm-up.", cli=False)
+    regularize_noise_weight: float = option(1e5, "Weight of the noise-buffer regulariser.", cli=False)
+    mse_weight: float = option(1.0, "Weight of the pixel MSE with --loss both.", cli=False)
+    seed: int = option(303, "Seed of the noise buffers and w noise.", min=0, max=MAX_SEED)
+    checkpoint_every: int = option(100, "Save resumable state every N steps (0: never).", min=0)
 
     def check(self) -> "ProjectOptions":
         """Check every option that needs no model (the CLI runs this before loading anything)."""
@@ -224,13 +229,14 @@ class ProjectOptions:
 class NeighboursOptions:
     """Options of ``neuralbrush neighbours`` (the CLI is built from these defaults)."""
 
-    count: int = 100
-    sigma: float = 0.5
-    space: str = "w"
-    seed: int = 0
-    pick: int | None = None
-    batch: int = 8
-    noise_mode: str = "const"
+    count: int = option(100, "How many neighbours.", min=1, max=MAX_IMAGES)
+    sigma: float = option(0.5, "Noise per dimension, in units of the space's spread (1 in z, std of w).", min=0.0,
+                          max=MAX_SPREAD)
+    space: Literal["z", "w"] = option("w", "Perturb w or z.")
+    seed: int = option(0, "Seed of the noise.", min=0, max=MAX_SEED)
+    pick: int | None = option(None, "Also save neighbour N as keyframe_N.npz/.png.")
+    batch: int = option(8, "Images per forward pass.", min=1, max=MAX_BATCH)
+    noise_mode: Literal["const", "random", "none"] = option("const", "Noise inputs: const, random or none.")
 
     def validate(self) -> "NeighboursOptions":
         checks.whole("--count", self.count, lo=1, hi=MAX_IMAGES, why="images per command")
@@ -250,12 +256,12 @@ class NeighboursOptions:
 class MixOptions:
     """Options of ``neuralbrush mix`` (the CLI is built from these defaults)."""
 
-    rows: str = "85,100,75"
-    cols: str = "55,821,1789"
-    styles: str = "0-6"
-    trunc: float = 1.0
-    noise_mode: str = "const"
-    class_idx: int | None = None
+    rows: str = option("85,100,75", "Seeds of the row sources (they keep their other layers).")
+    cols: str = option("55,821,1789", "Seeds of the column sources (they give the mixed layers).")
+    styles: str = option("0-6", "Layers taken from the column sources, e.g. 0-6.")
+    trunc: float = option(1.0, "Truncation psi.")
+    noise_mode: Literal["const", "random", "none"] = option("const", "Noise inputs: const, random or none.")
+    class_idx: int | None = option(None, "Class label for a conditional model.", min=0, flag="--class")
 
     def validate(self, num_ws: int | None = None) -> tuple[list[int], list[int], list[int]]:
         """Row seeds, column seeds and style layers (checked against ``num_ws`` when known)."""
@@ -279,13 +285,15 @@ class MixOptions:
         return rows, cols, layers
 
 
+@dataclass
+class StoryboardOptions:
+    """Options of ``neuralbrush video storyboard`` beyond the storyboard file itself."""
 
-NEIGHBOURS_DEFAULTS = {k: getattr(NeighboursOptions(), k) for k in ("count", "sigma", "space", "seed")}
-STORYBOARD_DEFAULTS = {"batch": None}
+    model: str | None = option(None, "Run folder, snapshot .safetensors, weights-store name (e.g. ffhq256) or NVIDIA "
+                                     ".pkl. Overrides 'model:' in the file.")
+    batch: int | None = option(None, "Frames per forward pass (default: the file's).", min=1, max=MAX_BATCH)
 
-GEN = GenerateOptions()
-WALK = WalkOptions()
-PROJ = ProjectOptions()
-NB = NEIGHBOURS_DEFAULTS
-MIX = MixOptions()
-STORY = STORYBOARD_DEFAULTS
+    def validate(self) -> "StoryboardOptions":
+        if self.model is not None:
+            checks.text("--model", self.model)
+        return self

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Literal
 
 from ..core import checks
 from ..core.errors import UsageError
+from ..core.options import option
 from ..core.seeds import parse_float_sweep, parse_int_list
-from .options import MAX_BATCH, MAX_IMAGES, MAX_SPREAD, NOISE_MODES, check_seed, parse_seeds
+from .options import MAX_BATCH, MAX_IMAGES, MAX_SEED, MAX_SPREAD, NOISE_MODES, check_seed, parse_seeds
 
 METHODS = ("pca", "sefa")
 MAX_SAMPLES = 10_000_000  # w sampled for PCA or spreads (about 10 minutes at 1024 px on one CPU thread)
@@ -92,18 +94,20 @@ def parse_edits(texts) -> list[EditSpec]:
 class DirectionsOptions:
     """Options of ``neuralbrush directions`` (the CLI is built from these defaults)."""
 
-    method: str = "pca"
-    samples: int = 100_000  # PCA: mapped w samples
-    layers: str | None = None  # layers the directions are for (SeFa: whose style weights); None: all
-    std_samples: int = 10_000  # SeFa: samples that measure each direction's spread (amounts in std)
-    seed: int = 0
-    batch: int = 2048  # z per mapping-network pass
-    class_idx: int | None = None
-    sheet_components: int = 6  # rows of the direction sheet (0: no sheet)
-    sheet_seeds: str = "0-2"
-    sheet_amounts: str = "-3:3:7"  # standard deviations, a list or START:STOP:COUNT
-    trunc: float = 1.0  # truncation of the sheet's seeds
-    noise_mode: str = "const"
+    method: Literal["pca", "sefa"] = option("pca", "pca (GANSpace: PCA of sampled w) or sefa (closed form from "
+                                                   "the style weights, no sampling).")
+    samples: int = option(100_000, "PCA: how many w to sample.", min=2, max=MAX_SAMPLES)
+    layers: str | None = option(None, "Layers (rows of w) the directions are for, e.g. 0-17 (SeFa: whose style "
+                                      "weights); default all.")
+    std_samples: int = option(10_000, "SeFa: w sampled to measure each direction's spread.", min=2, max=MAX_SAMPLES)
+    seed: int = option(0, "Seed of the sampled z.", min=0, max=MAX_SEED)
+    batch: int = option(2048, "z per mapping-network pass.", min=1, max=MAX_MAPPING_BATCH)
+    class_idx: int | None = option(None, "Class label for a conditional model.", min=0, flag="--class")
+    sheet_components: int = option(6, "Rows of the direction sheet (0: no sheet).", min=0)
+    sheet_seeds: str = option("0-2", "Seeds shown on the sheet.")
+    sheet_amounts: str = option("-3:3:7", "Columns of the sheet in standard deviations: a list or START:STOP:COUNT.")
+    trunc: float = option(1.0, "Truncation psi of the sheet's seeds.")
+    noise_mode: Literal["const", "random", "none"] = option("const", "Noise inputs: const, random or none.")
 
     def validate(self) -> "DirectionsOptions":
         """Check every option (no model needed; layers are checked against the model later)."""
@@ -137,14 +141,17 @@ class DirectionsOptions:
 class BreedOptions:
     """Options of ``neuralbrush breed`` (the CLI is built from these defaults)."""
 
-    parents: list[str] = field(default_factory=list)  # latent files; the first latent of each
-    children: int = 16
-    mutation: float = 0.3  # per dimension, in units of w's natural spread (like neighbours' sigma)
-    crossover: str = "layers"  # layers: each layer's w from one parent; blend: a random convex mix
-    seed: int = 0
-    pick: int | None = None
-    batch: int = 8
-    noise_mode: str = "const"
+    parents: list[str] = option(help="Parent latent files, comma-separated: a.npz,b.npz[,c.npz] (the first latent "
+                                     "of each).", default_factory=list)
+    children: int = option(16, "How many children.", min=1, max=MAX_IMAGES)
+    mutation: float = option(0.3, "Mutation noise per dimension, in units of w's spread (0: none).", min=0.0,
+                             max=MAX_SPREAD)
+    crossover: Literal["layers", "blend"] = option("layers", "layers (each layer's w from one parent) or blend (a "
+                                                             "random mix).")
+    seed: int = option(0, "Seed of crossover and mutation.", min=0, max=MAX_SEED)
+    pick: int | None = option(None, "Also save child N as keyframe_N.npz/.png.")
+    batch: int = option(8, "Images per forward pass.", min=1, max=MAX_BATCH)
+    noise_mode: Literal["const", "random", "none"] = option("const", "Noise inputs: const, random or none.")
 
     def validate(self) -> "BreedOptions":
         """Check every option (no model needed; the parents are read against the model later)."""
@@ -169,6 +176,3 @@ class BreedOptions:
                 raise UsageError(f"--pick {self.pick} is not on the sheet: children are numbered 0-{self.children - 1}")
         return self
 
-
-DIRS = DirectionsOptions()
-BREED = BreedOptions()
