@@ -54,12 +54,13 @@ class _Expect:
         if self.globs or self.formats:
             shapes.append("a snapshot (.safetensors)")
         shapes += [f"a {s} file" for s in self.suffixes]
-        names = store.names_of_kind(*self.kinds) + list(self.extra_names)
+        names = store.names_of_kind(*self.kinds)
         words = "/".join(dict.fromkeys(store.KIND_WORDS.get(k, k) for k in self.kinds))
-        text = _join(shapes, "or")
-        if names:
-            text += f"{',' if len(shapes) > 1 else ''} or one of the {words} weights names {', '.join(names)}"
-        return text
+        if len(names) == 1:
+            shapes.append(f"the {words} weights name {names[0]}")
+        elif names:
+            shapes.append(f"one of the {words} weights names {', '.join(names)}")
+        return _join(shapes + list(self.extra_names), "or")
 
 
 def _join(items: Sequence[str], word: str) -> str:
@@ -96,7 +97,8 @@ def resolve_source(text: str | os.PathLike, *, kinds: Sequence[str], what: str |
     if raw in store.CATALOGUE:
         e = store.entry(raw)
         if e.kind not in kinds:
-            raise UsageError(f"weights {raw!r} are {e.kind} weights, not a {exp.what} (expected {exp.valid()})")
+            raise UsageError(f"weights {raw!r} are {store.KIND_WORDS.get(e.kind, e.kind)} weights, not a {exp.what} "
+                             f"(expected {exp.valid()})")
         path = store.require(raw)  # WeightsMissingError says where to download it and where to put it
         return Source(path, sniff_kind(path), name=raw)
     if p.exists():  # a device, pipe or socket

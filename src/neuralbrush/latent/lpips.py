@@ -3,11 +3,13 @@
 Features of torchvision's VGG-16 at relu1_2, relu2_2, relu3_3, relu4_3 and relu5_3 are
 unit-normalised along channels, their squared differences weighted per channel by the LPIPS
 v0.1 linear layers, averaged over space and summed over layers. Both weight files come from
-the weights store (``vgg16`` and ``lpips-vgg``); nothing falls back to untrained weights.
+the weights store (``vgg16`` and ``lpips-vgg``) or files named in their place; nothing falls
+back to untrained weights.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 import torch
@@ -61,11 +63,14 @@ class LPIPS(nn.Module):
         self.requires_grad_(False).eval()
 
     @classmethod
-    def from_store(cls) -> "LPIPS":
-        """Build from the weights store; a clear error names every missing file."""
+    def from_store(cls, vgg16: str | os.PathLike = "vgg16", lin: str | os.PathLike = "lpips-vgg") -> "LPIPS":
+        """Build from the weights store: each argument is a store name or a file, read through the
+        one name-or-path resolver; missing store files are named together, with their directions."""
+        from ..core.checkpoint import read_torch_state_dict
+        from ..core.sources import resolve_source
         from ..weights import store
 
-        missing = missing_weights()
+        missing = [n for n in (str(vgg16), str(lin)) if n in WEIGHT_NAMES and store.find(n) is None]
         if missing:
             msgs = []
             for n in missing:
@@ -76,11 +81,12 @@ class LPIPS(nn.Module):
             raise WeightsMissingError(
                 f"the LPIPS loss needs {' and '.join(repr(m) for m in missing)} in the weights store "
                 f"(or use --loss mse for the pixel loss only): " + "; ".join(msgs))
-        from ..core.checkpoint import read_torch_state_dict
-
-        vgg = read_torch_state_dict(store.require("vgg16"), what="VGG-16")
-        lin = read_torch_state_dict(store.require("lpips-vgg"), what="LPIPS linear-layer")
-        return cls(vgg, lin)
+        files = {}
+        for key, value, kind, what in (("vgg", vgg16, "vgg16", "VGG-16 network"),
+                                       ("lin", lin, "lpips", "LPIPS linear-layer file")):
+            files[key] = resolve_source(value, kinds=(kind,), what=what, suffixes=(".pth",), snapshot_globs=()).path
+        return cls(read_torch_state_dict(files["vgg"], what="VGG-16"),
+                   read_torch_state_dict(files["lin"], what="LPIPS linear-layer"))
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         h = (x - self.shift.to(x.dtype)) / self.scale.to(x.dtype)

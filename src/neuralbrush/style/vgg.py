@@ -79,20 +79,22 @@ def _vgg19_features() -> nn.Sequential:
     return make_layers(cfgs["E"], batch_norm=False)
 
 
-def resolve_vgg_source(vgg: str | os.PathLike | None) -> tuple[str, Path | None]:
-    """``'store'``/None -> the store's vgg19 file (WeightsMissingError if absent); ``'random'``;
-    or a path. Returns (kind, path) with kind in {'file', 'random'}."""
-    if vgg is None or str(vgg) in ("store", "vgg19", "default"):
-        from ..weights import store
+STORE_ALIASES = ("store", "default")  # other names of the weights store's vgg19
 
-        return "file", store.require("vgg19")
+
+def resolve_vgg_source(vgg: str | os.PathLike | None) -> tuple[str, Path | None]:
+    """``--vgg``: ``'random'``; None, ``'store'`` or ``'vgg19'`` (the store's file:
+    WeightsMissingError if absent); or a path, through the one name-or-path resolver.
+    Returns (kind, path) with kind in {'file', 'random'}."""
+    if vgg is None or str(vgg) in STORE_ALIASES:
+        vgg = "vgg19"
     if str(vgg) == "random":
         return "random", None
-    p = Path(vgg)
-    if not p.is_file():
-        raise UsageError(f"VGG weights file {p} does not exist (use --vgg random for random weights, or omit --vgg "
-                         "to use the weights store)")
-    return "file", p
+    from ..core.sources import resolve_source
+
+    src = resolve_source(vgg, kinds=("vgg19",), what="VGG-19 network", suffixes=(".pth",), snapshot_globs=(),
+                         extra_names=("random",))
+    return "file", src.path
 
 
 class VGGFeatures(nn.Module):
