@@ -101,16 +101,16 @@ def run_recipe(name: str, content: Image.Image, style: Image.Image, size: int, v
 
     def cb(it) -> None:
         wall, cpu = clock()
-        if it.step == it.steps:
-            scale_end[f"{it.size[0]}x{it.size[1]}"] = {"steps": it.steps, "wall_s": wall, "cpu_s": cpu}
-        if it.scale == it.scales - 1 and (it.step % eval_every == 0 or it.step == it.steps):
+        if it.scale_step == it.scale_steps:
+            scale_end[f"{it.size[0]}x{it.size[1]}"] = {"steps": it.scale_steps, "wall_s": wall, "cpu_s": cpu}
+        if it.scale == it.scales - 1 and (it.scale_step % eval_every == 0 or it.scale_step == it.scale_steps):
             w, c = time.perf_counter(), time.process_time()
             value = evaluator.loss_value(it.tensor(), loss, LAYERS)
             spent["wall"] += time.perf_counter() - w
             spent["cpu"] += time.process_time() - c
             curve.append((wall, cpu, value))
 
-    image = st.stylize(content, [style], size=size, callback=cb, **options)
+    image = st.stylize(content, [style], size=size, progress=cb, **options)
     wall, cpu = clock()
     final = evaluator.loss_value(pil_to_tensor(image), loss, LAYERS)
     print(f"  {name}: wall {wall:.1f} s, CPU {cpu:.1f} s, final loss {final:.4f}", flush=True)

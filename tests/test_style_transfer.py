@@ -122,9 +122,9 @@ def test_defaults_are_declared_once():
 def test_losses_fall(st, content, style_a, optimizer):
     seen = []
     out = st.stylize(content, [style_a], optimizer=optimizer, iterations=25, ema=0.0,
-                     callback=lambda it: seen.append(it))
+                     progress=lambda it: seen.append(it))
     assert out.size == content.size
-    assert len(seen) == 25 and seen[-1].total_step == seen[-1].total_steps == 25
+    assert len(seen) == 25 and seen[-1].step == seen[-1].total == 25
     first, last = seen[0], seen[-1]
     assert first.parts["content"] == pytest.approx(0.0, abs=1e-6)  # init from the content
     assert last.parts["style"] < 0.5 * first.parts["style"]
@@ -136,7 +136,7 @@ def test_coarse_to_fine_callback_and_ema(st, style_a):
     photo = skimage_photo("astronaut").resize((128, 128))
     seen = []
     out = st.stylize(photo, [style_a], min_scale=64, iterations=4, initial_iterations=6,
-                     callback=lambda it: seen.append((it.scale, it.size, it.step, it.total_step, it.total_steps)))
+                     progress=lambda it: seen.append((it.scale, it.size, it.scale_step, it.step, it.total)))
     assert out.size == (128, 128)
     assert [s[1] for s in seen if s[2] == 1] == [(64, 64), (91, 91), (128, 128)]
     assert seen[-1][3] == seen[-1][4] == 6 + 4 + 4
@@ -217,8 +217,8 @@ def test_bf16_matches_fp32_loss_closely(content, style_a):
     a = StyleTransfer(vgg="random", precision="fp32")
     b = StyleTransfer(vgg="random", precision="bf16")
     la, lb = [], []
-    a.stylize(content, [style_a], iterations=3, ema=0.0, callback=lambda it: la.append(it.loss))
-    b.stylize(content, [style_a], iterations=3, ema=0.0, callback=lambda it: lb.append(it.loss))
+    a.stylize(content, [style_a], iterations=3, ema=0.0, progress=lambda it: la.append(it.loss))
+    b.stylize(content, [style_a], iterations=3, ema=0.0, progress=lambda it: lb.append(it.loss))
     assert b.runtime.precision == "bf16"
     assert lb[0] == pytest.approx(la[0], rel=0.1)
 
@@ -227,5 +227,5 @@ def test_lbfgs_works_with_channels_last_bf16(content, style_a):
     st_bf16 = StyleTransfer(vgg="random", precision="bf16")
     assert st_bf16.runtime.channels_last
     seen = []
-    st_bf16.stylize(content, [style_a], optimizer="lbfgs", size=48, iterations=4, callback=lambda it: seen.append(it.loss))
+    st_bf16.stylize(content, [style_a], optimizer="lbfgs", size=48, iterations=4, progress=lambda it: seen.append(it.loss))
     assert len(seen) == 4 and seen[-1] < seen[0]

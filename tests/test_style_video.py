@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from neuralbrush.core.errors import UsageError
+from neuralbrush.core.progress import FrameEvent
 from neuralbrush.core.imageio import load_image
 from neuralbrush.core.media import read_video, video_info, write_video
 from neuralbrush.datasets.samples import bloom, skimage_photo
@@ -89,8 +90,8 @@ def test_killed_run_resumes_from_the_frame_cache(tmp_path, moving_video, st):
     frame_path(tmp_path / "cache", 2).unlink()
     frame_path(tmp_path / "cache", 3).unlink()
     seen = []
-    out = stylize_video(moving_video, style, tmp_path / "a.mp4", on_frame=lambda i, n, cached: seen.append((i, cached)),
-                        **kw)
+    out = stylize_video(moving_video, style, tmp_path / "a.mp4", **kw,
+                        progress=lambda e: seen.append((e.index, e.cached)) if isinstance(e, FrameEvent) else None)
     assert seen == [(0, True), (1, True), (2, False), (3, False)]
     assert video_info(out)["frames"] == 4
     with pytest.raises(UsageError, match="other options"):

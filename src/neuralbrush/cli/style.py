@@ -164,12 +164,12 @@ def style_cmd(
     In a burst a photo that cannot be read is skipped and listed with its reason; the command
     fails only when none could be painted."""
     from ..core import distributed as dist
-    from ..core.checkpoint import write_json
-    from ..core.errors import ImageLoadError, UsageError
-    from ..core.imageio import load_image, save_image
-    from ..core.media import VideoWriter
+    from ..core.errors import UsageError
+    from ..core.imageio import load_image
     from ..core.outputs import claim_output
-    from ..core.progress import info, make_progress, report_skipped
+    from ..core.progress import info, report_skipped
+    from ..style.burst import progress_animation, snapshot_folder, stylize_files
+    from ..style.options import StyleOptions
 
     params = options
     kwargs = _style_kwargs(params, len(style))
@@ -190,100 +190,29 @@ def style_cmd(
         claim_output(out, "file")
     if save_every:
         for out in outputs:
-            claim_output(out.with_name(out.stem + "-snapshots"), "folder", what="snapshot folder")
-        if progress_video is not None:
-            claim_output(progress_video, "file", what="--progress-video")
+            claim_output(snapshot_folder(out), "folder", what="snapshot folder")
+            claim_output(progress_animation(out, progress_video, burst), "file", what="--progress-video")
     if burst and animate is not None:
         claim_output(animate, "file", what="--animate")
     styles = _load_styles(list(style))
-    single = None if burst else load_image(contents[0])  # a bad photo is refused before VGG-19 loads
-
+    if not burst:
+        load_image(contents[0])  # a bad photo is refused before VGG-19 loads
     st = _make_transfer(params, kwargs)
-    dist.init(st.runtime.device)
-    mine = dist.shard(list(range(len(contents))))
-    written: list[int] = []
-    skipped: list[tuple[str, str]] = []
-    with make_progress() as prog:
-        for n, i in enumerate(mine):
-            try:
-                photo = single if single is not None else load_image(contents[i])
-            except ImageLoadError as e:  # one bad photo in a burst is skipped, never fatal
-                skipped.append((str(contents[i]), e.reason + (f" ({e.detail})" if e.detail else "")))
-                continue
-            task = prog.add_task(f"{contents[i].name} ({n + 1}/{len(mine)})", total=None, info="")
-            writer, snap_dir = None, None
-            out = outputs[i]
-            if save_every:
-                snap_dir = out.with_name(out.stem + "-snapshots")
-                anim = progress_video or out.with_name(out.stem + "-progress.gif")
-                if burst and progress_video:
-                    anim = progress_video.with_name(f"{progress_video.stem}-{out.stem}{progress_video.suffix}")
-                writer = VideoWriter(anim, fps=fps, value_range=(0, 1))
-                final_wh = None
-
-            def cb(it, task=task, writer=writer, snap_dir=snap_dir, photo=photo):
-                nonlocal final_wh
-                prog.update(task, total=it.total_steps, completed=it.total_step,
-                            info=f"{it.size[0]}x{it.size[1]} loss {it.loss:.4f}")
-                if writer is not None and (it.total_step % save_every == 0 or it.total_step == it.total_steps):
-                    im = it.image()
-                    if final_wh is None:
-                        from ..style.transfer import fit_size
-
-                        ls = kwargs["size"] or min(max(photo.size), kwargs["max_size"])
-                        final_wh = fit_size(photo.size, ls)
-                    im = im.resize(final_wh, resample=3) if im.size != final_wh else im
-                    save_image(im, snap_dir / f"step-{it.total_step:06d}.png")
-                    writer.append(im)
-
-            try:
-                result = st.stylize(photo, styles, callback=cb, **kwargs)
-            except BaseException:
-                if writer is not None:
-                    writer.abort()
-                raise
-            save_image(result, out)
-            written.append(i)
-            if writer is not None:
-                writer.close()
-                info(f"animation of the image becoming styled: {writer.path}")
-            info(f"wrote {out}")
-    written, skipped = _gathered(written), _gathered(skipped)
-    if dist.is_main() and skipped and written:
-        report_skipped(skipped, str(options_path))
-    if not written:
-        shown = "; ".join(f"{Path(p).name}: {r}" for p, r in skipped[:3])
-        raise UsageError(f"none of the {len(contents)} photos of {content!r} could be read ({shown}"
-                         + (f"; and {len(skipped) - 3} more)" if len(skipped) > 3 else ")"))
-    done = [outputs[i] for i in sorted(written)]
-    record = {"command": "style", "content": content, "contents": [str(contents[i]) for i in sorted(written)],
-              "styles": [str(p) for p in style], "outputs": [str(p) for p in done],
-              "skipped": [{"path": p, "reason": r} for p, r in skipped], "vgg": params["vgg"] or "store",
-              "pooling": params["pooling"], "device": str(st.runtime.device), "precision": st.runtime.precision,
-              "save_every": save_every, **kwargs}
-    if dist.is_main():  # written once the options proved valid, beside the outputs
-        write_json(options_path, record)
-    if burst and animate is not None and dist.is_main():
-        with VideoWriter(animate, fps=fps, value_range=(0, 1)) as w:
-            for p in done:
-                w.append(load_image(p))
-        info(f"wrote {animate}")
-    if st.random_weights:
+    opts = StyleOptions(**{f.name: kwargs[f.name] for f in fields(StyleOptions)})
+    about = {"command": "style", "content": content, "styles": [str(p) for p in style],
+             "vgg": params["vgg"] or "store", "pooling": params["pooling"]}
+    res = stylize_files(contents, styles, outputs, opts, transfer=st, save_every=save_every,
+                        progress_video=progress_video, animate=animate if burst else None, fps=fps,
+                        record=options_path, about=about, label=repr(content))
+    if dist.is_main():
+        report_skipped(res.skipped, str(options_path))
+        for anim in res.animations:
+            info(f"animation of the image becoming styled: {anim}")
+        info(f"wrote {len(res.outputs)} images to {out_dir}" if burst else f"wrote {res.outputs[0]}")
+        if res.animation is not None:
+            info(f"wrote {res.animation}")
+    if res.random_weights:
         info("[yellow]note:[/] random VGG weights were used; the picture is not meaningful art")
-
-
-def _gathered(items: list) -> list:
-    """Every rank's ``items`` joined (under torchrun), or ``items`` in a single process."""
-    from ..core import distributed as dist
-
-    dist.barrier()
-    if dist.world_size() <= 1:
-        return list(items)
-    import torch.distributed as td
-
-    parts: list = [None] * dist.world_size()
-    td.all_gather_object(parts, list(items))
-    return [x for part in parts for x in (part or [])]
 
 
 @_with_style_options
@@ -308,7 +237,7 @@ def style_video_cmd(
     from ..core import distributed as dist
     from ..core.checkpoint import write_json
     from ..core.errors import UsageError
-    from ..core.progress import info, make_progress
+    from ..core.progress import info
     from ..style.video import VideoOptions, stylize_video
 
     params = options
@@ -327,14 +256,8 @@ def style_video_cmd(
                          coherent=coherent, max_frames=max_frames, fps=fps)
     st = _make_transfer(params, kwargs)
     dist.init(st.runtime.device)
-    with make_progress() as prog:
-        task = prog.add_task("frames", total=None, info="")
-
-        def on_frame(index: int, total: int, cached: bool) -> None:
-            prog.update(task, total=total, advance=1, info=f"frame {index}" + (" (cached)" if cached else ""))
-
-        result = stylize_video(input, styles, output, transfer=st, style_options=kwargs, video=vopts,
-                               cache_dir=cache, restart=restart, on_frame=on_frame)
+    result = stylize_video(input, styles, output, transfer=st, style_options=kwargs, video=vopts, cache_dir=cache,
+                           restart=restart)
     if result is not None:
         write_json(output.with_suffix(".json"), {"command": "style-video", "input": str(input),
                                                  "styles": [str(p) for p in style], "output": str(output),

@@ -43,6 +43,15 @@ class ProgressEvent:
 
 ProgressFn = Callable[[ProgressEvent], None]
 
+
+@dataclass(frozen=True, kw_only=True)
+class FrameEvent(ProgressEvent):
+    """A video frame done (``step`` of ``total`` frames of this process's share): ``index`` is its
+    place in the film, ``cached`` says it came from the frame cache instead of being made now."""
+
+    index: int
+    cached: bool = False
+
 console = Console(stderr=True, highlight=False)
 
 

@@ -51,13 +51,13 @@ def run_demo(out: Path, *, full: bool, context: dict[str, Any]) -> list[dict[str
     losses: list[float] = []
     with VideoWriter(anim_path, fps=12, value_range=(0, 1)) as writer:
         def snap(it) -> None:
-            if it.total_step == 1 or it.total_step % every == 0 or it.total_step == it.total_steps:
+            if it.step == 1 or it.step % every == 0 or it.step == it.total:
                 im = it.image()
                 writer.append(im.resize(final_wh, resample=3) if im.size != final_wh else im)
-            if it.step == it.steps:
+            if it.scale_step == it.scale_steps:
                 losses.append(it.loss)
 
-        styled = st.stylize(content, [style], callback=snap, **opts)
+        styled = st.stylize(content, [style], progress=snap, **opts)
     save_image(styled, root / f"{name}-styled.png")
     info("style: luminance-only (colour-preserving) version")
     kept = st.stylize(content, [style], preserve_color="luminance", **opts)

@@ -20,7 +20,7 @@ fp32, L-BFGS) is ``scales=False, optimizer='lbfgs', precision='fp32'``.
 Library use::
 
     st = StyleTransfer(vgg="store")            # or vgg="random" / a .pth path
-    out = st.stylize(content, [style_a, style_b], style_weights=[100, 45], callback=print)
+    out = st.stylize(content, [style_a, style_b], style_weights=[100, 45], progress=print)
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..core.errors import UsageError
+from ..core.progress import ProgressEvent, ProgressFn, presenting
 from . import color
 from .options import OPTION_HELP, StyleOptions  # noqa: F401 (re-exported)
 from .losses import StyleTransferLoss, TemporalLoss, blend_grams, gram_matrix, normalised
@@ -57,17 +58,16 @@ def default_layer_weights(n: int) -> list[float]:
     return normalised([2.0 ** -i for i in range(n)])
 
 
-@dataclass
-class StyleIterate:
-    """What the callback receives after every optimisation step."""
+@dataclass(frozen=True, kw_only=True)
+class StyleIterate(ProgressEvent):
+    """What ``progress`` receives after every optimisation step: ``step`` of ``total`` steps over
+    all scales; the ``preview`` (the image as it stands, uint8 HWC) is made only when asked for."""
 
     scale: int            # index of the current scale, 0-based
     scales: int           # number of scales
     size: tuple[int, int]  # (width, height) at this scale
-    step: int             # 1-based step within this scale
-    steps: int            # steps at this scale
-    total_step: int       # 1-based step over all scales
-    total_steps: int
+    scale_step: int       # 1-based step within this scale
+    scale_steps: int      # steps at this scale
     loss: float           # total loss of the current iterate at this scale
     parts: dict[str, float] = field(default_factory=dict)  # weighted content/style/tv/temporal terms
     elapsed: float = 0.0  # seconds since stylize() started
@@ -255,20 +255,23 @@ class StyleTransfer:
                 max_size: int = _O.max_size,
                 preserve_color: str = _O.preserve_color,
                 seed: int = _O.seed,
-                callback: Callable[[StyleIterate], Any] | None = None,
+                progress: ProgressFn | None = None,
                 init_image: torch.Tensor | None = None,
                 temporal: tuple[torch.Tensor, torch.Tensor, float] | None = None) -> Image.Image:
         """Paint ``content`` in the style of ``styles`` (blended by ``style_weights``).
 
         ``init_image`` (1x3xHxW in [0, 1]) overrides ``init``; ``temporal`` = (warped previous
         frame, reliability mask, weight) adds the video temporal loss at the output scale.
-        Returns the stylised image at the output size.
+        Returns the stylised image at the output size. ``progress`` receives a
+        :class:`StyleIterate` after every step (None: a bar).
         """
-        out = self.stylize_tensor(**{k: v for k, v in locals().items() if k != "self"})
-        return tensor_to_pil(out)
+        kw = {k: v for k, v in locals().items() if k not in ("self", "progress")}
+        with presenting(progress, "stylizing") as report:
+            return tensor_to_pil(self.stylize_tensor(**kw, progress=report))
 
     def stylize_tensor(self, content: Image.Image, styles: Sequence[Image.Image], **kw: Any) -> torch.Tensor:
-        """Like :meth:`stylize` but returns the 1x3xHxW [0, 1] tensor (before 8-bit rounding)."""
+        """Like :meth:`stylize` but returns the 1x3xHxW [0, 1] tensor (before 8-bit rounding);
+        here ``progress=None`` reports nothing."""
         styles = list(styles)
         o = check_options(kw, len(styles))
         sw, slw = o["style_weights"], o["style_layer_weights"]
@@ -330,10 +333,12 @@ class StyleTransfer:
                                       tv_weight=o["tv_weight"], temporal=temporal_loss, temporal_weight=tw)
 
             def report(step: int, loss: float, parts: dict[str, float], getter: Callable[[], torch.Tensor]) -> None:
-                if o["callback"] is not None:
-                    o["callback"](StyleIterate(scale=si, scales=len(whs), size=wh, step=step, steps=nsteps,
-                                               total_step=done + step, total_steps=total_steps, loss=loss, parts=parts,
-                                               elapsed=time.perf_counter() - t0, get_tensor=getter))
+                if o["progress"] is not None:
+                    o["progress"](StyleIterate(
+                        step=done + step, total=total_steps, message=f"{wh[0]}x{wh[1]} loss {loss:.4f}", task="stylize",
+                        preview=lambda: np.asarray(tensor_to_pil(getter().detach())), scale=si, scales=len(whs),
+                        size=wh, scale_step=step, scale_steps=nsteps, loss=loss, parts=parts,
+                        elapsed=time.perf_counter() - t0, get_tensor=getter))
 
             if o["optimizer"] == "adam":
                 x, adam_state = self._run_adam(x, loss_fn, layers, nsteps, float(o["step_size"]), float(o["ema"]),

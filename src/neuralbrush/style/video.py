@@ -7,10 +7,12 @@ mask is the flow's reliability: 0 where forward and backward flow disagree (diso
 on motion boundaries, so newly revealed regions are free to be painted afresh. Later frames need
 far fewer iterations than the first because they start close to a solution.
 
-Frames are cached as PNGs (atomic writes) in a folder beside the output, so a killed run
-resumes where it stopped. Under ``torchrun`` each rank takes a contiguous chunk of frames
-(coherence needs consecutive frames; each chunk's first frame starts cold), and rank 0 writes
-the video, with the input's audio track, when all chunks are done.
+Frames go through the frame cache (``core.framecache``: ``frame_000123.png`` + ``cache.json``,
+atomic writes, damaged frames redone) in a folder beside the output, so a killed run resumes
+where it stopped; a cache made with other options is refused, naming ``--restart``. Under
+``torchrun`` each rank takes a contiguous chunk of frames (coherence needs consecutive frames;
+each chunk's first frame starts cold), and rank 0 writes the video, with the input's audio
+track, when all chunks are done.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
 from ..core.errors import UsageError
+from ..core.framecache import FrameCache, chunk_range  # noqa: F401 (chunk_range re-exported)
+from ..core.progress import FrameEvent, ProgressFn, presenting
 from .options import VIDEO_HELP, VideoOptions  # noqa: F401 (re-exported)
 from .transfer import StyleTransfer, fit_size, option_defaults, pil_to_tensor
 
@@ -102,13 +106,6 @@ def warped_difference(frames: Sequence[np.ndarray], contents: Sequence[np.ndarra
 
 # ------------------------------------------------------------------------------------ the loop
 
-def chunk_range(count: int, rank: int, world: int) -> tuple[int, int]:
-    """Contiguous [start, end) share of ``count`` frames for ``rank`` of ``world``."""
-    per, extra = divmod(count, world)
-    start = rank * per + min(rank, extra)
-    return start, start + per + (1 if rank < extra else 0)
-
-
 def default_cache_dir(output: str | os.PathLike) -> Path:
     """Where the frames of ``output`` are cached unless a folder is given: ``OUT.frames/`` beside it."""
     output = Path(output)
@@ -116,30 +113,30 @@ def default_cache_dir(output: str | os.PathLike) -> Path:
 
 
 def frame_path(cache: Path, index: int) -> Path:
-    return cache / f"frame_{index:06d}.png"
+    """Where frame ``index`` lies in the frame cache folder ``cache`` (the :class:`FrameCache` layout)."""
+    return FrameCache(cache, {}).path(index)
 
 
 def stylize_video(input_path: str | os.PathLike, styles: Sequence[Image.Image], output: str | os.PathLike, *,
                   transfer: StyleTransfer, style_options: dict[str, Any] | None = None,
                   video: VideoOptions | None = None, cache_dir: str | os.PathLike | None = None,
-                  restart: bool = False, on_frame: Callable[[int, int, bool], None] | None = None,
+                  restart: bool = False, progress: ProgressFn | None = None,
                   write_video_file: bool = True) -> Path | None:
     """Stylise a video frame by frame; returns the output path (on rank 0) or None.
 
     ``style_options`` are :meth:`StyleTransfer.stylize` keywords for the first frame of each
-    chunk (and every frame when ``video.coherent`` is False). ``on_frame(index, total, cached)``
-    is called after each frame (progress bars).
+    chunk (and every frame when ``video.coherent`` is False). ``progress`` receives a
+    :class:`~neuralbrush.core.progress.FrameEvent` after each frame of this rank's share and the
+    :class:`~neuralbrush.style.transfer.StyleIterate` steps of each frame (None: bars).
     """
     from ..core import distributed as dist
-    from ..core.checkpoint import read_json, write_json
-    from ..core.imageio import load_image, save_image
     from ..core.media import VideoWriter, read_video, video_info
 
     video = video or VideoOptions()
     if video.flow not in FLOW_CHOICES:
         raise UsageError(f"unknown optical flow {video.flow!r}; use {' or '.join(FLOW_CHOICES)}")
     opts = {**option_defaults(), **(style_options or {})}
-    for k in ("callback", "init_image", "temporal"):
+    for k in ("progress", "init_image", "temporal"):
         opts.pop(k, None)
     from ..core.outputs import check_writable_output
 
@@ -156,71 +153,53 @@ def stylize_video(input_path: str | os.PathLike, styles: Sequence[Image.Image], 
     long_side = int(opts["size"]) if opts["size"] else min(max(w0, h0), int(opts["max_size"]))
     out_wh = fit_size((w0, h0), long_side)
 
-    cache.mkdir(parents=True, exist_ok=True)
+    # fps only re-times the video and max_frames only stops earlier: neither changes a frame
     record = {"input": str(input_path.resolve()), "styles": len(styles), "size": list(out_wh),
-              "style_options": {k: v for k, v in opts.items()}, "video": asdict(video)}
-    rec_path = cache / "options.json"
-    if dist.is_main():
-        if rec_path.exists() and not restart:
-            old = read_json(rec_path)
-            if json_norm(old) != json_norm(record):
-                raise UsageError(f"the frame cache {cache} was made with other options; use --restart to discard it "
-                                 "or --cache to pick another folder")
-        if restart:
-            for p in cache.glob("frame_*.png"):
-                p.unlink()
-        write_json(rec_path, record)
-    dist.barrier()
-
-    start, end = chunk_range(count, dist.rank(), dist.world_size())
+              "style_options": {k: v for k, v in opts.items()},
+              "video": {k: v for k, v in asdict(video).items() if k not in ("fps", "max_frames")}}
+    frames = FrameCache(cache, record, restart=restart).open()
+    mine = frames.share(count, "contiguous")
+    start, end = (mine[0], mine[-1] + 1) if mine else (0, 0)
+    todo = set(frames.todo(count, "contiguous"))
     prev_content: np.ndarray | None = None
     prev_styled: np.ndarray | None = None
-    for index, frame in enumerate(read_video(input_path)):
-        if index >= end:
-            break
-        content = np.asarray(Image.fromarray(frame).resize(out_wh, Image.LANCZOS))
-        if index < start:
-            continue
-        cached = frame_path(cache, index)
-        if cached.exists():
-            prev_content, prev_styled = content, np.asarray(load_image(cached).resize(out_wh))
-            if on_frame:
-                on_frame(index, count, True)
-            continue
-        frame_img = Image.fromarray(content)
-        if video.coherent and prev_styled is not None and prev_content is not None:
-            back = optical_flow(content, prev_content, video.flow)
-            fwd = optical_flow(prev_content, content, video.flow)
-            mask = reliability_mask(back, fwd)
-            warped = warp(prev_styled, back)
-            warped_t = pil_to_tensor(Image.fromarray(warped))
-            mask_t = torch.from_numpy(mask)[None, None]
-            frame_opts = {**opts, "size": long_side, "iterations": int(video.later_iterations)}
-            styled = transfer.stylize(frame_img, styles, **frame_opts, init_image=warped_t,
-                                      temporal=(warped_t, mask_t, float(video.temporal_weight)))
-        else:
-            styled = transfer.stylize(frame_img, styles, **{**opts, "size": long_side})
-        save_image(styled, cached)
-        prev_content, prev_styled = content, np.asarray(styled)
-        if on_frame:
-            on_frame(index, count, False)
+    with presenting(progress, "frames") as report:
+        for index, frame in enumerate(read_video(input_path)):
+            if index >= end:
+                break
+            content = np.asarray(Image.fromarray(frame).resize(out_wh, Image.LANCZOS))
+            if index < start:
+                continue
+            if index not in todo:
+                prev_content, prev_styled = content, np.asarray(frames.get(index).resize(out_wh))
+                report(FrameEvent(step=index - start + 1, total=end - start, message=f"frame {index} (cached)",
+                                  task="frames", preview=prev_styled, index=index, cached=True))
+                continue
+            frame_img = Image.fromarray(content)
+            if video.coherent and prev_styled is not None and prev_content is not None:
+                back = optical_flow(content, prev_content, video.flow)
+                fwd = optical_flow(prev_content, content, video.flow)
+                mask = reliability_mask(back, fwd)
+                warped = warp(prev_styled, back)
+                warped_t = pil_to_tensor(Image.fromarray(warped))
+                mask_t = torch.from_numpy(mask)[None, None]
+                frame_opts = {**opts, "size": long_side, "iterations": int(video.later_iterations)}
+                styled = transfer.stylize(frame_img, styles, **frame_opts, init_image=warped_t, progress=report,
+                                          temporal=(warped_t, mask_t, float(video.temporal_weight)))
+            else:
+                styled = transfer.stylize(frame_img, styles, **{**opts, "size": long_side}, progress=report)
+            frames.put(index, styled)
+            prev_content, prev_styled = content, np.asarray(styled)
+            report(FrameEvent(step=index - start + 1, total=end - start, message=f"frame {index}", task="frames",
+                              preview=prev_styled, index=index))
 
-    dist.barrier()
-    if not dist.is_main() or not write_video_file:
+    if not write_video_file:
+        dist.barrier()
         return None
-    missing = [i for i in range(count) if not frame_path(cache, i).exists()]
-    if missing:
-        raise UsageError(f"{len(missing)} frames are missing from {cache} (first: {missing[0]}); run the command again "
-                         "to finish them")
+    if not dist.is_main():
+        frames.assemble(count, lambda i, image: None)  # the barrier before rank 0 writes
+        return None
     fps = video.fps or info["fps"]
     with VideoWriter(output, fps=fps, value_range=(0, 1), audio_from=input_path if info["audio"] else None) as wr:
-        for i in range(count):
-            wr.append(load_image(frame_path(cache, i)))
+        frames.assemble(count, lambda i, image: wr.append(image))
     return output
-
-
-def json_norm(obj: Any) -> Any:
-    """Normalise tuples/lists and numbers so a JSON round trip compares equal."""
-    import json
-
-    return json.loads(json.dumps(obj, default=str))
