@@ -357,8 +357,8 @@ def write_directions(G: torch.nn.Module, output: str | Path, opts: DirectionsOpt
         sheet = save_image(img, output.with_suffix(".png"))
     top = min(10, len(dirs.components))
     summary = write_json(output.with_suffix(".json"), {
-        "model": model, "identity": asdict(dirs.model), "runtime": runtime.describe(), "seconds": seconds,
-        "method": dirs.method, "layers": list(dirs.layers), "components": len(dirs.components),
+        "model": model, **asdict(opts), "identity": asdict(dirs.model), "runtime": runtime.describe(),
+        "seconds": seconds, "layers": list(dirs.layers), "components": len(dirs.components),
         "top_values": dirs.values[:top].tolist(), "top_std": dirs.std[:top].tolist(),
-        "top_explained": dirs.explained[:top].tolist(), **asdict(opts)})
+        "top_explained": dirs.explained[:top].tolist()})
     return DirectionsResult(dirs, output, sheet, summary, seconds)
