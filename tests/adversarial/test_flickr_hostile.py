@@ -164,6 +164,9 @@ class HostileFlickr:
             return _json(h, {"licenses": {"license": rows}, "stat": "ok"})
         if mode == "photos-not-dict":
             return _json(h, {"photos": "none today", "stat": "ok"})
+        if mode == "endless":  # claims a billion matches in every window, and serves none
+            return _json(h, {"photos": {"page": 1, "pages": 1, "perpage": 500, "total": 10**9, "photo": []},
+                             "stat": "ok"})
         if mode == "photo-not-list":
             return _json(h, {"photos": {"page": 1, "pages": 1, "total": 1, "photo": {"id": "1"}}, "stat": "ok"})
         return _json(h, {"photos": {"page": 1, "pages": 1, "perpage": 500, "total": len(case.photos),
@@ -566,3 +569,17 @@ def test_generated_names_never_leave_the_folder(hostile, pid, title, owner, secr
         assert res.downloaded == ([pid] if ok else [])
         extra = {f"{pid}.jpg", f"{pid}.json"} if ok else set()
         assert names == {".flickr-state.json", "flickr-report.json", "flickr-options.json"} | extra
+
+
+def test_an_answer_that_claims_endless_matches_splits_a_bounded_number_of_windows(hostile, in_tmp, monkeypatch):
+    """A server that claims 10^9 matches in every date window, with empty pages, must not make the
+    search split windows without end: past MAX_WINDOWS the windows are taken as truncated."""
+    monkeypatch.setattr(flickr, "MAX_WINDOWS", 16)
+    api = hostile.add("endless", Case(search="endless"))
+    o = run_cli(_argv(api, in_tmp / "out"), watch=in_tmp)
+    assert not o.escaped and o.code in (0, 2) and "Traceback" not in o.err, o.describe()
+    searches = hostile.hits[("endless", "api")]
+    assert 16 <= searches <= 2 * 16 + 8, searches  # licences + one search per window, bounded
+    state_file = in_tmp / "out" / ".flickr-state.json"
+    if state_file.exists():
+        assert len(json.loads(state_file.read_text()).get("windows", {})) <= 2 * 16 + 1  # splits + leaves

@@ -33,9 +33,10 @@ import urllib.parse
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 from ..core.errors import UsageError
+from ..core.options import option
 from .flickr_files import STATE_FILE, State, clean_text, photo_id, remove_partials, shown_id
 from .flickr_http import (MAX_API_BYTES, FlickrError, HostRule, RefusedDownload, Status, check_api_url,
                           read_capped, request)
@@ -54,6 +55,9 @@ MODIFICATIONS_LICENCES = (1, 2, 4, 5, 7, 8, 9, 10, 11, 12, 14, 15)
 COMMERCIAL_LICENCES = (4, 5, 7, 8, 9, 10, 11, 12)
 EXTRAS = "license,owner_name,o_dims,url_o,url_k,url_h,url_b,date_upload,date_taken"
 MAX_RESULTS_PER_QUERY = 4000
+# Date windows one search may split into. A real query of a few million photos needs ~1,000; an
+# answer that keeps claiming huge totals with empty pages would otherwise split without end.
+MAX_WINDOWS = 4096
 MAX_PER_PAGE = 500
 FLICKR_START = int(datetime(2004, 1, 1, tzinfo=timezone.utc).timestamp())  # nothing was uploaded before
 MAX_TIMEOUT = 600.0
@@ -200,22 +204,31 @@ def _parse_day(value: str | int | None, name: str) -> int | None:
 class FlickrOptions:
     """Options of ``neuralbrush dataset flickr`` (the CLI reads its defaults from here)."""
 
-    query: str = ""
-    licence: str = "modifications"
-    min_size: int = 800
-    limit: int = 100
-    api_url: str = FLICKR_API_URL
-    tags: bool = False
-    sort: str = "relevance"
-    prefer: str = "largest"
-    per_page: int = MAX_PER_PAGE
-    since: str | None = None  # first upload day (YYYY-MM-DD); default: Flickr's beginning
-    until: str | None = None  # last upload day; default: now (fixed at the first run, kept on resume)
-    api_interval: float = 1.0
-    download_interval: float = 0.5
-    timeout: float = 30.0  # seconds to wait for any answer (connect, headers, each read)
-    retries: int = 3  # extra tries after HTTP 429/5xx, a timeout or a dropped connection
-    max_photo_mb: float = 100.0  # a photo larger than this is refused before it reaches disk in full
+    query: str = option("", "Search text (or comma-separated tags with --tags).")
+    licence: str = option("modifications", "modifications (licences allowing derivative works), commercial (also "
+                                           "commercial use) or licence ids such as 4,5,9.", flag=("--licence", "--license"))
+    min_size: int = option(800, "Skip photos whose largest offered size has a shorter side below this (px).", min=0)
+    limit: int = option(100, "Stop when the folder holds this many photos.", min=1)
+    api_url: str = option(FLICKR_API_URL, "Flickr REST endpoint (http/https). Photos are fetched only from Flickr's "
+                                          "static photo hosts or from this endpoint's own host and port.")
+    tags: bool = option(False, "Treat --query as comma-separated tags (all must match).", flag="--tags")
+    sort: Literal["relevance", "date-posted-desc", "date-posted-asc", "date-taken-desc", "date-taken-asc",
+                  "interestingness-desc", "interestingness-asc"] = option(
+        "relevance", "relevance, date-posted-desc/asc, date-taken-desc/asc or interestingness-desc/asc.")
+    prefer: Literal["largest", "smallest"] = option("largest", "Which size to take among those >= --min-size: "
+                                                               "largest or smallest.")
+    per_page: int = option(MAX_PER_PAGE, "Results per search call.", min=1, max=MAX_PER_PAGE)
+    since: str | None = option(None, "Only photos uploaded on or after this day (YYYY-MM-DD; default: all).")
+    until: str | None = option(None, "Only photos uploaded on or before this day (YYYY-MM-DD; default: today, "
+                                     "fixed at the first run and kept on resume).")
+    api_interval: float = option(1.0, "Seconds between API calls (at least 1).", min=1.0)
+    download_interval: float = option(0.5, "Seconds between image downloads.", min=0.0)
+    timeout: float = option(30.0, "Seconds to wait for any answer (connect, headers, each read) before trying "
+                                  "again.", min=0.001, max=MAX_TIMEOUT)
+    retries: int = option(3, "Extra tries after HTTP 429/5xx, a timeout or a dropped connection, with a growing "
+                             "pause.", min=0, max=MAX_RETRIES)
+    max_photo_mb: float = option(100.0, "Refuse a photo larger than this many MB (it never reaches disk in full).",
+                                 min=0.001, max=MAX_PHOTO_MB)
 
     def validate(self) -> None:
         """Check every option before anything is created or requested."""
@@ -313,7 +326,7 @@ class _Search:
             if w is None:
                 first = self._page(lo, hi, 1)
                 total = as_int(first.get("total"))
-                if total > MAX_RESULTS_PER_QUERY and hi > lo:
+                if total > MAX_RESULTS_PER_QUERY and hi > lo and len(self.state.windows) < MAX_WINDOWS:
                     mid = (lo + hi) // 2
                     children = [[lo, mid], [mid + 1, hi]]
                     self.state.windows[key] = {"split": children, "total": total}
