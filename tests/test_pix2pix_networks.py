@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from neuralbrush.core.errors import CheckpointError
+from neuralbrush.core.shapes import ShapeError
 from neuralbrush.pix2pix.junyanz import describe_junyanz, junyanz_to_flat, load_junyanz_generator
 from neuralbrush.pix2pix.networks import (PatchDiscriminator, UNetConfig, UNetGenerator, count_parameters,
                                           init_weights)
@@ -35,9 +36,23 @@ def test_unet_shapes_and_range(arch, size):
 
 
 def test_unet_rejects_size_not_multiple():
+    # a ShapeError (a ValueError), not an assert: the check also holds under python -O
     g = UNetGenerator("unet_64", ngf=8)
-    with pytest.raises(AssertionError, match="divisible by 64"):
+    with pytest.raises(ShapeError, match="divisible by 64"):
         g(torch.randn(1, 3, 96, 80))
+
+
+def test_levels_check_the_shapes_they_receive():
+    g = UNetGenerator("unet_32", ngf=4)
+    with pytest.raises(ShapeError, match=r"unet_32 input must have shape \[\*, 3, \*, \*\], got \[1, 4, 32, 32\]"):
+        g(torch.randn(1, 4, 32, 32))
+    with pytest.raises(ShapeError, match="encoder level x"):
+        g.down2(torch.randn(1, 5, 16, 16))  # a level fed the wrong neighbour's output names itself
+    with pytest.raises(ShapeError, match="decoder level x"):
+        g.up2(torch.randn(1, 4, 8, 8))      # the skip was not concatenated
+    d = PatchDiscriminator(6, ndf=8)
+    with pytest.raises(ShapeError, match="PatchGAN input"):
+        d(torch.randn(1, 3, 64, 64))        # the condition was not concatenated
 
 
 def test_dropout_sits_in_three_8ngf_decoder_levels_of_unet256():

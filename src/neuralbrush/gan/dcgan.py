@@ -18,6 +18,8 @@ import math
 import torch
 from torch import nn
 
+from ..core.shapes import assert_shape
+
 
 def _check_resolution(res: int) -> int:
     if res < 16 or res & (res - 1):
@@ -37,13 +39,19 @@ def _init_weights(m: nn.Module) -> None:
 
 
 class DCGANGenerator(nn.Module):
-    """``G(z, c) -> img [N, C, R, R]`` in [-1, 1]."""
+    """``G(z [N, z_dim], c [N, c_dim]) -> img [N, C, R, R]`` in [-1, 1]."""
 
     w_dim = None
     num_ws = 0
 
-    def __init__(self, z_dim: int = 100, c_dim: int = 0, img_resolution: int = 64, img_channels: int = 3,
-                 ngf: int = 64) -> None:
+    def __init__(
+        self,
+        z_dim: int = 100,           # Input latent width (100 in the paper).
+        c_dim: int = 0,             # Conditioning label width, concatenated to z; 0 = unconditional.
+        img_resolution: int = 64,   # Output resolution R, a power of two >= 16.
+        img_channels: int = 3,      # Output image channels.
+        ngf: int = 64,              # Channels of the last hidden layer; earlier layers have up to 8x.
+    ) -> None:
         super().__init__()
         n_up = _check_resolution(img_resolution) - 2
         self.init_kwargs = dict(z_dim=z_dim, c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels,
@@ -62,20 +70,28 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, noise_mode: str = "random", **_: object) -> torch.Tensor:
-        if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
+        assert_shape(z, [None, self.z_dim], "z")
         x = z * truncation_psi if truncation_psi != 1 else z
         if self.c_dim > 0:
-            if c is None or c.shape != (z.shape[0], self.c_dim):
+            if c is None:
                 raise ValueError(f"c must have shape [N, {self.c_dim}] (conditional network)")
+            assert_shape(c, [z.shape[0], self.c_dim], "c (conditional network)")
             x = torch.cat([x, c.to(x.dtype)], dim=1)
-        return self.main(x[:, :, None, None]).float()
+        img = self.main(x[:, :, None, None]).float()
+        assert_shape(img, [z.shape[0], self.img_channels, self.img_resolution, self.img_resolution], "DCGAN output")
+        return img
 
 
 class DCGANDiscriminator(nn.Module):
-    """``D(img, c) -> logits [N, 1]``."""
+    """``D(img [N, C, R, R], c [N, c_dim]) -> logits [N, 1]``."""
 
-    def __init__(self, c_dim: int = 0, img_resolution: int = 64, img_channels: int = 3, ndf: int = 64) -> None:
+    def __init__(
+        self,
+        c_dim: int = 0,             # Conditioning label width (projection discriminator); 0 = unconditional.
+        img_resolution: int = 64,   # Input resolution R, a power of two >= 16.
+        img_channels: int = 3,      # Input image channels.
+        ndf: int = 64,              # Channels of the first layer; later layers have up to 8x.
+    ) -> None:
         super().__init__()
         n_down = _check_resolution(img_resolution) - 2
         self.init_kwargs = dict(c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels, ndf=ndf)
@@ -94,14 +110,15 @@ class DCGANDiscriminator(nn.Module):
         self.apply(_init_weights)
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, **_: object) -> torch.Tensor:
-        if img.ndim != 4 or img.shape[1:] != (self.img_channels, self.img_resolution, self.img_resolution):
-            raise ValueError(f"D expects images [N, {self.img_channels}, {self.img_resolution}, "
-                             f"{self.img_resolution}], got {list(img.shape)}")
+        res = self.img_resolution
+        assert_shape(img, [None, self.img_channels, res, res], "D img")
         h = self.features(img)
+        assert_shape(h, [img.shape[0], self.out.in_channels, 4, 4], "D features")
         logits = self.out(h).flatten(1).float()
         if self.c_dim > 0:
-            if c is None or c.shape != (img.shape[0], self.c_dim):
+            if c is None:
                 raise ValueError(f"c must have shape [N, {self.c_dim}] (conditional network)")
+            assert_shape(c, [img.shape[0], self.c_dim], "c (conditional network)")
             proj = (self.embed(c.to(h.dtype)) * h.sum(dim=[2, 3])).sum(dim=1, keepdim=True)
             logits = logits + proj.float()
         return logits

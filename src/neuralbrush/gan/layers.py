@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.shapes import assert_shape
+
 SQRT2 = math.sqrt(2.0)
 
 #: activation name -> (function, default gain)
@@ -204,10 +206,17 @@ def _autocast_off(device_type: str):
 
 
 class FullyConnectedLayer(nn.Module):
-    """Dense layer with equalised lr: y = act(x @ (W * lr/sqrt(in)).T + b * lr)."""
+    """Dense layer with equalised lr: y = act(x @ (W * lr/sqrt(in)).T + b * lr). x: [N, in_features]."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
-                 lr_multiplier: float = 1.0, bias_init: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_features: int,               # Width of the input vectors.
+        out_features: int,              # Width of the output vectors.
+        bias: bool = True,              # Add a learned bias before the activation; False = no bias at all.
+        activation: str = "linear",     # A key of ACTIVATIONS ('linear', 'lrelu', ...), applied with its gain.
+        lr_multiplier: float = 1.0,     # Equalised-lr multiplier for weight and bias (0.01 in the mapping net).
+        bias_init: float = 0.0,         # Initial bias value (1 for the style affines: styles start at 1).
+    ) -> None:
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
@@ -218,6 +227,7 @@ class FullyConnectedLayer(nn.Module):
         self.bias_gain = lr_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert_shape(x, [None, self.in_features], "fully connected x")
         w = self.weight.to(x.dtype) * self.weight_gain
         b = self.bias
         if b is not None:
@@ -239,10 +249,19 @@ class Conv2dLayer(nn.Module):
     state_dict names stay the same either way.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
-                 activation: str = "linear", up: int = 1, down: int = 1,
-                 resample_filter: Sequence[float] = (1, 3, 3, 1), conv_clamp: float | None = None,
-                 trainable: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,                                   # Channels of the input feature map.
+        out_channels: int,                                  # Channels of the output feature map.
+        kernel_size: int,                                   # Square kernel width (padding keeps the size).
+        bias: bool = True,                                  # Add a learned bias; False = none.
+        activation: str = "linear",                         # A key of ACTIVATIONS, applied with its gain.
+        up: int = 1,                                        # Upsampling factor (1 or 2, FIR-filtered).
+        down: int = 1,                                      # Downsampling factor (1 or 2, FIR-filtered).
+        resample_filter: Sequence[float] = (1, 3, 3, 1),    # 1-D FIR taps for up/downsampling.
+        conv_clamp: float | None = None,                    # Clamp outputs to +-X; None = no clamping.
+        trainable: bool = True,                             # False = weight and bias are frozen buffers.
+    ) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.activation = activation
@@ -262,6 +281,7 @@ class Conv2dLayer(nn.Module):
             self.register_buffer("bias", b)
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        assert_shape(x, [None, self.in_channels, None, None], "conv x")
         w = self.weight * self.weight_gain
         b = self.bias.to(x.dtype) if self.bias is not None else None
         flip_weight = self.up == 1
@@ -290,6 +310,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     """
     n = x.shape[0]
     out_ch, in_ch, kh, kw = weight.shape
+    assert_shape(x, [None, in_ch, None, None], "modulated conv x")
+    assert_shape(styles, [n, in_ch], "modulated conv styles")
     dev = x.device.type
     fp16 = x.dtype == torch.float16 or (torch.is_autocast_enabled(dev) and torch.get_autocast_dtype(dev) == torch.float16)
     with _autocast_off(dev):
@@ -331,9 +353,16 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 
 
 class MinibatchStdLayer(nn.Module):
-    """Append the mean standard deviation over groups of samples as extra feature maps."""
+    """Append the mean standard deviation over groups of samples as extra feature maps.
 
-    def __init__(self, group_size: int | None, num_channels: int = 1) -> None:
+    x: [N, C, H, W] -> [N, C + num_channels, H, W]; C must be divisible by ``num_channels``.
+    """
+
+    def __init__(
+        self,
+        group_size: int | None,     # Samples per statistics group (largest divisor of N <= it); None = all N.
+        num_channels: int = 1,      # Extra feature maps: the channels are split into this many groups.
+    ) -> None:
         super().__init__()
         self.group_size = group_size
         self.num_channels = num_channels

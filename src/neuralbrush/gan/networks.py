@@ -10,7 +10,7 @@ Generator
     ``synthesis.b{R}.conv0`` (R > 4, 2x up) / ``conv1`` with ``weight, bias, noise_const,
     noise_strength, resample_filter, affine.{weight,bias}``, ``synthesis.b{R}.torgb.{weight,
     bias, affine.weight, affine.bias}``.
-Discriminator (resnet)
+Discriminator (resnet; in :mod:`.discriminator`, also importable from here)
     ``b{R}.fromrgb`` (R = img_resolution), ``b{R}.conv0`` (3x3), ``b{R}.conv1`` (3x3, 2x down),
     ``b{R}.skip`` (1x1, 2x down, no bias), ``b4.mbstd`` (no state), ``b4.conv``
     ([C, C + mbstd_num_channels, 3, 3]), ``b4.fc`` ([C, C*16]), ``b4.out``, ``mapping.*`` (c_dim > 0).
@@ -21,6 +21,10 @@ run in bf16; with fp16 autocast only the ``num_fp16_res`` highest resolutions do
 NVIDIA's mixed precision, the low resolutions with many channels overflow fp16) and
 ``conv_clamp`` keeps activations in range. The mapping network, style/demodulation maths and
 the discriminator epilogue always run in fp32. ``force_fp32=True`` disables autocast.
+
+Every block checks the shapes it receives (:func:`neuralbrush.core.shapes.assert_shape`, ``*`` =
+any size), so a network fed the wrong resolution, channel count or number of ws fails at the
+block that was built for something else, naming it.
 """
 
 from __future__ import annotations
@@ -32,13 +36,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layers import (Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer, bias_act, def_gain, modulated_conv2d,
-                     normalize_2nd_moment, setup_filter, upsample2d, downsample2d)
+from ..core.shapes import assert_shape
+from .layers import (Conv2dLayer, FullyConnectedLayer, bias_act, def_gain, modulated_conv2d, normalize_2nd_moment,
+                     setup_filter, upsample2d)
 
 NOISE_MODES = ("random", "const", "none")
 
 
-def _block_precision(x: torch.Tensor, use_fp16: bool, force_fp32: bool) -> contextlib.AbstractContextManager:
+def block_precision(x: torch.Tensor, use_fp16: bool, force_fp32: bool) -> contextlib.AbstractContextManager:
     """Context for one block: keep the caller's autocast, or switch it off for this block."""
     dev = x.device.type
     if not torch.is_autocast_enabled(dev):
@@ -48,7 +53,7 @@ def _block_precision(x: torch.Tensor, use_fp16: bool, force_fp32: bool) -> conte
     return contextlib.nullcontext()
 
 
-def _lowp_active(x: torch.Tensor) -> bool:
+def lowp_active(x: torch.Tensor) -> bool:
     return torch.is_autocast_enabled(x.device.type)
 
 
@@ -57,11 +62,24 @@ def _lowp_active(x: torch.Tensor) -> bool:
 
 
 class MappingNetwork(nn.Module):
-    """z (+ embedded label c) -> w, broadcast to ``num_ws`` copies; tracks the mean w."""
+    """z [N, z_dim] (+ embedded label c [N, c_dim]) -> w [N, num_ws, w_dim]; tracks the mean w.
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
-                 embed_features: int | None = None, layer_features: int | None = None, activation: str = "lrelu",
-                 lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.995) -> None:
+    With ``num_ws=None`` the output is [N, w_dim] (the discriminator's label embedding).
+    """
+
+    def __init__(
+        self,
+        z_dim: int,                             # Input latent (z) width; 0 = no latent input.
+        c_dim: int,                             # Conditioning label (c) width; 0 = unconditional.
+        w_dim: int,                             # Intermediate latent (w) width.
+        num_ws: int | None,                     # Copies of w to broadcast; None = return [N, w_dim].
+        num_layers: int = 8,                    # Fully connected layers in the mapping.
+        embed_features: int | None = None,      # Label embedding width; None = w_dim (0 when c_dim = 0).
+        layer_features: int | None = None,      # Hidden layer width; None = w_dim.
+        activation: str = "lrelu",              # Activation of every layer.
+        lr_multiplier: float = 0.01,            # Learning-rate multiplier of the mapping layers.
+        w_avg_beta: float | None = 0.995,       # Decay of the tracked mean w; None = no w_avg (no truncation).
+    ) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.num_layers = num_layers
@@ -122,13 +140,27 @@ class MappingNetwork(nn.Module):
 
 
 class SynthesisLayer(nn.Module):
-    """Modulated 3x3 convolution (optionally 2x upsampling) + noise + bias + lrelu."""
+    """Modulated 3x3 convolution (optionally 2x upsampling) + noise + bias + lrelu.
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, kernel_size: int = 3,
-                 up: int = 1, use_noise: bool = True, activation: str = "lrelu",
-                 resample_filter: Sequence[float] = (1, 3, 3, 1), conv_clamp: float | None = None) -> None:
+    x: [N, in_channels, R/up, R/up], w: [N, w_dim] -> [N, out_channels, R, R].
+    """
+
+    def __init__(
+        self,
+        in_channels: int,                                   # Channels of the input feature map.
+        out_channels: int,                                  # Channels of the output feature map.
+        w_dim: int,                                         # Width of the intermediate latent w.
+        resolution: int,                                    # Output resolution R of this layer.
+        kernel_size: int = 3,                               # Convolution kernel width.
+        up: int = 1,                                        # Upsampling factor: 1, or 2 for a block's conv0.
+        use_noise: bool = True,                             # Add per-pixel noise (scaled by noise_strength)?
+        activation: str = "lrelu",                          # Activation after the bias.
+        resample_filter: Sequence[float] = (1, 3, 3, 1),    # 1-D FIR taps for upsampling.
+        conv_clamp: float | None = None,                    # Clamp outputs to +-X; None = no clamping.
+    ) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
+        self.w_dim = w_dim
         self.resolution = resolution
         self.up = up
         self.use_noise = use_noise
@@ -148,6 +180,9 @@ class SynthesisLayer(nn.Module):
                 gain: float = 1.0) -> torch.Tensor:
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        in_res = self.resolution // self.up
+        assert_shape(x, [None, self.in_channels, in_res, in_res], f"{self.resolution}px layer x")
+        assert_shape(w, [x.shape[0], self.w_dim], f"{self.resolution}px layer w")
         with torch.autocast(device_type=x.device.type, enabled=False):
             styles = self.affine(w.float())
         noise = None
@@ -166,11 +201,21 @@ class SynthesisLayer(nn.Module):
 
 
 class ToRGBLayer(nn.Module):
-    """Modulated 1x1 convolution to image channels, without demodulation."""
+    """Modulated 1x1 convolution to image channels, without demodulation.
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
-                 conv_clamp: float | None = None) -> None:
+    x: [N, in_channels, H, W], w: [N, w_dim] -> [N, out_channels, H, W].
+    """
+
+    def __init__(
+        self,
+        in_channels: int,                   # Channels of the input feature map.
+        out_channels: int,                  # Image channels produced (3 for RGB).
+        w_dim: int,                         # Width of the intermediate latent w.
+        kernel_size: int = 1,               # Convolution kernel width.
+        conv_clamp: float | None = None,    # Clamp outputs to +-X; None = no clamping.
+    ) -> None:
         super().__init__()
+        self.in_channels, self.out_channels, self.w_dim = in_channels, out_channels, w_dim
         self.conv_clamp = conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
@@ -178,6 +223,8 @@ class ToRGBLayer(nn.Module):
         self.weight_gain = 1 / np.sqrt(in_channels * kernel_size ** 2)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
+        assert_shape(x, [None, self.in_channels, None, None], "torgb x")
+        assert_shape(w, [x.shape[0], self.w_dim], "torgb w")
         with torch.autocast(device_type=x.device.type, enabled=False):
             styles = self.affine(w.float()) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
@@ -185,11 +232,26 @@ class ToRGBLayer(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
-    """One resolution of the synthesis network (architecture 'skip', 'orig' or 'resnet')."""
+    """One resolution R of the synthesis network (architecture 'skip', 'orig' or 'resnet').
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
-                 is_last: bool, architecture: str = "skip", resample_filter: Sequence[float] = (1, 3, 3, 1),
-                 conv_clamp: float | None = None, use_fp16: bool = False, **layer_kwargs: Any) -> None:
+    x: [N, in_channels, R/2, R/2] (None for the first block), img: [N, img_channels, R/2, R/2]
+    or None, ws: [N, num_conv + num_torgb, w_dim] -> x [N, out_channels, R, R], img [N, img_channels, R, R].
+    """
+
+    def __init__(
+        self,
+        in_channels: int,                                   # Channels of the input x; 0 = first block (const).
+        out_channels: int,                                  # Channels of this block's feature maps.
+        w_dim: int,                                         # Width of the intermediate latent w.
+        resolution: int,                                    # Output resolution R of this block.
+        img_channels: int,                                  # Image channels (3 for RGB).
+        is_last: bool,                                      # The last (highest resolution) block?
+        architecture: str = "skip",                         # 'orig', 'skip' (torgb every block) or 'resnet'.
+        resample_filter: Sequence[float] = (1, 3, 3, 1),    # 1-D FIR taps for upsampling.
+        conv_clamp: float | None = None,                    # Clamp conv outputs to +-X; None = no clamping.
+        use_fp16: bool = False,                             # Run under fp16 autocast (num_fp16_res blocks)?
+        **layer_kwargs: Any,                                # More SynthesisLayer arguments (use_noise, ...).
+    ) -> None:
         super().__init__()
         if architecture not in ("orig", "skip", "resnet"):
             raise ValueError(f"unknown synthesis architecture {architecture!r}")
@@ -221,10 +283,16 @@ class SynthesisBlock(nn.Module):
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, force_fp32: bool = False,
                 fused_modconv: bool | None = None, noise_mode: str = "random") -> tuple[torch.Tensor, torch.Tensor]:
+        res, half = self.resolution, self.resolution // 2
+        assert_shape(ws, [None, self.num_conv + self.num_torgb, self.w_dim], f"b{res} ws")
+        if self.in_channels != 0:
+            assert_shape(x, [ws.shape[0], self.in_channels, half, half], f"b{res} x")
+        if img is not None:
+            assert_shape(img, [ws.shape[0], self.img_channels, half, half], f"b{res} img")
         w_iter = iter(ws.unbind(dim=1))
         ref = ws
-        with _block_precision(ref, self.use_fp16, force_fp32):
-            lowp = _lowp_active(ref)
+        with block_precision(ref, self.use_fp16, force_fp32):
+            lowp = lowp_active(ref)
             if fused_modconv is None:
                 fused_modconv = (not self.training) and (not lowp or ws.shape[0] == 1)
             if self.in_channels == 0:
@@ -247,6 +315,7 @@ class SynthesisBlock(nn.Module):
             if self.is_last or self.architecture == "skip":
                 y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv).float()
                 img = img + y if img is not None else y
+        assert_shape(x, [ws.shape[0], self.out_channels, res, res], f"b{res} output x")
         return x, img
 
     def extra_repr(self) -> str:
@@ -256,8 +325,16 @@ class SynthesisBlock(nn.Module):
 class SynthesisNetwork(nn.Module):
     """ws [N, num_ws, w_dim] -> image [N, img_channels, R, R] (roughly in [-1, 1])."""
 
-    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
-                 channel_max: int = 512, num_fp16_res: int = 0, **block_kwargs: Any) -> None:
+    def __init__(
+        self,
+        w_dim: int,                     # Width of the intermediate latent w.
+        img_resolution: int,            # Output resolution R, a power of two >= 4.
+        img_channels: int,              # Image channels (3 for RGB).
+        channel_base: int = 32768,      # Channels at resolution r: min(channel_base // r, channel_max).
+        channel_max: int = 512,         # Most channels of any block.
+        num_fp16_res: int = 0,          # Highest resolutions that run under fp16 autocast (see module doc).
+        **block_kwargs: Any,            # More SynthesisBlock arguments (architecture, conv_clamp, ...).
+    ) -> None:
         super().__init__()
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
             raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
@@ -283,8 +360,7 @@ class SynthesisNetwork(nn.Module):
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False,
                 fused_modconv: bool | None = None) -> torch.Tensor:
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
+        assert_shape(ws, [None, self.num_ws, self.w_dim], "synthesis ws")
         ws = ws.float()
         w_idx = 0
         x = img = None
@@ -300,11 +376,20 @@ class SynthesisNetwork(nn.Module):
 
 
 class Generator(nn.Module):
-    """StyleGAN2 generator: ``G(z, c) -> img``; ``G.mapping`` and ``G.synthesis`` are public."""
+    """StyleGAN2 generator: ``G(z [N, z_dim], c [N, c_dim]) -> img [N, img_channels, R, R]``;
+    ``G.mapping`` and ``G.synthesis`` are public. ``init_kwargs`` records the arguments (a snapshot
+    stores them as ``G_kwargs`` and rebuilds the same network from them)."""
 
-    def __init__(self, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, img_resolution: int = 256,
-                 img_channels: int = 3, mapping_kwargs: dict | None = None,
-                 synthesis_kwargs: dict | None = None) -> None:
+    def __init__(
+        self,
+        z_dim: int = 512,                       # Input latent (z) width.
+        c_dim: int = 0,                         # Conditioning label width; 0 = unconditional.
+        w_dim: int = 512,                       # Intermediate latent (w) width.
+        img_resolution: int = 256,              # Output resolution, a power of two >= 4.
+        img_channels: int = 3,                  # Output image channels.
+        mapping_kwargs: dict | None = None,     # MappingNetwork arguments; None = {"num_layers": 8}.
+        synthesis_kwargs: dict | None = None,   # SynthesisNetwork arguments; None = NVIDIA's defaults.
+    ) -> None:
         super().__init__()
         mapping_kwargs = dict(mapping_kwargs if mapping_kwargs is not None else {"num_layers": 8})
         synthesis_kwargs = dict(synthesis_kwargs if synthesis_kwargs is not None else
@@ -327,159 +412,12 @@ class Generator(nn.Module):
         return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32, fused_modconv=fused_modconv)
 
 
-# ----------------------------------------------------------------------------------------------
-# Discriminator
+def __getattr__(name: str) -> Any:
+    # The discriminator lives in .discriminator (this module stays under ~400 lines); the old
+    # import path ``from neuralbrush.gan.networks import Discriminator`` keeps working. Resolved
+    # lazily because .discriminator imports MappingNetwork from here.
+    if name in ("Discriminator", "DiscriminatorBlock", "DiscriminatorEpilogue"):
+        from . import discriminator
 
-
-class DiscriminatorBlock(nn.Module):
-    """One resolution of the discriminator: (fromrgb) conv0, conv1 with 2x down, skip."""
-
-    def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, resolution: int, img_channels: int,
-                 first_layer_idx: int, architecture: str = "resnet", activation: str = "lrelu",
-                 resample_filter: Sequence[float] = (1, 3, 3, 1), conv_clamp: float | None = None,
-                 use_fp16: bool = False, freeze_layers: int = 0) -> None:
-        super().__init__()
-        if in_channels not in (0, tmp_channels):
-            raise ValueError("in_channels must be 0 or tmp_channels")
-        if architecture not in ("orig", "skip", "resnet"):
-            raise ValueError(f"unknown discriminator architecture {architecture!r}")
-        self.in_channels = in_channels
-        self.resolution = resolution
-        self.img_channels = img_channels
-        self.first_layer_idx = first_layer_idx
-        self.architecture = architecture
-        self.use_fp16 = use_fp16
-        self.register_buffer("resample_filter", setup_filter(resample_filter))
-        self.num_layers = 0
-
-        def trainable() -> bool:
-            idx = self.first_layer_idx + self.num_layers
-            self.num_layers += 1
-            return idx >= freeze_layers
-
-        if in_channels == 0 or architecture == "skip":
-            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, kernel_size=1, activation=activation,
-                                       trainable=trainable(), conv_clamp=conv_clamp)
-        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, kernel_size=3, activation=activation,
-                                 trainable=trainable(), conv_clamp=conv_clamp)
-        self.conv1 = Conv2dLayer(tmp_channels, out_channels, kernel_size=3, activation=activation, down=2,
-                                 trainable=trainable(), resample_filter=resample_filter, conv_clamp=conv_clamp)
-        if architecture == "resnet":
-            self.skip = Conv2dLayer(tmp_channels, out_channels, kernel_size=1, bias=False, down=2,
-                                    trainable=trainable(), resample_filter=resample_filter)
-
-    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None,
-                force_fp32: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        ref = x if x is not None else img
-        with _block_precision(ref, self.use_fp16, force_fp32):
-            lowp = _lowp_active(ref)
-            if x is not None and not lowp:
-                x = x.float()
-            if self.in_channels == 0 or self.architecture == "skip":
-                if not lowp:
-                    img = img.float()
-                y = self.fromrgb(img)
-                x = x + y if x is not None else y
-                img = downsample2d(img, self.resample_filter) if self.architecture == "skip" else None
-            if self.architecture == "resnet":
-                y = self.skip(x, gain=np.sqrt(0.5))
-                x = self.conv0(x)
-                x = self.conv1(x, gain=np.sqrt(0.5))
-                x = y + x
-            else:
-                x = self.conv0(x)
-                x = self.conv1(x)
-        return x, img
-
-
-class DiscriminatorEpilogue(nn.Module):
-    """4x4 head: minibatch stddev, conv, fc, out (projection onto the label embedding when c_dim>0)."""
-
-    def __init__(self, in_channels: int, cmap_dim: int, resolution: int, img_channels: int,
-                 architecture: str = "resnet", mbstd_group_size: int | None = 4, mbstd_num_channels: int = 1,
-                 activation: str = "lrelu", conv_clamp: float | None = None) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.cmap_dim = cmap_dim
-        self.resolution = resolution
-        self.architecture = architecture
-        if architecture == "skip":
-            self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
-        self.mbstd = (MinibatchStdLayer(group_size=mbstd_group_size, num_channels=mbstd_num_channels)
-                      if mbstd_num_channels > 0 else None)
-        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation=activation,
-                                conv_clamp=conv_clamp)
-        self.fc = FullyConnectedLayer(in_channels * resolution ** 2, in_channels, activation=activation)
-        self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
-
-    def forward(self, x: torch.Tensor, img: torch.Tensor | None, cmap: torch.Tensor | None) -> torch.Tensor:
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            x = x.float().contiguous()
-            if self.architecture == "skip":
-                x = x + self.fromrgb(img.float())
-            if self.mbstd is not None:
-                x = self.mbstd(x)
-            x = self.conv(x)
-            x = self.fc(x.flatten(1))
-            x = self.out(x)
-            if self.cmap_dim > 0:
-                x = (x * cmap).sum(dim=1, keepdim=True) * (1 / np.sqrt(self.cmap_dim))
-        return x
-
-
-class Discriminator(nn.Module):
-    """StyleGAN2 residual discriminator: ``D(img, c) -> logits [N, 1]``."""
-
-    def __init__(self, c_dim: int = 0, img_resolution: int = 256, img_channels: int = 3, architecture: str = "resnet",
-                 channel_base: int = 32768, channel_max: int = 512, num_fp16_res: int = 0,
-                 conv_clamp: float | None = None, mbstd_group_size: int | None = 4, mbstd_num_channels: int = 1,
-                 cmap_dim: int | None = None, freeze_layers: int = 0, mapping_kwargs: dict | None = None) -> None:
-        super().__init__()
-        if img_resolution < 4 or img_resolution & (img_resolution - 1):
-            raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
-        self.init_kwargs = dict(c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                architecture=architecture, channel_base=channel_base, channel_max=channel_max,
-                                num_fp16_res=num_fp16_res, conv_clamp=conv_clamp, mbstd_group_size=mbstd_group_size,
-                                mbstd_num_channels=mbstd_num_channels, cmap_dim=cmap_dim)
-        if freeze_layers:
-            self.init_kwargs["freeze_layers"] = freeze_layers
-        if mapping_kwargs:
-            self.init_kwargs["mapping_kwargs"] = dict(mapping_kwargs)
-        self.c_dim = c_dim
-        self.img_resolution = img_resolution
-        self.img_resolution_log2 = int(np.log2(img_resolution))
-        self.img_channels = img_channels
-        self.block_resolutions = [2 ** i for i in range(self.img_resolution_log2, 2, -1)]
-        channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions + [4]}
-        fp16_resolution = max(2 ** (self.img_resolution_log2 + 1 - num_fp16_res), 8)
-        if cmap_dim is None:
-            cmap_dim = channels[4]
-        if c_dim == 0:
-            cmap_dim = 0
-        self.cmap_dim = cmap_dim
-        common = dict(img_channels=img_channels, architecture=architecture, conv_clamp=conv_clamp)
-        layer_idx = 0
-        for res in self.block_resolutions:
-            in_channels = channels[res] if res < img_resolution else 0
-            block = DiscriminatorBlock(in_channels, channels[res], channels[res // 2], resolution=res,
-                                       first_layer_idx=layer_idx, use_fp16=res >= fp16_resolution,
-                                       freeze_layers=freeze_layers, **common)
-            setattr(self, f"b{res}", block)
-            layer_idx += block.num_layers
-        if c_dim > 0:
-            self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None,
-                                          **(mapping_kwargs or {}))
-        self.b4 = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=4,
-                                        mbstd_group_size=mbstd_group_size, mbstd_num_channels=mbstd_num_channels,
-                                        **common)
-
-    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, force_fp32: bool = False) -> torch.Tensor:
-        if img.ndim != 4 or img.shape[1] != self.img_channels or img.shape[2] != self.img_resolution \
-                or img.shape[3] != self.img_resolution:
-            raise ValueError(f"D expects images [N, {self.img_channels}, {self.img_resolution}, "
-                             f"{self.img_resolution}], got {list(img.shape)}")
-        x = None
-        for res in self.block_resolutions:
-            x, img = getattr(self, f"b{res}")(x, img, force_fp32=force_fp32)
-        cmap = self.mapping(None, c) if self.c_dim > 0 else None
-        return self.b4(x, img, cmap)
+        return getattr(discriminator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,6 +18,10 @@ levels nearest the bottleneck that have 8*ngf output channels (three of them for
 
 With batch norm the convolutions carry no bias (the norm has one); with instance norm (no
 affine parameters, no running statistics) every convolution has a bias.
+
+Every level checks the channels it receives and the U-Net checks the image size
+(:func:`neuralbrush.core.shapes.assert_shape`; a :class:`~neuralbrush.core.shapes.ShapeError`
+names the level built for something else).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
+
+from ..core.shapes import ShapeError, assert_shape
 
 ARCH_DEPTHS = {"unet_256": 8, "unet_128": 7, "unet_64": 6, "unet_32": 5}
 NORMS = ("batch", "instance")
@@ -72,29 +78,53 @@ def dropout_levels(depth: int) -> set[int]:
 
 
 class EncoderLevel(nn.Module):
-    """conv 4x4 stride 2 -> optional norm -> activation. Output: [N, out, H/2, W/2]."""
+    """conv 4x4 stride 2 -> optional norm -> activation. [N, cin, H, W] -> [N, cout, H/2, W/2]."""
 
-    def __init__(self, cin: int, cout: int, *, norm: str | None, bias: bool, activation: str) -> None:
+    def __init__(
+        self,
+        cin: int,               # Channels of the input.
+        cout: int,              # Channels of the output.
+        *,
+        norm: str | None,       # 'batch' or 'instance'; None = no normalisation (outermost, innermost).
+        bias: bool,             # Give the convolution a bias (True when no batch norm follows).
+        activation: str,        # 'lrelu' (LeakyReLU 0.2) or anything else for ReLU (the bottleneck).
+    ) -> None:
         super().__init__()
+        self.cin = cin
         self.conv = nn.Conv2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)
         self.norm = norm_layer(norm, cout) if norm else nn.Identity()
         self.act = nn.LeakyReLU(0.2) if activation == "lrelu" else nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert_shape(x, [None, self.cin, None, None], "encoder level x")
         return self.act(self.norm(self.conv(x)))
 
 
 class DecoderLevel(nn.Module):
-    """ReLU -> transposed conv 4x4 stride 2 -> norm (or Tanh at the output) -> optional dropout."""
+    """ReLU -> transposed conv 4x4 stride 2 -> norm (or Tanh at the output) -> optional dropout.
 
-    def __init__(self, cin: int, cout: int, *, norm: str | None, bias: bool, dropout: float, outermost: bool) -> None:
+    [N, cin, H, W] -> [N, cout, 2H, 2W]; cin counts the concatenated skip too.
+    """
+
+    def __init__(
+        self,
+        cin: int,               # Channels of the input (previous decoder output + skip, or the bottleneck).
+        cout: int,              # Channels of the output (the image channels at the outermost level).
+        *,
+        norm: str | None,       # 'batch' or 'instance'; None = no normalisation (outermost).
+        bias: bool,             # Give the transposed convolution a bias.
+        dropout: float,         # Dropout probability after the norm; 0 = no dropout layer.
+        outermost: bool,        # The image level: Tanh instead of norm and dropout.
+    ) -> None:
         super().__init__()
+        self.cin = cin
         self.conv = nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)
         self.norm = norm_layer(norm, cout) if norm else nn.Identity()
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.outermost = outermost
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert_shape(x, [None, self.cin, None, None], "decoder level x")
         y = self.conv(torch.relu(x))
         if self.outermost:
             return torch.tanh(y)
@@ -107,8 +137,16 @@ class UNetGenerator(nn.Module):
     H and W must be multiples of ``2 ** depth`` (256 for unet_256, 128 for unet_128).
     """
 
-    def __init__(self, arch: str = "unet_256", *, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
-                 norm: str = "batch", dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        arch: str = "unet_256",     # A key of ARCH_DEPTHS: the number of levels (8 for unet_256).
+        *,
+        in_channels: int = 3,       # Channels of the input image.
+        out_channels: int = 3,      # Channels of the output image.
+        ngf: int = 64,              # Channels of the outermost encoder level; deeper levels up to 8x.
+        norm: str = "batch",        # 'batch' or 'instance' normalisation (see NORMS).
+        dropout: float = 0.5,       # Dropout in the 8*ngf decoder levels nearest the bottleneck; 0 = none.
+    ) -> None:
         super().__init__()
         self.config = UNetConfig(arch, in_channels, out_channels, ngf, norm, dropout)
         depth = self.config.depth
@@ -134,10 +172,10 @@ class UNetGenerator(nn.Module):
                 dropout=dropout if k in drop else 0.0, outermost=k == 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert_shape(x, [None, self.config.in_channels, None, None], f"{self.config.arch} input")
         n, c, h, w = x.shape
-        assert c == self.config.in_channels, f"expected {self.config.in_channels} channels, got {c}"
-        assert h % self.multiple == 0 and w % self.multiple == 0, \
-            f"{self.config.arch} needs sizes divisible by {self.multiple}, got {h}x{w}"
+        if h % self.multiple or w % self.multiple:
+            raise ShapeError(f"{self.config.arch} needs sizes divisible by {self.multiple}, got {h}x{w}")
         skips = []
         for k in range(1, self.depth + 1):
             x = getattr(self, f"down{k}")(x)
@@ -145,6 +183,7 @@ class UNetGenerator(nn.Module):
         y = getattr(self, f"up{self.depth}")(skips[-1])
         for k in range(self.depth - 1, 0, -1):
             y = getattr(self, f"up{k}")(torch.cat([skips[k - 1], y], dim=1))
+        assert_shape(y, [n, self.config.out_channels, h, w], f"{self.config.arch} output")
         return y
 
 
@@ -169,7 +208,14 @@ class PatchDiscriminator(nn.Module):
     Layers: conv1 (no norm) .. conv{n_layers+1} (stride 1 for the last), then ``out``.
     """
 
-    def __init__(self, in_channels: int = 6, *, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
+    def __init__(
+        self,
+        in_channels: int = 6,   # Condition + target channels, concatenated.
+        *,
+        ndf: int = 64,          # Channels of conv1; deeper layers up to 8x.
+        n_layers: int = 3,      # Stride-2 convolutions (3 gives 70x70 receptive fields).
+        norm: str = "batch",    # 'batch' or 'instance' normalisation after conv2 onwards.
+    ) -> None:
         super().__init__()
         self.config = PatchConfig(in_channels, ndf, n_layers, norm)
         bias = norm == "instance"
@@ -184,7 +230,7 @@ class PatchDiscriminator(nn.Module):
         self.out = nn.Conv2d(cout, 1, kernel_size=4, stride=1, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        assert x.shape[1] == self.config.in_channels, f"expected {self.config.in_channels} channels, got {x.shape[1]}"
+        assert_shape(x, [None, self.config.in_channels, None, None], "PatchGAN input")
         x = nn.functional.leaky_relu(self.conv1(x), 0.2)
         for k in range(2, self.n_layers + 2):
             x = nn.functional.leaky_relu(getattr(self, f"norm{k}")(getattr(self, f"conv{k}")(x)), 0.2)
