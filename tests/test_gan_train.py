@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from neuralbrush.cli.main import run
+from neuralbrush.core.progress import ProgressEvent
 from neuralbrush.core.runs import read_stats, snapshot_files
 from neuralbrush.datasets.samples import write_blooms
 from neuralbrush.gan import build_discriminator, build_generator
@@ -121,8 +122,9 @@ def test_freeze_d_counts_from_highest_resolution():
 
 def test_tiny_training_run_writes_everything(blooms16, tmp_path):
     opts = TrainOptions(data=str(blooms16), outdir=str(tmp_path / "runs"), kimg=0.024, aug="ada", **TINY)
-    ticks = []
-    run_dir = train(opts, callback=ticks.append)
+    events = []
+    run_dir = train(opts, progress=events.append)
+    ticks = [e for e in events if e.kind == "tick"]
     assert run_dir.name == "00000-blooms16-small"
     for name in ("training_options.json", "reals.png", "fakes_init.png", "fakes000000.png", "stats.jsonl",
                  "metrics.jsonl", "log.txt", "progress.gif", "progress.mp4"):
@@ -137,6 +139,9 @@ def test_tiny_training_run_writes_everything(blooms16, tmp_path):
     stats = read_stats(run_dir)
     assert any("sec_per_kimg" in r for r in stats) and any("metrics/swd" in r for r in stats)
     assert len(ticks) == 3 and ticks[-1].snapshot is not None
+    snaps_seen = [e for e in events if e.kind == "snapshot"]
+    assert snaps_seen and snaps_seen[-1].preview is not None and snaps_seen[-1].snapshot == snaps[-1]
+    assert all(isinstance(e, ProgressEvent) for e in events) and events[-1].run_dir == run_dir
     from PIL import Image
 
     assert Image.open(run_dir / "fakes_init.png").size == (3 * 16, 2 * 16)
@@ -201,11 +206,11 @@ def test_kill_then_resume_latest_restores_kimg_and_p(blooms16, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     snap = load_snapshot(snapshot_files(run_dir)[-1])
-    nimg, p = snap.meta["cur_nimg"], snap.meta["augment_p"]
+    nimg, p, killed_at = snap.meta["cur_nimg"], snap.meta["augment_p"], snap.path.name
     assert 0 < p < 1  # ada starts at 0.5 and moves one step every 4 minibatches (16 images / 500 per step)
-    ticks = []
-    resumed = train(TrainOptions(resume="latest", outdir=str(outdir), kimg=(nimg + 16) / 1000),
-                    explicit={"resume", "outdir", "kimg"}, callback=ticks.append)
+    events = []
+    resumed = train(TrainOptions(resume="latest", outdir=str(outdir), kimg=(nimg + 16) / 1000), progress=events.append)
+    ticks = [e for e in events if e.kind == "tick"]
     assert resumed == run_dir  # continues in place
     assert not (outdir / "00001-blooms16-small").exists()
     log = (run_dir / "log.txt").read_text()
@@ -214,7 +219,10 @@ def test_kill_then_resume_latest_restores_kimg_and_p(blooms16, tmp_path):
     assert final.meta["cur_nimg"] == nimg + 16  # 4 more minibatches of 4
     # One ADA update per 4 minibatches of 4 images: p moved exactly one step from where it stopped.
     assert abs(final.meta["augment_p"] - p) == pytest.approx(16 / 500, abs=1e-6)
-    assert ticks and ticks[0].kimg > nimg / 1000
+    assert ticks and ticks[0].count > nimg / 1000 and ticks[0].unit == "kimg"
+    doc = json.loads((run_dir / "training_options.json").read_text())
+    assert doc["trainer"] == "gan" and doc["kimg"] == (nimg + 16) / 1000 and doc["minutes"] is None
+    assert doc["resumed"][-1]["from"] == killed_at and doc["resumed"][-1]["at"] == nimg / 1000
 
 
 def test_transfer_with_freeze_d_keeps_top_layers(blooms16, tmp_path):
@@ -274,8 +282,7 @@ def test_resume_latest_removes_stale_snapshot_temporaries(blooms16, tmp_path, mo
     keep.write_bytes(b"x")
     said: list[str] = []
     monkeypatch.setattr(progress, "info", said.append)
-    train(TrainOptions(resume="latest", outdir=str(tmp_path / "runs"), kimg=0.008),
-          explicit={"resume", "outdir", "kimg"})
+    train(TrainOptions(resume="latest", outdir=str(tmp_path / "runs"), kimg=0.008))
     assert not stale.exists() and keep.exists()
     assert any("removed 1 unfinished snapshot " in s and "5.0 MB freed" in s for s in said), said
 

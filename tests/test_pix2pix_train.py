@@ -33,12 +33,15 @@ def test_training_writes_run_directory(blooms_dir, tmp_path):
     run_dir = result.run_dir
     assert run_dir.name == "00000-" + blooms_dir.name + "-pix2pix"
     saved = json.loads((run_dir / "training_options.json").read_text())
-    assert saved["input"] == "edges" and saved["generator"]["arch"] == "unet_32" and saved["val_images"] == 1
-    assert (run_dir / "fakes-init.png").exists() and (run_dir / f"fakes{result.step:07d}.png").exists()
+    assert saved["input"] == "edges" and saved["resolved"]["generator"]["arch"] == "unet_32"
+    assert saved["resolved"]["val_images"] == 1 and saved["trainer"] == "pix2pix" and saved["resumed"] == []
+    assert (run_dir / "fakes_init.png").exists() and (run_dir / f"fakes{result.step:07d}.png").exists()
+    assert (run_dir / "log.txt").is_file() and (run_dir / "progress.gif").is_file()
     assert result.step == 2 * (9 // 2)  # (1 constant + 1 decay epoch) x 4 steps of batch 2
     tensors, meta = load_checkpoint(result.snapshot, expect_format="neuralbrush.pix2pix")
     assert meta["input"] == "edges" and meta["size"] == 32 and meta["step"] == result.step
-    assert any(k.startswith("optG.") for k in tensors) and any(k.startswith("optD.") for k in tensors)
+    assert any(k.startswith("opt_G.") for k in tensors) and any(k.startswith("opt_D.") for k in tensors)
+    assert "rng.torch" in tensors
     g = UNetGenerator("unet_32", ngf=8)
     g.load_state_dict(unprefixed(tensors, "G"))
     rows = read_stats(run_dir)
@@ -62,7 +65,8 @@ def test_killed_run_resumes_exactly(blooms_dir, tmp_path):
     b, _ = load_checkpoint(resumed.snapshot)
     for k in unprefixed(a, "G"):
         torch.testing.assert_close(a[f"G.{k}"], b[f"G.{k}"], rtol=0, atol=0, msg=k)
-    assert (resumed.run_dir / f"training_options-resume{int(snaps[1].stem.split('-')[-1]):07d}.json").exists()
+    record = json.loads((resumed.run_dir / "training_options.json").read_text())["resumed"]
+    assert [r["from"] for r in record] == [snaps[1].name] and record[0]["at"] == int(snaps[1].stem.split("-")[-1])
 
 
 def test_paired_dataset_and_same_augmentation_on_both_sides(tmp_path, blooms_dir):
@@ -144,7 +148,7 @@ def test_torchrun_two_processes(blooms_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     saved = json.loads((run_dir / "training_options.json").read_text())
-    assert saved["world_size"] == 2
+    assert saved["resolved"]["world_size"] == 2
     meta = read_meta(snapshot_files(run_dir)[-1])
     assert meta["step"] == 9 // 4  # 9 training images, 2 per process per step
 
@@ -170,4 +174,4 @@ def test_holdout_zero_records_no_nan(blooms_dir, tmp_path, capsys):
     assert "NaN" not in text and "val_L1" not in text
     meta = read_meta(snapshot_files(run_dir)[-1])
     assert "val_L1" not in meta and "mean_image_L1" not in meta
-    assert json.loads((run_dir / "training_options.json").read_text())["val_images"] == 0
+    assert json.loads((run_dir / "training_options.json").read_text())["resolved"]["val_images"] == 0

@@ -8,9 +8,10 @@ One ``.safetensors`` file written atomically through :mod:`neuralbrush.core.chec
   "G_kwargs": {...}, "D_kwargs": {...}, ...}`` plus whatever the trainer adds (cur_nimg,
   augment_p, training_options...).
 
-The trainer names them ``<run>/network-snapshot-{kimg:06d}.safetensors`` (:func:`snapshot_name`).
+The trainer names them ``<run>/network-snapshot-{kimg:06d}.safetensors`` (:func:`snapshot_name`); optimiser
+and RNG state sit under the prefixes of :func:`neuralbrush.core.training.state_tensors`.
 A full disk during a write leaves the previous snapshot as it was and says so; the temporaries a
-killed writer leaves are removed when the run resumes (:func:`clean_stale_snapshots`).
+killed writer leaves are removed when the run resumes (:meth:`neuralbrush.core.training.TrainingRun.continue_`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from ..core.checkpoint import clean_stale_temporaries, load_checkpoint, save_snapshot_checkpoint, unprefixed
+from ..core.checkpoint import load_checkpoint, save_snapshot_checkpoint, unprefixed
 from ..core.errors import CheckpointError
 from . import ARCHS, build_discriminator, build_generator
 
@@ -34,14 +35,11 @@ RESERVED_META = ("format", "version", "arch", "G_kwargs", "D_kwargs", "networks"
 
 
 def snapshot_name(kimg: int) -> str:
-    """File name of the snapshot taken at ``kimg`` thousand images."""
-    return f"network-snapshot-{int(kimg):06d}.safetensors"
+    """File name of the snapshot taken at ``kimg`` thousand images (the one pattern of
+    :func:`neuralbrush.core.training.snapshot_name`)."""
+    from ..core.training import snapshot_name as run_snapshot_name
 
-
-def clean_stale_snapshots(run_dir: str | os.PathLike) -> tuple[int, int]:
-    """Remove the half-written snapshot temporaries a killed run left in ``run_dir`` (each can be a
-    full snapshot's size); one info line says how many and how much space came back."""
-    return clean_stale_temporaries(run_dir, "network-snapshot-*", what="unfinished snapshot")
+    return run_snapshot_name(kimg, "kimg")
 
 
 @dataclass

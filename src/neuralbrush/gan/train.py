@@ -1,11 +1,15 @@
 """The GAN training loop (StyleGAN2-ADA and DCGAN share it).
 
 ``train(TrainOptions(data='blooms/', cfg='small', minutes=10))`` creates
-``runs/NNNNN-<dataset>-<cfg>/`` with training_options.json, reals.png, fakes_init.png,
-fakesNNNNNN.png + network-snapshot-NNNNNN.safetensors at every snapshot, stats.jsonl (and
-TensorBoard events), metrics.jsonl, log.txt and progress.gif/.mp4. ``resume='latest'``
-continues the newest run of ``outdir`` in place with kimg, augment p, optimiser and RNG states
-restored; any other ``resume`` source is transfer learning into a new run.
+``runs/NNNNN-<dataset>-<cfg>/`` through :class:`neuralbrush.core.training.TrainingRun`:
+training_options.json, reals.png, fakes_init.png, fakesNNNNNN.png +
+network-snapshot-NNNNNN.safetensors at every snapshot (NNNNNN = kimg), stats.jsonl (and
+TensorBoard events), metrics.jsonl, log.txt and progress.gif/.mp4.
+
+Resuming has one meaning (shared with pix2pix): :func:`resume` continues a run in place with
+kimg, augment p, optimiser and RNG states restored; the run's saved options decide everything
+except :data:`CONTINUE_OVERRIDES`. ``resume='latest'`` is the newest GAN run of ``outdir`` with a
+snapshot; any other ``resume`` source is transfer learning into a new run.
 
 Under ``torchrun`` every rank trains on batch/N images; gradients are averaged across ranks by
 hand after each phase (works with R1's double backward and lazy regularisation), and rank 0
@@ -14,242 +18,147 @@ writes all outputs.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
+import os
 import time
 from pathlib import Path
-from typing import Any, Callable
 
 import torch
 
 from ..core import distributed as dist
-from ..core.checkpoint import read_json
 from ..core.errors import UsageError
-from ..core.progress import info, make_progress
-from ..core.runs import StatsWriter, latest_run_dir, latest_snapshot, new_run_dir, save_options, snapshot_files
+from ..core.progress import ProgressFn
+from ..core.runs import latest_snapshot
+from ..core.training import (Budget, TrainingRun, check_overrides, latest_resumable_run, restore_state_tensors,
+                             saved_options, set_threads, state_tensors)
 from . import build_discriminator, build_generator
 from .augment import AdaController, make_augment_pipe
 from .loss import GANLoss
 from .metrics import MetricRunner
-from .presets import ResolvedConfig, TrainOptions, lazy_optimizer_kwargs, resolve
-from .snapshot import clean_stale_snapshots, load_snapshot, restore_networks, save_snapshot, snapshot_name
-from .trainer_state import (RealImages, fakes_grid_files, frozen_parameters, generate_images, grid_size,
-                            load_optimizer_tensors, load_transfer_source, optimizer_tensors, restore_rng,
-                            rng_tensors, to_float)
+from .presets import TrainOptions, lazy_optimizer_kwargs, resolve
+from .snapshot import load_snapshot, restore_networks, save_snapshot
+from .trainer_state import (RealImages, average_grads, frozen_parameters, generate_images, grid_size,
+                            load_transfer_source, reduce_sum, to_float)
 
-# Options a continued run (--resume latest) takes from the new command line; all others
-# (network shape, data, losses) come from the run being continued.
-CONTINUE_OVERRIDES = ("kimg", "minutes", "tick", "snap", "device", "precision", "metrics", "metric_images", "workers",
-                      "threads")
+_set_threads = set_threads  # the benchmarks' name for it
 
-
-@dataclasses.dataclass
-class TickInfo:
-    """Handed to the ``callback`` of :func:`train` after every tick (progress UIs, notebooks)."""
-
-    tick: int
-    kimg: float
-    sec_per_kimg: float
-    augment_p: float
-    stats: dict[str, float]
-    run_dir: Path
-    snapshot: Path | None
+# What a continued run may change; everything else (network shape, data, losses) comes from the
+# run being continued, whose snapshot holds the weights.
+CONTINUE_OVERRIDES = ("kimg", "minutes", "tick", "snap", "keep", "device", "precision", "metrics", "metric_images",
+                      "workers", "threads")
+RUN_LENGTH = ("kimg", "minutes")  # given on a continuation, they replace the saved run length
 
 
-def _reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    if dist.world_size() > 1:
-        import torch.distributed as tdist
-
-        tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
-    return t
-
-
-def _average_grads(module: torch.nn.Module) -> None:
-    """All-reduce mean of gradients in one flat buffer (NaN/Inf scrubbed, as NVlabs do)."""
-    params = [p for p in module.parameters() if p.grad is not None]
-    if not params:
-        return
-    if dist.world_size() > 1:
-        flat = torch.cat([p.grad.flatten() for p in params])
-        dist.all_reduce_mean(flat)
-        torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
-        for p, g in zip(params, flat.split([p.numel() for p in params])):
-            p.grad.copy_(g.view_as(p))
-    else:
-        for p in params:
-            torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
-
-
-def _set_threads(threads: int) -> None:
-    """Intra-op threads. On a CPU that other processes already saturate, OpenMP threads spin
-    against each other (measured here: one step 5-10x slower with 2 threads than with 1), so
-    ``0`` (auto) picks 1 thread when the load average is at least the core count."""
-    import os
-
-    if threads > 0:
-        torch.set_num_threads(threads)
-    elif hasattr(os, "getloadavg") and os.getloadavg()[0] >= (os.cpu_count() or 1):
-        torch.set_num_threads(1)
-
-
-def _prepare_continue(opts: TrainOptions, explicit: set[str]) -> tuple[TrainOptions, Path, Path]:
-    """``--resume latest``: the newest run of outdir that has a snapshot, with its saved options."""
-    root = Path(opts.outdir)
-    runs = sorted(p for p in root.glob("[0-9]" * 5 + "-*") if p.is_dir() and snapshot_files(p)) if root.exists() else []
-    if not runs:
-        latest_run_dir(root)  # raises the standard 'no runs found'
-        raise UsageError(f"no run in {root} has a snapshot to resume from yet")
-    run_dir = runs[-1]
-    merged = TrainOptions.from_dict(read_json(run_dir / "training_options.json"))  # ignores 'resolved'
-    for k in CONTINUE_OVERRIDES:
-        if k in explicit:
-            setattr(merged, k, getattr(opts, k))
-    merged.resume = "latest"
-    return merged, run_dir, latest_snapshot(run_dir)
-
-
-def train(opts: TrainOptions, *, explicit: set[str] | None = None,
-          callback: Callable[[TickInfo], None] | None = None) -> Path:
-    """Train a GAN; returns the run directory. ``explicit`` names the options the user set
-    (for ``resume='latest'``, which otherwise keeps the continued run's options)."""
-    from ..core.device import resolve_runtime, seed_everything
-    from ..datasets.reader import ImageDataset
-
-    explicit = set(explicit or ())
-    continue_from: Path | None = None
-    run_dir: Path | None = None
+def train(opts: TrainOptions, *, progress: ProgressFn | None = None) -> Path:
+    """Train a GAN; returns the run directory. ``opts.resume == 'latest'`` continues the newest GAN
+    run of ``opts.outdir`` (see :func:`resume`), taking from ``opts`` the continuable options that
+    differ from their defaults."""
     opts.validate()  # every option, before the dataset is read or any folder is created
     if opts.resume == "latest":
-        opts, run_dir, continue_from = _prepare_continue(opts, explicit)
-        opts.validate()  # the continued run's saved options, too
-    if opts.kimg is not None and opts.minutes is not None and "kimg" in explicit and "minutes" in explicit:
+        default = TrainOptions()
+        overrides = {k: getattr(opts, k) for k in CONTINUE_OVERRIDES if getattr(opts, k) != getattr(default, k)}
+        return resume(latest_resumable_run(opts.outdir, "gan"), progress=progress, **overrides)
+    return _Loop(opts, progress=progress).train()
+
+
+def resume(run_dir: str | os.PathLike, *, progress: ProgressFn | None = None, **overrides) -> Path:
+    """Continue ``run_dir`` from its newest snapshot, in place. ``overrides`` may only name
+    :data:`CONTINUE_OVERRIDES` (a run length given replaces the saved one)."""
+    check_overrides(overrides, CONTINUE_OVERRIDES)
+    if "kimg" in overrides and "minutes" in overrides:
         raise UsageError("give either --kimg or --minutes, not both")
-    runtime = resolve_runtime(opts.device, opts.precision)
-    _set_threads(opts.threads)
-    distributed = dist.init(runtime.device)
-    rank, world = dist.rank(), dist.world_size()
-    if continue_from is not None and rank == 0:
-        clean_stale_snapshots(run_dir)  # temporaries of a snapshot write a kill interrupted
-    seed_everything(opts.seed)  # the same initial networks on every rank (and as a 1-process run)
-
-    dataset = ImageDataset(opts.data, resolution=opts.res, use_labels=opts.cond, xflip=opts.mirror)
-    res = dataset.resolution
-    if {"fid", "kid"} & set(opts.metrics.split(",")) and min(opts.metric_images, len(dataset)) < 2:
-        raise UsageError(f"FID/KID compare at least 2 images; {opts.data} has {len(dataset)} (use --metrics swd)")
-    transfer = opts.resume not in (None, "", "latest")
-    cfg = resolve(opts, res=res, img_channels=dataset.channels, c_dim=dataset.label_dim, world=world, transfer=transfer)
-    reals = RealImages(dataset, workers=opts.workers)
-
-    G = build_generator(cfg.arch, **cfg.G_kwargs).train().requires_grad_(False)
-    D = build_discriminator(cfg.arch, **cfg.D_kwargs).train().requires_grad_(False)
-    G_ema = build_generator(cfg.arch, **cfg.G_kwargs).eval().requires_grad_(False)
-    G_ema.load_state_dict(G.state_dict())
-    report = None
-    if transfer:
-        report = load_transfer_source(opts.resume, G, D, G_ema)
-    G, D, G_ema = (runtime.module(m) for m in (G, D, G_ema))
-    if world > 1:  # per-rank streams for augmentation and noise from here on
-        seed_everything(opts.seed * world + rank)
-    pipe = make_augment_pipe(opts.aug, opts.p)
-    if pipe is not None:
-        pipe = pipe.to(runtime.device)
-    ada = AdaController(target=opts.target, ada_kimg=cfg.ada_kimg) if opts.aug == "ada" else None
-
-    opt_G = torch.optim.Adam(G.parameters(), **lazy_optimizer_kwargs(cfg.G_opt, cfg.G_reg_interval))
-    opt_D = torch.optim.Adam(D.parameters(), **lazy_optimizer_kwargs(cfg.D_opt, cfg.D_reg_interval))
-    frozen = frozen_parameters(D, opts.freezed)
-    state = dict(cur_nimg=0, tick=0, batch_idx=0)
-    data_gen = torch.Generator().manual_seed(opts.seed)
-    z_gen = torch.Generator().manual_seed(opts.seed + 1)
-    loss = GANLoss(G, D, augment_pipe=pipe, r1_gamma=cfg.r1_gamma, style_mixing_prob=cfg.style_mixing,
-                   pl_weight=cfg.pl_weight, autocast=runtime.autocast, noise_mode=opts.noise_mode,
-                   reduce_mean=dist.all_reduce_mean)
-    if ada is not None:
-        loss.real_logits_hook = ada.accumulate
-
-    if continue_from is not None:
-        snap = load_snapshot(continue_from)
-        restore_networks(snap, G, D, G_ema)  # one sentence when the snapshot cannot continue this run
-        extra = snap.extra_tensors
-        load_optimizer_tensors(opt_G, extra, "opt_G")
-        load_optimizer_tensors(opt_D, extra, "opt_D")
-        restore_rng(extra, {"data": data_gen, "z": z_gen})
-        if rank:  # the saved global torch RNG is rank 0's; other ranks keep their own stream
-            torch.manual_seed(opts.seed * world + rank + int(snap.meta["cur_nimg"]))
-        if pipe is not None and "augment.p" in extra:
-            pipe.p.copy_(extra["augment.p"])
-        if "loss.pl_mean" in extra:
-            loss.pl_mean = extra["loss.pl_mean"].clone()
-        for k in state:
-            state[k] = int(snap.meta[k])
-    if distributed:
-        for m in (G, D, G_ema):
-            dist.broadcast_module(m)
-
-    main = rank == 0
-    if main and run_dir is None:
-        run_dir = new_run_dir(opts.outdir, f"{dataset.name}-{opts.cfg if cfg.arch == 'stylegan2' else 'dcgan'}")
-    options_doc = {**opts.to_dict(), "resolved": {**cfg.to_dict(), "world_size": world, "runtime": runtime.describe(),
-                                                   "num_images": len(dataset)}}
-    if main:
-        save_options(run_dir, options_doc)
-    trainer = _Loop(opts, cfg, runtime, run_dir, reals, G, D, G_ema, opt_G, opt_D, loss, pipe, ada, frozen,
-                    state, data_gen, z_gen, main, callback)
-    if main:
-        trainer.log(f"training {cfg.arch} at {res}px on {len(dataset)} images ({runtime.describe()}, "
-                    f"{world} process{'es' if world > 1 else ''}, batch {cfg.batch}) -> {run_dir}")
-        if continue_from is not None:
-            trainer.log(f"continuing from {continue_from.name} at kimg {state['cur_nimg'] / 1000:.1f}, "
-                        f"augment p {trainer.p:.3f}")
-        if report is not None:
-            trainer.log(f"transfer learning from {opts.resume}:\n{report.table()}")
-            (run_dir / "transfer_report.json").write_text(json.dumps(report.to_dict(), indent=1))
-    try:
-        trainer.run(fresh=continue_from is None)
-    finally:
-        if trainer.stats_writer is not None:
-            trainer.stats_writer.close()
-        if distributed:
-            dist.barrier()
-            dist.shutdown()
-    return run_dir
+    run_dir = Path(run_dir)
+    opts = TrainOptions.from_dict(saved_options(run_dir))
+    if set(overrides) & set(RUN_LENGTH):
+        opts.kimg = opts.minutes = None
+    for k, v in overrides.items():
+        setattr(opts, k, v)
+    opts.validate()  # the continued run's saved options, too
+    return _Loop(opts, progress=progress, continue_dir=run_dir, overrides=overrides).train()
 
 
 class _Loop:
-    """State and steps of one training run (see :func:`train`)."""
+    """One training session: set up (networks, optimisers, maybe a snapshot), loop, snapshot."""
 
-    def __init__(self, opts: TrainOptions, cfg: ResolvedConfig, runtime, run_dir: Path | None, reals: RealImages,
-                 G, D, G_ema, opt_G, opt_D, loss: GANLoss, pipe, ada, frozen: set[int], state: dict[str, int],
-                 data_gen: torch.Generator, z_gen: torch.Generator, main: bool, callback) -> None:
-        self.opts, self.cfg, self.runtime, self.run_dir = opts, cfg, runtime, run_dir
-        self.reals, self.G, self.D, self.G_ema = reals, G, D, G_ema
-        self.opt_G, self.opt_D, self.loss, self.pipe, self.ada = opt_G, opt_D, loss, pipe, ada
-        self.frozen, self.state, self.data_gen, self.z_gen = frozen, state, data_gen, z_gen
-        self.main, self.callback = main, callback
+    def __init__(self, opts: TrainOptions, *, progress: ProgressFn | None, continue_dir: Path | None = None,
+                 overrides: dict | None = None) -> None:
+        from ..core.device import resolve_runtime, seed_everything
+        from ..datasets.reader import ImageDataset
+
+        self.opts, self.progress = opts, progress
+        self.continue_dir, self.overrides = continue_dir, dict(overrides or {})
+        self.runtime = resolve_runtime(opts.device, opts.precision)
+        set_threads(opts.threads)
+        self.distributed = dist.init(self.runtime.device)
         self.rank, self.world = dist.rank(), dist.world_size()
+        seed_everything(opts.seed)  # the same initial networks on every rank (and as a 1-process run)
+
+        self.dataset = dataset = ImageDataset(opts.data, resolution=opts.res, use_labels=opts.cond, xflip=opts.mirror)
+        if {"fid", "kid"} & set(opts.metrics.split(",")) and min(opts.metric_images, len(dataset)) < 2:
+            raise UsageError(f"FID/KID compare at least 2 images; {opts.data} has {len(dataset)} (use --metrics swd)")
+        self.transfer = opts.resume not in (None, "", "latest")  # the run started from foreign weights
+        self.cfg = cfg = resolve(opts, res=dataset.resolution, img_channels=dataset.channels,
+                                 c_dim=dataset.label_dim, world=self.world, transfer=self.transfer)
+        self.reals = RealImages(dataset, workers=opts.workers)
+
+        G = build_generator(cfg.arch, **cfg.G_kwargs).train().requires_grad_(False)
+        D = build_discriminator(cfg.arch, **cfg.D_kwargs).train().requires_grad_(False)
+        G_ema = build_generator(cfg.arch, **cfg.G_kwargs).eval().requires_grad_(False)
+        G_ema.load_state_dict(G.state_dict())
+        self.report = load_transfer_source(opts.resume, G, D, G_ema) if self.transfer and not continue_dir else None
+        self.G, self.D, self.G_ema = (self.runtime.module(m) for m in (G, D, G_ema))
+        if self.world > 1:  # per-rank streams for augmentation and noise from here on
+            seed_everything(opts.seed * self.world + self.rank)
+        self.pipe = make_augment_pipe(opts.aug, opts.p)
+        if self.pipe is not None:
+            self.pipe = self.pipe.to(self.runtime.device)
+        self.ada = AdaController(target=opts.target, ada_kimg=cfg.ada_kimg) if opts.aug == "ada" else None
+        self.opt_G = torch.optim.Adam(self.G.parameters(), **lazy_optimizer_kwargs(cfg.G_opt, cfg.G_reg_interval))
+        self.opt_D = torch.optim.Adam(self.D.parameters(), **lazy_optimizer_kwargs(cfg.D_opt, cfg.D_reg_interval))
+        self.frozen = frozen_parameters(self.D, opts.freezed)
+        self.state = dict(cur_nimg=0, tick=0, batch_idx=0)
+        self.data_gen = torch.Generator().manual_seed(opts.seed)
+        self.z_gen = torch.Generator().manual_seed(opts.seed + 1)
+        self.loss = GANLoss(self.G, self.D, augment_pipe=self.pipe, r1_gamma=cfg.r1_gamma,
+                            style_mixing_prob=cfg.style_mixing, pl_weight=cfg.pl_weight,
+                            autocast=self.runtime.autocast, noise_mode=opts.noise_mode, reduce_mean=dist.all_reduce_mean)
+        if self.ada is not None:
+            self.loss.real_logits_hook = self.ada.accumulate
+        self.snapshot_from = self._restore() if continue_dir is not None else None
+        if self.distributed:
+            for m in (self.G, self.D, self.G_ema):
+                dist.broadcast_module(m)
         self.z_dim = cfg.G_kwargs["z_dim"]
-        self.stats_writer = StatsWriter(run_dir) if main else None
-        self.metrics: MetricRunner | None = None
-        gw, gh = grid_size(opts.grid, cfg.res)
-        self.grid = (gw, gh)
-        g = torch.Generator().manual_seed(opts.seed)
-        self.grid_z = torch.randn(gw * gh, self.z_dim, generator=g)
-        _, labels = reals.first(gw * gh, seed=opts.seed)
+        gw, gh = self.grid = grid_size(opts.grid, cfg.res)
+        self.grid_z = torch.randn(gw * gh, self.z_dim, generator=torch.Generator().manual_seed(opts.seed))
+        _, labels = self.reals.first(gw * gh, seed=opts.seed)
         self.grid_c = labels.repeat(math.ceil(gw * gh / max(len(labels), 1)), 1)[: gw * gh] if labels.numel() \
             else torch.zeros(gw * gh, 0)
         self.metric_z = torch.randn(opts.metric_images, self.z_dim, generator=torch.Generator().manual_seed(opts.seed + 7))
+        self.metrics: MetricRunner | None = None
+
+    def _restore(self) -> Path:
+        """Networks, optimisers, RNG, augment p, path-length mean and counters from the newest snapshot."""
+        path = latest_snapshot(self.continue_dir)
+        snap = load_snapshot(path)
+        restore_networks(snap, self.G, self.D, self.G_ema)  # one sentence when it cannot continue this run
+        extra = snap.extra_tensors
+        restore_state_tensors(extra, optimizers={"G": self.opt_G, "D": self.opt_D},
+                              generators={"data": self.data_gen, "z": self.z_gen}, where=path)
+        if self.rank:  # the saved global torch RNG is rank 0's; other ranks keep their own stream
+            torch.manual_seed(self.opts.seed * self.world + self.rank + int(snap.meta["cur_nimg"]))
+        if self.pipe is not None and "augment.p" in extra:
+            self.pipe.p.copy_(extra["augment.p"])
+        if "loss.pl_mean" in extra:
+            self.loss.pl_mean = extra["loss.pl_mean"].clone()
+        for k in self.state:
+            self.state[k] = int(snap.meta[k])
+        return path
 
     @property
     def p(self) -> float:
         return float(self.pipe.p) if self.pipe is not None else 0.0
-
-    def log(self, msg: str) -> None:
-        if not self.main:
-            return
-        info(msg)
-        with open(self.run_dir / "log.txt", "a", encoding="utf-8") as f:
-            f.write(msg + "\n")
 
     # -- one minibatch ---------------------------------------------------------------------------------
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -278,7 +187,7 @@ class _Loop:
         self.loss.accumulate(name, real, real_c, z, c, gain=interval)
         for p in params:
             p.requires_grad_(False)
-        _average_grads(module)
+        average_grads(module)
         opt.step()
 
     def step(self) -> None:
@@ -298,7 +207,7 @@ class _Loop:
             self._sync_tracked_buffers()
         self._update_ema()
         if self.ada is not None:
-            self.ada.update(self.pipe, cfg.batch, idx, reduce=_reduce_sum)
+            self.ada.update(self.pipe, cfg.batch, idx, reduce=reduce_sum)
 
     @torch.no_grad()
     def _sync_tracked_buffers(self) -> None:
@@ -332,44 +241,28 @@ class _Loop:
             c = torch.zeros(n, 0)
         return self._fakes(z, c)
 
-    def _write_grid(self, name: str) -> None:
-        """The fixed-seed grid as ``name`` and as a frame ``progress/<nimg>.png`` of the animation
-        (snapshots within the same kimg share a fakes file name, but each keeps its frame)."""
-        from ..core.imageio import save_image
+    def _grid(self, kimg: int | None):
         from ..core.media import make_grid
 
         grid = make_grid(self._fakes(self.grid_z, self.grid_c), self.grid)
-        save_image(grid, self.run_dir / name)
-        save_image(grid, self.run_dir / "progress" / f"{self.state['cur_nimg']:09d}.png")
-
-    def _write_animation(self) -> None:
-        from ..core.media import VideoWriter
-
-        frames = fakes_grid_files(self.run_dir)
-        if len(frames) < 2:
-            return
-        from PIL import Image
-
-        for suffix, fps in ((".gif", 4), (".mp4", 4)):
-            with VideoWriter(self.run_dir / f"progress{suffix}", fps=fps) as w:
-                for f in frames:
-                    im = Image.open(f).convert("RGB")
-                    if suffix == ".gif" and im.width > 1024:
-                        im = im.resize((1024, round(im.height * 1024 / im.width)), Image.LANCZOS)
-                    w.append(im)
+        self.run.write_grid(grid, kimg, frame=self.state["cur_nimg"])
+        return grid
 
     def snapshot(self) -> Path:
         kimg = self.state["cur_nimg"] // 1000
-        extra = {**optimizer_tensors(self.opt_G, "opt_G"), **optimizer_tensors(self.opt_D, "opt_D"),
-                 **rng_tensors({"data": self.data_gen, "z": self.z_gen}), "loss.pl_mean": self.loss.pl_mean.cpu()}
+        extra = {**state_tensors(optimizers={"G": self.opt_G, "D": self.opt_D},
+                                 generators={"data": self.data_gen, "z": self.z_gen}),
+                 "loss.pl_mean": self.loss.pl_mean.cpu()}
         if self.pipe is not None:
             extra["augment.p"] = self.pipe.p.detach().cpu().clone()
         meta = dict(self.state, augment_p=self.p, kimg=self.state["cur_nimg"] / 1000,
                     training_options=self.opts.to_dict(), resolution=self.cfg.res)
-        path = self.run_dir / snapshot_name(kimg)
-        save_snapshot(path, arch=self.cfg.arch, G=self.G, D=self.D, G_ema=self.G_ema, meta=meta, extra_tensors=extra)
-        self._write_grid(f"fakes{kimg:06d}.png")
-        self._write_animation()
+        path = save_snapshot(self.run.snapshot_path(kimg), arch=self.cfg.arch, G=self.G, D=self.D, G_ema=self.G_ema,
+                             meta=meta, extra_tensors=extra)
+        self.run.retain()
+        grid = self._grid(kimg)
+        self.run.event("snapshot", self.state["cur_nimg"] / 1000, self.budget.bar(self.state["cur_nimg"]),
+                       snapshot=path, preview=grid, message=path.name)
         return path
 
     def _run_metrics(self, kimg: float) -> dict[str, float]:
@@ -378,78 +271,90 @@ class _Loop:
         t0 = time.time()
         values = self.metrics(self._metric_fakes)
         row = {"kimg": kimg, **values, "seconds": time.time() - t0}
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+        with open(self.run.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
-        self.log("metrics at kimg {:.1f}: {}".format(kimg, ", ".join(f"{k} {v:.2f}" for k, v in values.items())))
+        self.run.log("metrics at kimg {:.1f}: {}".format(kimg, ", ".join(f"{k} {v:.2f}" for k, v in values.items())))
         return {f"metrics/{k}": v for k, v in values.items()}
 
-    # -- the loop --------------------------------------------------------------------------------------
-    def _done(self, start: float) -> bool:
-        total_kimg = self.cfg.total_kimg if self.opts.kimg is not None or self.opts.minutes is None else math.inf
-        done = self.state["cur_nimg"] >= total_kimg * 1000
-        if self.opts.minutes is not None:
-            done = done or time.time() - start >= self.opts.minutes * 60
-        flag = torch.tensor([1.0 if done else 0.0])
-        if self.world > 1:  # rank 0's clock decides for everyone
-            import torch.distributed as tdist
+    # -- the session -----------------------------------------------------------------------------------
+    def _open_run(self) -> TrainingRun:
+        opts, cfg = self.opts, self.cfg
+        resolved = {**cfg.to_dict(), "world_size": self.world, "runtime": self.runtime.describe(),
+                    "num_images": len(self.dataset)}
+        common = dict(trainer="gan", unit="kimg", keep=opts.keep, progress=self.progress)
+        if self.continue_dir is None:
+            name = f"{self.dataset.name}-{opts.cfg if cfg.arch == 'stylegan2' else 'dcgan'}"
+            return TrainingRun.start(opts.outdir, name, opts.to_dict(), resolved, **common)
+        run = TrainingRun.continue_(self.continue_dir, **common)
+        run.record_resume(opts.to_dict(), resolved, snapshot=self.snapshot_from, at=self.state["cur_nimg"] / 1000,
+                          overrides=self.overrides)
+        return run
 
-            tdist.broadcast(flag, src=0)
-        return bool(flag.item())
+    def train(self) -> Path:
+        self.run = run = self._open_run()
+        try:
+            self._session()
+        finally:
+            run.close()
+            if self.distributed:
+                dist.barrier()
+                dist.shutdown()
+        return run.run_dir
 
-    def run(self, *, fresh: bool) -> None:
-        opts = self.opts
-        if self.main:
+    def _session(self) -> None:
+        opts, cfg, run = self.opts, self.cfg, self.run
+        run.log(f"training {cfg.arch} at {cfg.res}px on {len(self.dataset)} images ({self.runtime.describe()}, "
+                f"{self.world} process{'es' if self.world > 1 else ''}, batch {cfg.batch}) -> {run.run_dir}")
+        if self.snapshot_from is not None:
+            run.log(f"continuing from {self.snapshot_from.name} at kimg {self.state['cur_nimg'] / 1000:.1f}, "
+                    f"augment p {self.p:.3f}")
+        if self.report is not None and run.main:
+            run.log(f"transfer learning from {opts.resume}:\n{self.report.table()}")
+            (run.run_dir / "transfer_report.json").write_text(json.dumps(self.report.to_dict(), indent=1))
+        by_kimg = opts.kimg is not None or opts.minutes is None
+        self.budget = budget = Budget(limit=cfg.total_kimg * 1000 if by_kimg else None, minutes=opts.minutes)
+        if run.main:
             from ..core.media import save_grid
 
             gw, gh = self.grid
             real_imgs, _ = self.reals.first(gw * gh, seed=opts.seed)
-            save_grid(real_imgs.permute(0, 2, 3, 1).numpy(), self.run_dir / "reals.png", self.grid)
-            if "swd" in opts.metrics.split(",") or {"fid", "kid"} & set(opts.metrics.split(",")):
+            save_grid(real_imgs.permute(0, 2, 3, 1).numpy(), run.run_dir / "reals.png", self.grid)
+            if {"swd", "fid", "kid"} & set(opts.metrics.split(",")):
                 ref, _ = self.reals.first(opts.metric_images, seed=opts.seed + 11)
-                self.metrics = MetricRunner(opts.metrics.split(","), ref, num_images=opts.metric_images, log=self.log,
+                self.metrics = MetricRunner(opts.metrics.split(","), ref, num_images=opts.metric_images, log=run.log,
                                             runtime=self.runtime)
-            if fresh:
-                self._write_grid("fakes_init.png")
+            if self.snapshot_from is None:
+                self._grid(None)
                 init_metrics = self._run_metrics(0.0)
                 if init_metrics:
-                    self.stats_writer.write(0, {"kimg": 0.0, **init_metrics})
-        start = time.time()
+                    run.stats(0, {"kimg": 0.0, **init_metrics})
         tick_start_nimg, tick_start_time = self.state["cur_nimg"], time.time()
-        total = self.cfg.total_kimg if opts.minutes is None or opts.kimg is not None else None
-        with make_progress() as progress:
-            task = progress.add_task("train", total=total if total is not None else opts.minutes * 60, info="")
-            done = False
-            while not done:
-                self.step()
-                done = self._done(start)
-                kimg = self.state["cur_nimg"] / 1000
-                losses = self.loss.stats.values
-                progress.update(task, completed=kimg if total is not None else time.time() - start,
-                                info=f"kimg {kimg:.2f} p {self.p:.3f} G {losses.get('loss/G', 0):.2f} "
-                                     f"D {losses.get('loss/D', 0):.2f}")
-                if not done and self.state["cur_nimg"] < tick_start_nimg + opts.tick * 1000:
-                    continue
-                self.state["tick"] += 1
-                now = time.time()
-                sec_per_kimg = (now - tick_start_time) / max((self.state["cur_nimg"] - tick_start_nimg) / 1000, 1e-9)
-                tick_stats = {"kimg": kimg, "tick": self.state["tick"], "sec_per_kimg": sec_per_kimg,
-                              "augment_p": self.p, **losses}
-                if self.ada is not None and not math.isnan(self.ada.last_rt):
-                    tick_stats["ada_rt"] = self.ada.last_rt
+        done = False
+        while not done:
+            self.step()
+            nimg = self.state["cur_nimg"]
+            done = budget.done(nimg)
+            kimg, losses = nimg / 1000, self.loss.stats.values
+            run.event("step", kimg, budget.bar(nimg), message=f"kimg {kimg:.2f} p {self.p:.3f} G "
+                      f"{losses.get('loss/G', 0):.2f} D {losses.get('loss/D', 0):.2f}")
+            if not done and nimg < tick_start_nimg + opts.tick * 1000:
+                continue
+            self.state["tick"] += 1
+            sec_per_kimg = (time.time() - tick_start_time) / max((nimg - tick_start_nimg) / 1000, 1e-9)
+            tick_stats = {"kimg": kimg, "tick": self.state["tick"], "sec_per_kimg": sec_per_kimg,
+                          "augment_p": self.p, **losses}
+            if self.ada is not None and not math.isnan(self.ada.last_rt):
+                tick_stats["ada_rt"] = self.ada.last_rt
+            if run.main:
+                run.log(f"tick {self.state['tick']:4d} kimg {kimg:8.2f} sec/kimg {sec_per_kimg:7.1f} "
+                        f"eta {budget.remaining_s(nimg, sec_per_kimg / 1000) / 60:6.1f} min p {self.p:.3f} "
+                        + " ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in losses.items()))
                 snap_path = None
-                if self.main:
-                    remaining = ((total - kimg) * sec_per_kimg if total is not None
-                                 else opts.minutes * 60 - (now - start))
-                    self.log(f"tick {self.state['tick']:4d} kimg {kimg:8.2f} sec/kimg {sec_per_kimg:7.1f} "
-                             f"eta {max(remaining, 0) / 60:6.1f} min p {self.p:.3f} "
-                             + " ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in losses.items()))
-                    if done or self.state["tick"] % opts.snap == 0:
-                        snap_path = self.snapshot()
-                        tick_stats.update(self._run_metrics(kimg))
-                    self.stats_writer.write(self.state["cur_nimg"], tick_stats)
-                    if self.callback is not None:
-                        self.callback(TickInfo(self.state["tick"], kimg, sec_per_kimg, self.p, tick_stats,
-                                               self.run_dir, snap_path))
-                tick_start_nimg, tick_start_time = self.state["cur_nimg"], time.time()
-        if self.main:
-            self.log(f"done at kimg {self.state['cur_nimg'] / 1000:.2f}: {self.run_dir}")
+                if done or self.state["tick"] % opts.snap == 0:
+                    snap_path = self.snapshot()
+                    tick_stats.update(self._run_metrics(kimg))
+                run.stats(nimg, tick_stats)
+                run.event("tick", kimg, budget.bar(nimg), stats=tick_stats, snapshot=snap_path,
+                          message=f"tick {self.state['tick']}")
+            tick_start_nimg, tick_start_time = self.state["cur_nimg"], time.time()
+        run.log(f"done at kimg {self.state['cur_nimg'] / 1000:.2f}: {run.run_dir}")

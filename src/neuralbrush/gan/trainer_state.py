@@ -1,19 +1,17 @@
-"""Pieces of the trainer that are not the loop: real-image feeding, optimiser and RNG state as
-tensors (so snapshots stay pickle-free), transfer-learning weight loading, Freeze-D, grids."""
+"""Pieces of the GAN trainer that are not the loop: real-image feeding, gradient averaging across
+ranks, transfer-learning weight loading, Freeze-D, grids. (Optimiser and RNG state as tensors are
+shared with pix2pix: :mod:`neuralbrush.core.training`.)"""
 
 from __future__ import annotations
 
 import concurrent.futures
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..core.errors import CheckpointError, UsageError
+from ..core.errors import UsageError
 
 # -- real images ------------------------------------------------------------------------------------
 
@@ -59,65 +57,36 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 127.5 - 1
 
 
-# -- optimiser / RNG state as tensors -----------------------------------------------------------------
+# -- gradients across ranks -------------------------------------------------------------------------
 
 
-def optimizer_tensors(opt: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
-    out = {}
-    for pid, st in opt.state_dict()["state"].items():
-        for k, v in st.items():
-            out[f"{prefix}.{pid}.{k}"] = (v if isinstance(v, torch.Tensor) else torch.tensor(v)).detach().cpu().clone()
-    return out
+def average_grads(module: nn.Module) -> None:
+    """All-reduce mean of gradients in one flat buffer (NaN/Inf scrubbed, as NVlabs do)."""
+    from ..core import distributed as dist
+
+    params = [p for p in module.parameters() if p.grad is not None]
+    if not params:
+        return
+    if dist.world_size() > 1:
+        flat = torch.cat([p.grad.flatten() for p in params])
+        dist.all_reduce_mean(flat)
+        torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
+        for p, g in zip(params, flat.split([p.numel() for p in params])):
+            p.grad.copy_(g.view_as(p))
+    else:
+        for p in params:
+            torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
 
 
-def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str) -> bool:
-    """Restore what :func:`optimizer_tensors` saved; False when nothing was saved."""
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, v in tensors.items():
-        if key.startswith(prefix + "."):
-            pid, _, name = key[len(prefix) + 1:].partition(".")
-            if not pid.isdigit() or not name:
-                raise CheckpointError(f"the snapshot has a malformed optimiser entry {key!r}")
-            state.setdefault(int(pid), {})[name] = v
-    if not state:
-        return False
-    sd = opt.state_dict()
-    sd["state"] = state
-    try:
-        opt.load_state_dict(sd)
-    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
-        raise CheckpointError(f"the snapshot's {prefix} optimiser state does not fit this run "
-                              f"({str(e)[:80] or type(e).__name__})") from None
-    return True
+def reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum ``t`` over ranks in place (ADA's sign counts)."""
+    from ..core import distributed as dist
 
+    if dist.world_size() > 1:
+        import torch.distributed as tdist
 
-def rng_tensors(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    out = {"rng.torch": torch.get_rng_state(), "rng.numpy_keys": torch.from_numpy(np.asarray(keys, np.int64)),
-           "rng.numpy_extra": torch.tensor([float(pos), float(has_gauss), float(cached)], dtype=torch.float64)}
-    for k, g in generators.items():
-        out[f"rng.{k}"] = g.get_state()
-    return out
-
-
-def restore_rng(tensors: dict[str, torch.Tensor], generators: dict[str, torch.Generator]) -> None:
-    try:
-        _restore_rng(tensors, generators)
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"the snapshot's random-number state is damaged ({str(e)[:80] or type(e).__name__})") \
-            from None
-
-
-def _restore_rng(tensors: dict[str, torch.Tensor], generators: dict[str, torch.Generator]) -> None:
-    if "rng.torch" in tensors:
-        torch.set_rng_state(tensors["rng.torch"].to(torch.uint8))
-    if "rng.numpy_keys" in tensors:
-        pos, has_gauss, cached = tensors["rng.numpy_extra"].tolist()
-        np.random.set_state(("MT19937", tensors["rng.numpy_keys"].numpy().astype(np.uint32), int(pos),
-                             int(has_gauss), float(cached)))
-    for k, g in generators.items():
-        if f"rng.{k}" in tensors:
-            g.set_state(tensors[f"rng.{k}"].to(torch.uint8))
+        tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
+    return t
 
 
 # -- transfer learning ------------------------------------------------------------------------------
@@ -244,14 +213,3 @@ def generate_images(G: nn.Module, z: torch.Tensor, c: torch.Tensor, *, batch: in
         out.append(img.float().clamp(-1, 1).cpu())
     G.train(was_training)
     return torch.cat(out)
-
-
-def fakes_grid_files(run_dir: Path) -> list[Path]:
-    """The frames of the progress animation: ``progress/<nimg>.png`` in training order (falling
-    back to fakes_init.png + fakesNNNNNN.png for runs without that folder)."""
-    frames = sorted((run_dir / "progress").glob("[0-9]*.png"))
-    if frames:
-        return frames
-    files = sorted(run_dir.glob("fakes[0-9]*.png"), key=lambda p: int(re.findall(r"\d+", p.stem)[-1]))
-    init = run_dir / "fakes_init.png"
-    return ([init] if init.exists() else []) + files
