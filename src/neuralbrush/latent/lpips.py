@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -27,11 +28,26 @@ _SCALE = (0.458, 0.448, 0.450)
 WEIGHT_NAMES = ("vgg16", "lpips-vgg")
 
 
-def missing_weights() -> list[str]:
-    """Names of the store entries LPIPS needs that are not stored."""
+def weight_files(vgg16: str | os.PathLike = "vgg16", lin: str | os.PathLike = "lpips-vgg") -> tuple[Path, Path]:
+    """The VGG-16 and linear-layer files: each a store name or a path, through the one name-or-path
+    resolver; store entries that are missing are named together, each with its directions."""
+    from ..core.sources import resolve_source
     from ..weights import store
 
-    return [n for n in WEIGHT_NAMES if store.find(n) is None]
+    missing = [n for n in (str(vgg16), str(lin)) if n in WEIGHT_NAMES and store.find(n) is None]
+    if missing:
+        msgs = []
+        for n in missing:
+            try:
+                store.require(n)
+            except WeightsMissingError as e:
+                msgs.append(str(e))
+        raise WeightsMissingError(
+            f"the LPIPS loss needs {' and '.join(repr(m) for m in missing)} in the weights store "
+            f"(or use --loss mse for the pixel loss only): " + "; ".join(msgs))
+    return (resolve_source(vgg16, kinds=("vgg16",), what="VGG-16 network", suffixes=(".pth",), snapshot_globs=()).path,
+            resolve_source(lin, kinds=("lpips",), what="LPIPS linear-layer file", suffixes=(".pth",),
+                           snapshot_globs=()).path)
 
 
 class LPIPS(nn.Module):
@@ -64,29 +80,12 @@ class LPIPS(nn.Module):
 
     @classmethod
     def from_store(cls, vgg16: str | os.PathLike = "vgg16", lin: str | os.PathLike = "lpips-vgg") -> "LPIPS":
-        """Build from the weights store: each argument is a store name or a file, read through the
-        one name-or-path resolver; missing store files are named together, with their directions."""
+        """Build from the weights store, or from files named in place of either entry."""
         from ..core.checkpoint import read_torch_state_dict
-        from ..core.sources import resolve_source
-        from ..weights import store
 
-        missing = [n for n in (str(vgg16), str(lin)) if n in WEIGHT_NAMES and store.find(n) is None]
-        if missing:
-            msgs = []
-            for n in missing:
-                try:
-                    store.require(n)
-                except WeightsMissingError as e:
-                    msgs.append(str(e))
-            raise WeightsMissingError(
-                f"the LPIPS loss needs {' and '.join(repr(m) for m in missing)} in the weights store "
-                f"(or use --loss mse for the pixel loss only): " + "; ".join(msgs))
-        files = {}
-        for key, value, kind, what in (("vgg", vgg16, "vgg16", "VGG-16 network"),
-                                       ("lin", lin, "lpips", "LPIPS linear-layer file")):
-            files[key] = resolve_source(value, kinds=(kind,), what=what, suffixes=(".pth",), snapshot_globs=()).path
-        return cls(read_torch_state_dict(files["vgg"], what="VGG-16"),
-                   read_torch_state_dict(files["lin"], what="LPIPS linear-layer"))
+        vgg_file, lin_file = weight_files(vgg16, lin)
+        return cls(read_torch_state_dict(vgg_file, what="VGG-16"),
+                   read_torch_state_dict(lin_file, what="LPIPS linear-layer"))
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         h = (x - self.shift.to(x.dtype)) / self.scale.to(x.dtype)
