@@ -35,10 +35,16 @@ def test_same_signature_resumes_and_todo_lists_only_missing_frames(tmp_path):
 def test_changed_signature_is_refused_naming_restart_and_keeps_every_frame(tmp_path):
     _filled(tmp_path / "c", {"model": "a", "iterations": 10})
     before = sorted(p.name for p in (tmp_path / "c").iterdir())
-    with pytest.raises(UsageError, match=r"other settings \(iterations\); run again with --restart") as e:
+    with pytest.raises(UsageError, match=r"other options \(iterations\); run again with --restart") as e:
         FrameCache(tmp_path / "c", {"model": "a", "iterations": 11}).open()
     assert "--cache" in str(e.value) and "\n" not in str(e.value)
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == before
+
+
+def test_the_refusal_names_nested_keys_that_differ(tmp_path):
+    _filled(tmp_path / "c", {"model": "a", "style": {"iterations": 10, "size": 64}})
+    with pytest.raises(UsageError, match=r"other options \(model, style.iterations\)"):
+        FrameCache(tmp_path / "c", {"model": "b", "style": {"iterations": 11, "size": 64}}).open()
 
 
 @pytest.mark.parametrize("state", ["frames-without-signature", "unreadable-signature", "signature-not-an-object"])

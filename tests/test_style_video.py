@@ -118,3 +118,28 @@ def test_cli_style_video_keeps_audio(tmp_path, moving_video):
     info = video_info(out)
     assert info["audio"] and info["frames"] == 3
     assert (tmp_path / "styled.json").exists() and (tmp_path / "styled.frames" / "frame_000002.png").exists()
+
+
+def test_cli_style_video_refuses_a_cache_of_other_options_and_restart_redoes_it(tmp_path, moving_video, capsys):
+    import json
+
+    from neuralbrush.cli.main import run
+
+    style = tmp_path / "style.png"
+    bloom(32, seed=3).save(style)
+    out, cache = tmp_path / "v.gif", tmp_path / "frames"
+    base = ["style-video", str(moving_video), "--style", str(style), "-o", str(out), "--cache", str(cache),
+            "--vgg", "random", "--size", "32", "--later-iterations", "1", "--max-frames", "2"]
+    assert run([*base, "--iterations", "2"]) == 0
+    before = {p.name: p.read_bytes() for p in cache.glob("frame_*.png")}
+    assert len(before) == 2
+    out.unlink()
+    capsys.readouterr()
+    assert run([*base, "--iterations", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and err.count("\n") == 1 and "style_options.iterations" in err and "--restart" in err
+    assert not out.exists() and {p.name: p.read_bytes() for p in cache.glob("frame_*.png")} == before
+    assert run([*base, "--iterations", "3", "--restart"]) == 0
+    assert video_info(out)["frames"] == 2
+    assert json.loads((cache / "cache.json").read_text())["style_options"]["iterations"] == 3
+    assert {p.name: p.read_bytes() for p in cache.glob("frame_*.png")} != before

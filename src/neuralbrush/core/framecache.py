@@ -65,6 +65,18 @@ def _normalised(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=_json_default))
 
 
+def _differing(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """The keys whose values differ, nested dicts followed down ("style_options.iterations")."""
+    keys = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _differing(a, b, f"{prefix}{k}.")
+        elif a != b:
+            keys.append(prefix + k)
+    return keys
+
+
 class FrameCache:
     """Frames of one render in ``folder``, valid for one ``signature`` (a JSON-able dict).
 
@@ -103,9 +115,9 @@ class FrameCache:
             return "its cache.json is not a JSON object"
         if old == self.signature:
             return None
-        keys = sorted(k for k in set(old) | set(self.signature) if old.get(k, None) != self.signature.get(k, None))
+        keys = _differing(old, self.signature)
         shown = ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
-        return f"it was made with other settings ({shown})"
+        return f"it was made with other options ({shown})"
 
     def open(self) -> "FrameCache":
         """Apply the mismatch policy, then (rank 0) create the folder, clear stale temporaries and
