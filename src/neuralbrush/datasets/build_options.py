@@ -6,8 +6,10 @@ Kept free of heavy imports so ``neuralbrush --help`` can read the defaults quick
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..core.errors import UsageError
+from ..core.options import option
 
 CROPS = ("center", "pad", "face")
 
@@ -16,40 +18,29 @@ CROPS = ("center", "pad", "face")
 class BuildOptions:
     """Options of :func:`build_dataset` (and of ``neuralbrush dataset build``), declared once."""
 
-    size: int = 256
-    """Output resolution (square, a power of two)."""
-    crop: str = "center"
-    """center: crop the middle square; pad: letterbox the whole image; face: align on the eyes."""
-    min_size: int = 800
-    """Reject images whose used region is smaller: shorter side (center), longer side (pad), face crop side (face)."""
-    mirror: bool = False
-    """Also write an x-flipped copy of every image."""
-    dedupe: bool = False
-    """Drop exact duplicates (same pixels) and near duplicates (perceptual hash)."""
-    dedupe_threshold: int = 10
-    """Near duplicates: the largest pHash Hamming distance (of 64 bits) that makes a candidate."""
-    dedupe_difference: float = 8.0
-    """Near duplicates: the largest mean colour difference (0-255) of 16x16 thumbnails confirming a candidate."""
-    labels_from_folders: bool = False
-    """Label each image by its top-level folder below the source (class names sorted)."""
-    max_images: int | None = None
-    """Stop after this many accepted images (before mirroring)."""
-    pad_color: str = "#000000"
-    """Letterbox colour for --crop pad."""
-    background: str = "#ffffff"
-    """Colour that transparent pixels are composited on."""
-    workers: int = 1
-    """Worker processes (0 = one per CPU core)."""
-    sample_count: int = 64
-    """Images in the contact sheet and preview GIF."""
-    seed: int = 0
-    """Seed for choosing the sample images."""
-    overwrite: bool = False
-    """Replace an existing output."""
-    max_pixels: int | None = None
-    """Decompression-bomb limit: images with more pixels are rejected as too-large, unread (None: the loader's default)."""
-    png_compress_level: int = 6
-    """zlib level of the written PNGs (0-9)."""
+    size: int = option(256, "Output resolution in pixels (a power of two).", min=4, max=8192)
+    crop: Literal["center", "pad", "face"] = option(
+        "center", "center: crop the middle square; pad: letterbox the whole image; face: detect the eyes and align "
+                  "like FFHQ.")
+    min_size: int = option(800, "Reject images whose used region is smaller (shorter side for center, longer side "
+                                "for pad, face crop side for face).", min=0)
+    mirror: bool = option(False, "Also write x-flipped copies.")
+    dedupe: bool = option(False, "Drop exact (same pixels) and near (perceptual hash) duplicates.")
+    dedupe_threshold: int = option(10, "Near duplicates: largest Hamming distance of the 64-bit pHash.", min=0, max=31)
+    dedupe_difference: float = option(8.0, "Near duplicates: largest mean colour difference (0-255) of 16x16 "
+                                           "thumbnails that confirms a pHash match.", min=0, max=255)
+    labels_from_folders: bool = option(False, "Label images by their top-level folder (class names sorted).",
+                                       flag="--labels-from-folders")
+    max_images: int | None = option(None, "Stop after this many accepted images (default: all).", min=1)
+    pad_color: str = option("#000000", "Letterbox colour for --crop pad.")
+    background: str = option("#ffffff", "Colour transparent pixels are composited on.")
+    workers: int = option(1, "Worker processes (0 = one per CPU core).", min=0)
+    sample_count: int = option(64, "Images shown in the contact sheet and preview GIF.", min=0)
+    seed: int = option(0, "Seed for choosing the sample images.", cli=False)
+    overwrite: bool = option(False, "Replace an existing output.", flag="--overwrite")
+    max_pixels: int | None = option(None, "Decompression-bomb limit: images with more pixels are rejected as "
+                                          "too-large, unread (None: the loader's default).", cli=False)
+    png_compress_level: int = option(6, "zlib level of the written PNGs (0-9).", cli=False)
 
     def validate(self) -> None:
         s = self.size

@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..core.errors import ImageLoadError, UsageError
+from ..core.options import option
 
 InputKind = Literal["edges", "clusters"]
 INPUT_KINDS = ("edges", "clusters")
@@ -294,22 +295,33 @@ def augment_pair(a: Image.Image | np.ndarray, b: Image.Image | np.ndarray, *, si
 
 # ----------------------------------------------------------------------------- dataset writer
 
+def _parse_color(text: str) -> tuple[int, int, int]:
+    from ..core.imageio import parse_color
+
+    return parse_color(text)
+
+
 @dataclass
 class PairsOptions:
     """Options of ``neuralbrush dataset pairs`` (the CLI reads its defaults from here)."""
 
-    input: str = "edges"
-    size: int = 256
-    crop: str = "center"
-    clusters: int = 7
-    thickness: int = 1
-    pad_color: tuple[int, int, int] = (0, 0, 0)
-    val_fraction: float = 0.0
-    min_size: int = 0
-    seed: int = 0
-    contact_sheet: int = 16
-    overwrite: bool = False
-    palette: list[list[int]] = field(default_factory=lambda: [list(c) for c in CLUSTER_PALETTE])
+    input: Literal["edges", "clusters"] = option(
+        "edges", "Input derived from each photo: edges (Canny lines on white) or clusters (k-means colours in a fixed "
+                 "palette).")
+    size: int = option(256, "Side of each half of a pair in pixels (pairs are 2*size x size).", min=8)
+    crop: Literal["center", "pad"] = option("center", "center: crop the middle square; pad: fit the whole photo and "
+                                                      "letterbox.")
+    clusters: int = option(7, "Number of colour clusters for --input clusters.", min=1, max=len(CLUSTER_PALETTE))
+    thickness: int = option(1, "Edge line thickness in pixels for --input edges.", min=1)
+    pad_color: tuple[int, int, int] = option((0, 0, 0), "Letterbox colour for --crop pad (#RRGGBB, r,g,b or a name).",
+                                             parse=lambda text: _parse_color(text))
+    val_fraction: float = option(0.0, "Fraction of pairs written to val/ instead of train/.", min=0.0, max=0.99)
+    min_size: int = option(0, "Reject photos whose shorter side is smaller.", min=0)
+    seed: int = option(0, "Seed for k-means and the train/val split.")
+    contact_sheet: int = option(16, "Pairs shown on the contact sheet.", cli=False)
+    overwrite: bool = option(False, "Replace the pairs of an earlier run in OUT.", flag="--overwrite")
+    palette: list[list[int]] = option(help="Colours of the cluster input, one per cluster.", cli=False,
+                                      default_factory=lambda: [list(c) for c in CLUSTER_PALETTE])
 
     def validate(self) -> None:
         if self.input not in INPUT_KINDS:

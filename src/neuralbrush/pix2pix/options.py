@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import Literal
 
 from ..core.errors import UsageError
+from ..core.options import option
 
 INPUT_KINDS = ("edges", "clusters")
 APPLY_INPUTS = ("edges", "clusters", "none")
@@ -24,38 +26,46 @@ GAN_LOSSES = ("vanilla", "lsgan")
 class TrainOptions:
     """Everything a pix2pix training run depends on."""
 
-    data: str = ""                  # paired A|B dataset, or plain target photos with ``input``
-    input: str | None = None        # None: paired dataset; edges|clusters: derive A from each photo
-    clusters: int = 7               # colour count of the k-means input
-    size: int = 256                 # training crop size (pixels)
-    epochs: int | None = None       # epochs at the constant learning rate (100 when no minutes given)
-    epochs_decay: int | None = None  # epochs of linear decay to zero (default: same as epochs)
-    minutes: float | None = None    # train for a wall-clock budget instead (half constant, half decay)
-    arch: str = "auto"              # auto picks unet_<size> (unet_256 for 256 and above)
-    ngf: int = 64
-    ndf: int = 64
-    n_layers: int = 3               # PatchGAN depth: 3 -> 70x70 patches
-    norm: str = "batch"             # batch | instance
-    dropout: float = 0.5
-    gan_loss: str = "vanilla"       # vanilla (BCE with logits) | lsgan (least squares)
-    lambda_l1: float = 100.0
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    batch: int = 1                  # global batch size (split across torchrun processes)
-    scale_max: float = 1.3          # random scale 100%..scale_max before the crop
-    flip: bool = True               # random horizontal flip (the same on A and B)
-    holdout: float = 0.1            # fraction of images held out for validation L1
-    snap_epochs: int = 10           # snapshot every N epochs ...
-    snap_minutes: float = 2.0       # ... or every M minutes, whichever comes first
-    keep: int = 2                   # snapshots kept on disk (older ones are deleted; 0 keeps all)
-    grid_rows: int = 6              # A | fake | B rows in each snapshot grid
-    resume: str | None = None       # latest | RUN dir | checkpoint | weights name | junyanz .pth
-    outdir: str = "runs"
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    max_images: int | None = None
+    data: str = option("", "A pairs dataset (`neuralbrush dataset pairs`), a folder/zip of A|B pairs, or a "
+                           "folder/zip of target photos together with --input. Optional with --resume latest or "
+                           "--resume RUN.", cli="argument")
+    input: Literal["edges", "clusters"] | None = option(
+        None, "Derive the input from each photo on the fly: edges or clusters (default: the data are A|B pairs).")
+    clusters: int = option(7, "Colour count for --input clusters.", min=1, max=20)
+    size: int = option(256, "Training crop size in pixels (a multiple of 32).", min=32)
+    epochs: int | None = option(None, "Epochs at a constant learning rate, followed by as many decaying to 0 "
+                                      "(default 100 + 100 unless --minutes is given).", min=0)
+    epochs_decay: int | None = option(None, "Epochs of linear decay (default: the same as --epochs).", min=0)
+    minutes: float | None = option(None, "Train for this wall-clock time instead (constant learning rate for half, "
+                                         "linear decay for the other half).")
+    arch: Literal["auto", "unet_256", "unet_128", "unet_64", "unet_32"] = option(
+        "auto", "Generator: auto (by --size), unet_256, unet_128, unet_64, unet_32.")
+    ngf: int = option(64, "Generator width (filters of the first level).", min=1)
+    ndf: int = option(64, "Discriminator width.", min=1)
+    n_layers: int = option(3, "PatchGAN depth (3 = 70x70 patches).", min=1)
+    norm: Literal["batch", "instance"] = option("batch", "Normalisation: batch or instance.")
+    dropout: float = option(0.5, "Dropout in the decoder levels nearest the bottleneck.", min=0.0, max=0.99)
+    gan_loss: Literal["vanilla", "lsgan"] = option("vanilla", "vanilla (BCE with logits) or lsgan (least squares).")
+    lambda_l1: float = option(100.0, "Weight of the L1 term.", min=0.0)
+    lr: float = option(2e-4, "Adam learning rate of G and D.", min=0.0)
+    beta1: float = option(0.5, "Adam beta1.", cli=False)
+    beta2: float = option(0.999, "Adam beta2.", cli=False)
+    batch: int = option(1, "Global batch size (split across torchrun processes).", min=1)
+    scale_max: float = option(1.3, "Random scale up to this factor before the crop.", min=1.0)
+    flip: bool = option(True, "Random horizontal flips (the same on input and target).")
+    holdout: float = option(0.1, "Fraction of images held out for the validation L1 (a pairs dataset's val/ is used "
+                                 "when present).", min=0.0, max=0.9)
+    snap_epochs: int = option(10, "Snapshot every N epochs...", min=1)
+    snap_minutes: float = option(2.0, "...or every M minutes (0: off).", min=0.0)
+    keep: int = option(2, "Snapshots kept on disk (0 keeps all).", min=0)
+    grid_rows: int = option(6, "A | fake | B rows in each snapshot grid.", cli=False)
+    resume: str | None = option(None, "latest, a run folder, a .safetensors snapshot, a weights name "
+                                      "(pix2pix-edges2shoes...) or a junyanz .pth generator.")
+    outdir: str = option("runs", "Parent folder of run directories.")
+    seed: int = option(0, "Seed for initialisation, data order and augmentation.")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = option("auto", "auto, fp32, bf16 or fp16.")
+    max_images: int | None = option(None, "Use at most this many images.", min=1)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,15 +80,20 @@ class TrainOptions:
 class ApplyOptions:
     """How a trained generator is applied to photographs."""
 
-    input: str | None = None        # None: as in training (from the checkpoint)
-    clusters: int | None = None     # None: as in training
-    size: int | None = None         # longer side the network runs at; None: the training size
-    dropout: bool = False           # keep dropout active (the paper's test-time noise)
-    norm_stats: str = "running"     # batch norm: running (stored) or batch (the image's own) statistics
-    seed: int = 0                   # noise seed for dropout
-    side_by_side: bool = False      # also write original | input | output
-    device: str = "auto"
-    precision: str = "auto"
+    input: Literal["edges", "clusters", "none"] | None = option(
+        None, "edges, clusters or none (the photo is the input); default: as in training.")
+    clusters: int | None = option(None, "Colour count (default: as in training).", min=1, max=20)
+    size: int | None = option(None, "Longer side the network runs at (default: the training size); the output is "
+                                    "resized back to the photo's size.", min=32, max=MAX_APPLY_SIZE)
+    dropout: bool = option(False, "Keep dropout on (the paper's test-time noise; the same seed on every frame of a "
+                                  "video).", flag="--dropout")
+    norm_stats: Literal["running", "batch"] = option(
+        "running", "Batch-norm statistics: running (stored in training; junyanz test.py --eval) or batch (each "
+                   "image's own; junyanz test.py's default, the paper's protocol, usually with --dropout).")
+    seed: int = option(0, "Noise seed for --dropout (fixed for every frame).")
+    side_by_side: bool = option(False, "Also write original | input | output.", flag="--side-by-side")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = option("auto", "auto, fp32, bf16 or fp16.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,9 +107,10 @@ class ApplyOptions:
 class VideoOptions(ApplyOptions):
     """Applying to every frame of a video (or a folder of frames)."""
 
-    blend: float = 0.0              # temporal blending: out = (1-blend)*G(frame) + blend*previous out
-    fps: float | None = None        # output fps (default: the input's, 24 for frame folders)
-    max_frames: int | None = None
+    blend: float = option(0.0, "Temporal blending against flicker: each output is (1-blend)*new + blend*previous "
+                               "output.", min=0.0, max=0.95)
+    fps: float | None = option(None, "Output frame rate (default: the input's; 24 for folders).")
+    max_frames: int | None = option(None, "Stop after this many frames.", min=1)
 
     def validate(self) -> None:
         super().validate()
