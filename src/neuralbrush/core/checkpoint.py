@@ -136,13 +136,15 @@ def is_disk_full(e: BaseException) -> bool:
 
 
 def save_snapshot_checkpoint(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
-                             pattern: str = "network-snapshot-*.safetensors") -> Path:
+                             pattern: str | None = None) -> Path:
     """:func:`save_checkpoint` for a trainer's snapshots: a full disk becomes one sentence saying
-    which snapshot is still intact (the write went to a temporary, so nothing on disk was touched)."""
+    which snapshot is still intact (the write went to a temporary, so nothing on disk was touched).
+    ``pattern`` names the run's snapshots (:data:`.runs.SNAPSHOT_GLOB` by default)."""
     import fnmatch
 
-    from .runs import snapshot_files
+    from .runs import SNAPSHOT_GLOB, snapshot_files
 
+    pattern = pattern or SNAPSHOT_GLOB
     path = Path(path)
     try:
         return save_checkpoint(path, tensors, meta)
