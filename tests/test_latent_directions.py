@@ -255,7 +255,7 @@ def test_directions_command_writes_file_sheet_and_summary(snapshot, tmp_path):
 
 
 @pytest.mark.parametrize("argv,match", [
-    (["--method", "ica"], "must be one of pca, sefa"),
+    (["--method", "ica"], "'ica'"),
     (["--sheet-seeds", "0-99", "--sheet-components", "20"], "the limit is"),
     (["--layers", "0-99"], "out of range"),
     (["-o", "dirs.txt"], "must end in .npz"),
@@ -432,3 +432,18 @@ def test_dcgan_refuses_edits(tmp_path, snap_dirs, capsys):
     save_snapshot(path, arch="dcgan", G=DCGANGenerator(z_dim=16, img_resolution=16, ngf=8).eval())
     assert _cli("generate", path, "--seeds", "1", "--edit", f"{snap_dirs}:0:1", "-o", tmp_path / "g") == 2
     assert "no w space" in capsys.readouterr().err
+
+
+def test_progress_events_reach_the_caller(G, pca):
+    from neuralbrush.core.progress import ProgressEvent, preview_of
+    from neuralbrush.latent.directions import direction_sheet
+
+    events = []
+    compute_directions(G, DirectionsOptions(method="sefa", std_samples=600, batch=200), progress=events.append)
+    assert all(isinstance(e, ProgressEvent) for e in events)
+    measuring = [e for e in events if e.task == "measuring"]
+    assert [e.step for e in measuring] == [1, 2, 3] and measuring[-1].total == 3
+    assert events[-1].task == "factorising" and events[-1].step == events[-1].total
+    rows = []
+    direction_sheet(G, pca, RT, components=2, seeds=[0, 1], amounts=[-1, 1], progress=rows.append)
+    assert [e.step for e in rows] == [1, 2] and preview_of(rows[0]).shape == (16, 4 * 16, 3)

@@ -7,9 +7,7 @@ generated from :mod:`neuralbrush.latent.steer_options` (:func:`neuralbrush.core.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
 
 import typer
 
@@ -17,22 +15,6 @@ from ..core.options import RuntimeOptions, cli_from
 from ..core.outputs import claim_output
 from ..latent.steer_options import BreedOptions, DirectionsOptions
 from .latent import MODEL_HELP, _setup
-
-
-@contextmanager
-def progress_bars() -> Iterator:
-    """A presenter for :class:`neuralbrush.latent.events.SteerProgress`: one bar per stage."""
-    from ..core.progress import make_progress
-
-    with make_progress() as prog:
-        tasks: dict[str, int] = {}
-
-        def show(ev) -> None:
-            if ev.stage not in tasks:
-                tasks[ev.stage] = prog.add_task(ev.stage, total=max(ev.total, 1), info="")
-            prog.update(tasks[ev.stage], completed=ev.step, total=max(ev.total, 1), info=ev.message)
-
-        yield show
 
 
 @cli_from(DirectionsOptions, rt=RuntimeOptions)
@@ -50,8 +32,7 @@ def directions_cmd(
         raise UsageError(f"the directions file must end in .npz, not {out.name}")
     claim_output(out, "file")
     G, runtime = _setup(model, rt)
-    with progress_bars() as show:
-        res = write_directions(G, out, opts, runtime, model=model, progress=show)
+    res = write_directions(G, out, opts, runtime, model=model)  # progress: the default bars
     d = res.directions
     head = ", ".join(f"{v:.3g}" for v in (d.explained[:5] if d.method == "pca" else d.values[:5]))
     what = "explained variance" if d.method == "pca" else "eigenvalues"
@@ -76,8 +57,7 @@ def breed_cmd(
         raise UsageError(f"the contact sheet must be an image file (.png), not {out.name}")
     claim_output(out, "file")
     G, runtime = _setup(model, rt)
-    with progress_bars() as show:
-        res = breed(G, out, opts, runtime, model=model, progress=show)
+    res = breed(G, out, opts, runtime, model=model)  # progress: the default bars
     info(f"wrote {res.sheet} and {res.latents}" + (f"; keyframe {res.keyframe}" if res.keyframe else ""))
 
 

@@ -24,7 +24,7 @@ import torch
 
 from ..core.device import Runtime
 from ..core.errors import UsageError
-from .events import ProgressFn, emit
+from ..core.progress import ProgressEvent, ProgressFn, presenting
 from .latents import Latents, has_w, latent_scale, load_latents, save_latents
 from .steer_options import BreedOptions
 
@@ -95,8 +95,10 @@ def load_parents(G: torch.nn.Module, files) -> torch.Tensor:
 
 
 def breed(G: torch.nn.Module, sheet: str | Path, opts: BreedOptions, runtime: Runtime | None = None, *, model: str | None = None,
-          progress: ProgressFn = None) -> BreedResult:
-    """The ``breed`` command: children on a numbered sheet, every latent saved, ``pick`` promoted."""
+          progress: ProgressFn | None = None) -> BreedResult:
+    """The ``breed`` command: children on a numbered sheet, every latent saved, ``pick`` promoted.
+    ``progress`` gets a :class:`ProgressEvent` per batch of children, the batch as its preview
+    (None: the default bar)."""
     from ..core.checkpoint import write_json
     from ..core.imageio import save_image
     from ..core.media import make_grid
@@ -113,14 +115,15 @@ def breed(G: torch.nn.Module, sheet: str | Path, opts: BreedOptions, runtime: Ru
                          seed=opts.seed, scale=latent_scale(G, "w") if opts.mutation > 0 else 1.0)
     side = grid_cell_side(opts.children, int(G.img_resolution))
     cells, picked = [], None
-    for start in range(0, opts.children, opts.batch):
-        chunk = r.frames(kids.w[start:start + opts.batch], "w")
-        for i, frame in enumerate(chunk, start):
-            cells.append(shrink(frame, side))  # only the sheet's cells stay in memory
-            if i == opts.pick:
-                picked = frame
-        emit(progress, "rendering", len(cells), opts.children, f"{len(cells)} children",
-             preview=np.concatenate(list(chunk), axis=1))
+    with presenting(progress, "breeding") as report:
+        for start in range(0, opts.children, opts.batch):
+            chunk = r.frames(kids.w[start:start + opts.batch], "w")
+            for i, frame in enumerate(chunk, start):
+                cells.append(shrink(frame, side))  # only the sheet's cells stay in memory
+                if i == opts.pick:
+                    picked = frame
+            report(ProgressEvent(len(cells), opts.children, f"{len(cells)} children", task="rendering",
+                                 preview=lambda chunk=chunk: np.concatenate(list(chunk), axis=1)))
     outdir = sheet.parent
     outdir.mkdir(parents=True, exist_ok=True)
     save_image(make_grid(for_display(cells), None, labels=[str(i) for i in range(opts.children)], pad=2), sheet)

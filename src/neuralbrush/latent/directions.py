@@ -31,11 +31,17 @@ import torch
 from ..core.device import Runtime
 from ..core.errors import UsageError
 from ..core.seeds import parse_int_list
-from .events import ProgressFn, emit
+from ..core.progress import ProgressEvent, ProgressFn, presenting
 from .latents import class_labels, has_w, map_z
 from .steer_options import DirectionsOptions
 
 FORMAT = "neuralbrush.directions"
+
+
+def _report(progress: ProgressFn | None, task: str, step: int, total: int, message: str = "", preview=None) -> None:
+    """One :class:`ProgressEvent` (``task``: sampling, measuring, factorising, rendering), if anyone listens."""
+    if progress is not None:
+        progress(ProgressEvent(step, total, message, task=task, preview=preview))
 
 
 @dataclass(frozen=True)
@@ -195,7 +201,7 @@ class Directions:
 
 @torch.no_grad()
 def w_moments(G: torch.nn.Module, samples: int, *, seed: int = 0, batch: int = 2048, class_idx: int | None = None,
-              progress: ProgressFn = None, stage: str = "sampling") -> tuple[torch.Tensor, torch.Tensor]:
+              progress: ProgressFn | None = None, stage: str = "sampling") -> tuple[torch.Tensor, torch.Tensor]:
     """Mean [w_dim] and covariance [w_dim, w_dim] (float64) of w over ``samples`` random z.
 
     z come from ``np.random.RandomState(seed)`` in batches through the mapping network (fp32, as
@@ -216,7 +222,7 @@ def w_moments(G: torch.nn.Module, samples: int, *, seed: int = 0, batch: int = 2
         x = w - shift
         s1 += x.sum(0, dtype=torch.float64)
         s2 += (x.T @ x).double()
-        emit(progress, stage, i + 1, total, f"{start + n} w")
+        _report(progress, stage, i + 1, total, f"{start + n} w")
     m = s1 / samples
     cov = (s2 - samples * torch.outer(m, m)) / max(samples - 1, 1)
     return shift.double() + m, cov
@@ -234,10 +240,10 @@ def _sorted_eigh(mat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def pca_directions(G: torch.nn.Module, *, samples: int = 100_000, seed: int = 0, batch: int = 2048,
-                   class_idx: int | None = None, progress: ProgressFn = None):
+                   class_idx: int | None = None, progress: ProgressFn | None = None):
     """GANSpace: (components [d, d], variances [d], mean [d], total variance), sorted by variance."""
     mean, cov = w_moments(G, samples, seed=seed, batch=batch, class_idx=class_idx, progress=progress)
-    emit(progress, "factorising", 0, 1, "eigen-decomposition of the covariance")
+    _report(progress, "factorising", 0, 1, "eigen-decomposition of the covariance")
     vals, rows = _sorted_eigh(cov)
     return rows, vals.clamp_min(0), mean, float(torch.trace(cov))
 
@@ -261,8 +267,15 @@ def sefa_directions(G: torch.nn.Module, layers: tuple[int, ...]) -> tuple[torch.
     return rows, vals.clamp_min(0)
 
 
-def compute_directions(G: torch.nn.Module, opts: DirectionsOptions, *, progress: ProgressFn = None) -> Directions:
-    """Compute GANSpace or SeFa directions for ``G`` (validated before any work)."""
+def compute_directions(G: torch.nn.Module, opts: DirectionsOptions, *,
+                       progress: ProgressFn | None = None) -> Directions:
+    """Compute GANSpace or SeFa directions for ``G`` (validated before any work); ``progress``
+    gets :class:`ProgressEvent` s (None: the default bars)."""
+    with presenting(progress, "directions") as report:
+        return _compute_directions(G, opts, report)
+
+
+def _compute_directions(G: torch.nn.Module, opts: DirectionsOptions, progress: ProgressFn) -> Directions:
     opts.validate()
     ident = model_identity(G)
     layers = resolve_layers(G, opts.layers)
@@ -272,13 +285,13 @@ def compute_directions(G: torch.nn.Module, opts: DirectionsOptions, *, progress:
                                                  class_idx=opts.class_idx, progress=progress)
         std, samples = vals.sqrt(), opts.samples
     else:
-        emit(progress, "factorising", 0, 1, "eigen-decomposition of the style weights")
+        _report(progress, "factorising", 0, 1, "eigen-decomposition of the style weights")
         rows, vals = sefa_directions(G, layers)
         mean, cov = w_moments(G, opts.std_samples, seed=opts.seed, batch=opts.batch, class_idx=opts.class_idx,
                               progress=progress, stage="measuring")
         std = torch.einsum("kd,de,ke->k", rows, cov, rows).clamp_min(0).sqrt()
         total, samples = float(torch.trace(cov)), opts.std_samples
-    emit(progress, "factorising", 1, 1, "done")
+    _report(progress, "factorising", 1, 1, "done")
     return Directions(method=opts.method, components=rows.float().numpy(), values=vals.numpy(), std=std.numpy(),
                       mean_w=mean.float().numpy(), total_variance=total, layers=layers, model=ident,
                       samples=samples, seed=opts.seed)
@@ -289,11 +302,18 @@ def compute_directions(G: torch.nn.Module, opts: DirectionsOptions, *, progress:
 
 def direction_sheet(G: torch.nn.Module, dirs: Directions, runtime: Runtime, *, components: int = 6, seeds=(0, 1, 2),
                     amounts=(-3, -2, -1, 0, 1, 2, 3), psi: float = 1.0, noise_mode: str = "const",
-                    class_idx: int | None = None, batch: int = 8, progress: ProgressFn = None):
+                    class_idx: int | None = None, batch: int = 8, progress: ProgressFn | None = None):
     """Rows: the top ``components``; columns: ``amounts`` standard deviations, for each seed.
 
     Returns a PIL image (labels: the amount over each column of the first row, the component
-    at the start of every row and seed block)."""
+    at the start of every row and seed block). ``progress`` gets one event per row, its
+    rendered row as the preview (None: the default bar)."""
+    with presenting(progress, "direction sheet") as report:
+        return _direction_sheet(G, dirs, runtime, components, seeds, amounts, psi, noise_mode, class_idx, batch,
+                                report)
+
+
+def _direction_sheet(G, dirs, runtime, components, seeds, amounts, psi, noise_mode, class_idx, batch, progress):
     from ..core.media import make_grid
     from .latents import latents_from_seeds
     from .render import Renderer, for_display, grid_cell_side, shrink
@@ -314,7 +334,8 @@ def direction_sheet(G: torch.nn.Module, dirs: Directions, runtime: Runtime, *, c
                 parts = ([f"#{k}"] if j == 0 else []) + ([f"seed {seed}"] if j == 0 and k == 0 else [])
                 parts += [f"{amount:+g}"] if k == 0 else []
                 labels.append(" ".join(parts))
-        emit(progress, "rendering", k + 1, components, f"component {k}", preview=np.concatenate(list(frames), axis=1))
+        _report(progress, "rendering", k + 1, components, f"component {k}",
+                preview=lambda frames=frames: np.concatenate(list(frames), axis=1))
     grid = (len(seeds) * len(amounts), components)
     return make_grid(for_display(cells), grid, labels=labels, pad=2)
 
@@ -329,7 +350,7 @@ class DirectionsResult:
 
 
 def write_directions(G: torch.nn.Module, output: str | Path, opts: DirectionsOptions, runtime: Runtime | None = None, *,
-                     model: str | None = None, progress: ProgressFn = None) -> DirectionsResult:
+                     model: str | None = None, progress: ProgressFn | None = None) -> DirectionsResult:
     """The ``directions`` command: compute, save ``output`` (.npz), its sheet (.png) and summary (.json)."""
     from ..core.checkpoint import write_json
     from ..core.imageio import save_image
@@ -346,15 +367,16 @@ def write_directions(G: torch.nn.Module, output: str | Path, opts: DirectionsOpt
     seeds = ints(opts.sheet_seeds, what="sheet seeds") if opts.sheet_components else []
     amounts = opts.amounts() if opts.sheet_components else []
     t0 = time.perf_counter()
-    dirs = compute_directions(G, opts, progress=progress)
-    seconds = time.perf_counter() - t0
-    dirs.save(output)
-    sheet = None
-    if opts.sheet_components:
-        img = direction_sheet(G, dirs, runtime, components=opts.sheet_components, seeds=seeds, amounts=amounts,
-                              psi=opts.trunc, noise_mode=opts.noise_mode, class_idx=opts.class_idx,
-                              progress=progress)
-        sheet = save_image(img, output.with_suffix(".png"))
+    with presenting(progress, "directions") as report:
+        dirs = compute_directions(G, opts, progress=report)
+        seconds = time.perf_counter() - t0
+        dirs.save(output)
+        sheet = None
+        if opts.sheet_components:
+            img = direction_sheet(G, dirs, runtime, components=opts.sheet_components, seeds=seeds, amounts=amounts,
+                                  psi=opts.trunc, noise_mode=opts.noise_mode, class_idx=opts.class_idx,
+                                  progress=report)
+            sheet = save_image(img, output.with_suffix(".png"))
     top = min(10, len(dirs.components))
     summary = write_json(output.with_suffix(".json"), {
         "model": model, **asdict(opts), "identity": asdict(dirs.model), "runtime": runtime.describe(),
