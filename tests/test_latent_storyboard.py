@@ -92,15 +92,15 @@ keyframes:
     out = tmp_path / "film.mp4"
     res = render_storyboard(story, out)
     # loop 6 + transition 4, transition 4 (no loop), loop 6 + closing transition 3
-    assert res["frames"] == 23 and res["rendered"] == 23 and res["cached"] == 0
+    assert res.frames == 23 and res.rendered == 23 and res.cached == 0
     info = video_info(out)
     assert info["frames"] == 23 and info["fps"] == 10
     assert len(list((tmp_path / "film.cache" / "projections").glob("*/projected_w.npz"))) == 1
     # a second render finds every frame (and the projection) in the cache
     res2 = render_storyboard(story, out)
-    assert res2["rendered"] == 0 and res2["cached"] == 23
+    assert res2.rendered == 0 and res2.cached == 23
     # the first frame is the seed keyframe itself
-    first = np.asarray(Image.open(res["cache"] / "000000.png").convert("RGB")).astype(int)
+    first = np.asarray(Image.open(res.cache / "frame_000000.png").convert("RGB")).astype(int)
     assert run(["generate", str(snapshot), "--seeds", "1", "-o", str(tmp_path / "g1")]) == 0
     seed1 = np.asarray(Image.open(tmp_path / "g1" / "seed0001.png").convert("RGB")).astype(int)
     assert np.abs(first - seed1).max() <= 1
@@ -127,20 +127,19 @@ def test_storyboard_resumes_after_kill_without_rerendering(snapshot, tmp_path):
     deadline = time.time() + 240
     frames_dir = None
     while time.time() < deadline and proc.poll() is None:
-        dirs = list((tmp_path / "long.cache").glob("frames-*"))
-        if dirs and len(list(dirs[0].glob("[0-9]*.png"))) >= total // 4:
-            frames_dir = dirs[0]
+        if len(list((tmp_path / "long.cache" / "frames").glob("frame_*.png"))) >= total // 4:
+            frames_dir = tmp_path / "long.cache" / "frames"
             break
         time.sleep(0.01)
     assert proc.poll() is None, f"render finished or failed before it could be killed: {proc.stderr.read()[-500:]}"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert frames_dir is not None and not out.exists()
-    before = {p.name: p.stat().st_mtime_ns for p in frames_dir.glob("[0-9]*.png")}
+    before = {p.name: p.stat().st_mtime_ns for p in frames_dir.glob("frame_*.png")}
     assert total // 4 <= len(before) < total
     res = render_storyboard(story, out, runtime=None)
-    assert res["cached"] == len(before) and res["rendered"] == total - len(before)
-    after = {p.name: p.stat().st_mtime_ns for p in frames_dir.glob("[0-9]*.png")}
+    assert res.cached == len(before) and res.rendered == total - len(before)
+    after = {p.name: p.stat().st_mtime_ns for p in frames_dir.glob("frame_*.png")}
     assert not list(frames_dir.glob(".*"))  # the half-written frame of the killed run was cleaned up
     assert all(after[n] == t for n, t in before.items())  # finished frames were not rendered again
     assert video_info(out)["frames"] == total
@@ -173,7 +172,7 @@ keyframes: [{{seed: 1}}, {{seed: 2}}]
     assert video_info(out)["frames"] == 32
     single = tmp_path / "single.mp4"
     res = render_storyboard(story, single, cache=tmp_path / "film.cache")
-    assert res["cached"] == 32  # the two ranks together rendered exactly the single-process frames
+    assert res.cached == 32  # the two ranks together rendered exactly the single-process frames
 
 
 def test_dcgan_storyboard_in_z(tmp_path):
@@ -190,9 +189,30 @@ close: false
 keyframes: [{{seed: 1}}, {{latent: g/seed0005.npz, loop: false}}]
 """)
     res = render_storyboard(story, tmp_path / "film.gif")
-    assert res["frames"] == 6 + 4 + 1  # loop, transition, the final keyframe held for one frame
+    assert res.frames == 6 + 4 + 1  # loop, transition, the final keyframe held for one frame
     with Image.open(tmp_path / "film.gif") as im:
         assert im.n_frames == 11
     bad = _write(tmp_path / "w.yaml", f"model: {snap.name}\nspace: w\nkeyframes: [{{seed: 1}}]\n")
     with pytest.raises(UsageError, match="no w space"):
         render_storyboard(bad, tmp_path / "x.mp4")
+
+
+def test_storyboard_cache_of_another_plan_is_refused_and_restart_redoes_it(snapshot, tmp_path, capsys):
+    text = f"model: {snapshot}\nfps: 5\ntransition: {{frames: 3}}\nloop: false\nkeyframes: [{{seed: 1}}, {{seed: 2}}]\n"
+    story = _write(tmp_path / "s.yaml", text)
+    out = tmp_path / "film.gif"
+    base = ["video", "storyboard", str(story), "-o", str(out), "--device", "cpu"]
+    assert run(base) == 0
+    frames = tmp_path / "film.cache" / "frames"
+    before = {p.name: p.read_bytes() for p in frames.glob("frame_*.png")}
+    assert len(before) == 3 and (frames / "cache.json").exists()
+    _write(story, text.replace("{seed: 2}", "{seed: 3}"))
+    capsys.readouterr()
+    assert run(base) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and err.count("\n") == 1 and "keyframes" in err and "--restart" in err
+    assert {p.name: p.read_bytes() for p in frames.glob("frame_*.png")} == before
+    assert run([*base, "--restart"]) == 0
+    after = {p.name: p.read_bytes() for p in frames.glob("frame_*.png")}
+    assert after["frame_000000.png"] == before["frame_000000.png"]  # seed 1 is the same keyframe
+    assert after["frame_000002.png"] != before["frame_000002.png"]  # the film now ends on seed 3

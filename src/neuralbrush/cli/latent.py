@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from ..core.framecache import RESTART_HELP
 from ..core.outputs import claim_output
 from ..core.options import RuntimeOptions, cli_from
 from ..latent.options import (GenerateOptions, MixOptions, NeighboursOptions, ProjectOptions,
@@ -155,6 +156,7 @@ def storyboard_cmd(
         story: Path = typer.Argument(..., help="Storyboard YAML (keyframes, loops, transitions; see docs/latent.md)."),
         out: Path = typer.Option(Path("film.mp4"), "-o", "--out", help="Video file (.mp4 or .gif)."),
         cache: Optional[Path] = typer.Option(None, "--cache", help="Frame/projection cache folder (default OUT.cache)."),
+        restart: bool = typer.Option(False, "--restart", help=RESTART_HELP),
         *, opts: StoryboardOptions, rt: RuntimeOptions) -> None:
     """Render a storyboard film; resumes from cached frames, shards frames under torchrun."""
     from ..core.device import resolve_runtime
@@ -164,9 +166,10 @@ def storyboard_cmd(
     claim_output(out, "file")
     claim_output(cache or out.with_name(out.stem + ".cache"), "folder", what="cache folder")
     runtime = resolve_runtime(rt.device, rt.precision)
-    res = render_storyboard(story, out, model=opts.model, runtime=runtime, cache=cache, batch=opts.batch)
-    info(f"wrote {res['video']}: {res['frames']} frames ({res['seconds']:.1f} s), {res['rendered']} rendered now, "
-         f"{res['cached']} from the cache")
+    res = render_storyboard(story, out, model=opts.model, runtime=runtime, cache=cache, batch=opts.batch,
+                            restart=restart)
+    info(f"wrote {res.video}: {res.frames} frames ({res.seconds:.1f} s), {res.rendered} rendered now, "
+         f"{res.cached} from the cache")
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ImageLoadError, UsageError
+from ..core.progress import FrameEvent, ProgressEvent, ProgressFn, presenting
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".gif")
 WRITABLE_VIDEO = (".mp4", ".gif")
@@ -152,8 +153,9 @@ def _options_path(output: Path, kind: str) -> Path:
 
 
 def run_effect(effect: Effect, input: str | os.PathLike, output: str | os.PathLike | None = None, *,
-               recursive: bool = True, fps: float | None = None) -> EffectRun:
-    """Apply ``effect`` to an image, every image of a folder, or every frame of a video."""
+               recursive: bool = True, fps: float | None = None, progress: ProgressFn | None = None) -> EffectRun:
+    """Apply ``effect`` to an image, every image of a folder, or every frame of a video;
+    ``progress`` gets an event per image or frame, the result as preview (None: a bar)."""
     from ..core.checkpoint import write_json
 
     kind, src, out = plan_output(input, output, effect.name)
@@ -163,9 +165,9 @@ def run_effect(effect: Effect, input: str | os.PathLike, output: str | os.PathLi
         run.outputs.append(save_effect_image(result, out))
         run.extras.update(effect.write_extras(out))
     elif kind == "folder":
-        _run_folder(effect, src, out, run, recursive)
+        _run_folder(effect, src, out, run, recursive, progress)
     else:
-        _run_video(effect, src, out, run, fps)
+        _run_video(effect, src, out, run, fps, progress)
     run.options_file = _options_path(out, kind)
     write_json(run.options_file, {
         "effect": effect.name, "input": str(src), "output": str(out), "kind": kind,
@@ -175,32 +177,36 @@ def run_effect(effect: Effect, input: str | os.PathLike, output: str | os.PathLi
     return run
 
 
-def _run_folder(effect: Effect, src: Path, out: Path, run: EffectRun, recursive: bool) -> None:
+def _run_folder(effect: Effect, src: Path, out: Path, run: EffectRun, recursive: bool,
+                progress: ProgressFn | None) -> None:
     from ..core.imageio import list_images
-    from ..core.progress import track
 
     files = list_images([src], recursive=recursive)
     if not files:
         raise UsageError(f"no images found in {src}")
-    for f in track(files, f"{effect.name} {src.name}"):
-        target = (out / f.relative_to(src)).with_suffix(".png")
-        try:
-            image = load_for_effect(f)
-        except ImageLoadError as e:
-            run.skipped.append((str(f), e.reason))
-            continue
-        run.outputs.append(save_effect_image(effect.apply(image), target))
-        for k, v in effect.write_extras(target).items():
-            run.extras[f"{target.relative_to(out)}:{k}"] = v
+    with presenting(progress, f"{effect.name} {src.name}") as report:
+        for n, f in enumerate(files, 1):
+            target = (out / f.relative_to(src)).with_suffix(".png")
+            try:
+                image = load_for_effect(f)
+            except ImageLoadError as e:
+                run.skipped.append((str(f), e.reason))
+                report(ProgressEvent(n, len(files), f"skipped {f.name}: {e.reason}", task=effect.name))
+                continue
+            result = effect.apply(image)
+            run.outputs.append(save_effect_image(result, target))
+            for k, v in effect.write_extras(target).items():
+                run.extras[f"{target.relative_to(out)}:{k}"] = v
+            report(ProgressEvent(n, len(files), f.name, task=effect.name, preview=result))
     if not run.outputs:
         shown = "; ".join(f"{Path(p).name}: {r}" for p, r in run.skipped[:3])
         more = f"; and {len(run.skipped) - 3} more" if len(run.skipped) > 3 else ""
         raise UsageError(f"none of the {len(files)} images in {src} could be read ({shown}{more})")
 
 
-def _run_video(effect: Effect, src: Path, out: Path, run: EffectRun, fps: float | None) -> None:
+def _run_video(effect: Effect, src: Path, out: Path, run: EffectRun, fps: float | None,
+               progress: ProgressFn | None) -> None:
     from ..core.media import VideoWriter, read_video, video_info
-    from ..core.progress import track
 
     meta = video_info(src)
     total = max(int(meta["frames"]), 1)
@@ -212,9 +218,12 @@ def _run_video(effect: Effect, src: Path, out: Path, run: EffectRun, fps: float 
             raise UsageError(f"the video {src} has no frames")
     effect.prepare_video(sampled)
     audio = src if out.suffix.lower() == ".mp4" and meta.get("audio") else None
-    with VideoWriter(out, fps or meta["fps"], audio_from=audio) as writer:
-        for frame in track(read_video(src), f"{effect.name} {src.name}", total=total):
-            writer.append(effect.apply(frame))
+    with presenting(progress, f"{effect.name} {src.name}") as report, \
+            VideoWriter(out, fps or meta["fps"], audio_from=audio) as writer:
+        for frame in read_video(src):
+            result = effect.apply(frame)
+            writer.append(result)
             run.frames += 1
+            report(FrameEvent(step=run.frames, total=total, task=effect.name, preview=result, index=run.frames - 1))
     run.outputs.append(out)
     run.extras.update(effect.write_extras(out))

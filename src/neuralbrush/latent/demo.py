@@ -108,8 +108,8 @@ def run_demo(out: Path, *, full: bool, context: dict) -> list[dict]:
                 "keyframes:\n  - seed: 1\n"
                 f"  - latent: {pr.w.resolve()}\n  - latent: {nb.keyframe.resolve()}\n", encoding="utf-8")
             film = render_storyboard(story, root / "storyboard.mp4", runtime=runtime, G=G)
-            items.append(_item(out, film["video"], "Storyboard film",
-                               f"{film['frames']} frames: seed 1, the projection and a neighbour, each with a noise "
+            items.append(_item(out, film.video, "Storyboard film",
+                               f"{film.frames} frames: seed 1, the projection and a neighbour, each with a noise "
                                "loop, joined by slerp transitions"))
     else:
         info("latent demo: no dataset image in the context; skipping projection and neighbours")

@@ -24,9 +24,11 @@ Timeline: for each keyframe its noise loop (``stops`` points, each the previous 
 noise of ``sigma`` natural spreads, ``frames_per_stop`` frames between points, and back to the
 keyframe), then the transition to the next keyframe. Paths are relative to the YAML file.
 
-Rendering is resumable and shardable: frames go to ``<cache>/frames-<plan hash>/NNNNNN.png``
-with atomic writes; a rerun renders only the missing ones; under torchrun each rank renders
-its share and rank 0 encodes the video after a barrier. Projections of image keyframes are
+Rendering is resumable and shardable: frames go through the frame cache
+(``core.framecache``: ``<cache>/frames/frame_000123.png`` + ``cache.json``, atomic writes, damaged
+frames redone); a rerun renders only the missing ones, and a cache made from another plan
+(keyframes, timing, model) is refused naming ``--restart``; under torchrun each rank renders its
+share and rank 0 encodes the video after a barrier. Projections of image keyframes are
 cached under ``<cache>/projections/<hash of image, model and options>/``.
 """
 
@@ -43,7 +45,9 @@ from ..core import checks
 from ..core.checkpoint import write_json
 from ..core.device import Runtime
 from ..core.errors import UsageError
+from ..core.framecache import FrameCache
 from ..core.imageio import load_image, save_image
+from ..core.progress import ProgressFn
 from .latents import check_space, file_digest, latent_center, latent_scale, load_latents, map_z, seed_z
 from .options import (MAX_BATCH, MAX_FPS, MAX_FRAMES, MAX_PROJECT_STEPS, MAX_SEED, MAX_SPREAD, NOISE_MODES,
                       PROJECT_LOSSES, PROJECT_SPACES, SPACES)
@@ -320,6 +324,25 @@ def plan_digest(path: LatentPath, latents: list[torch.Tensor], sb: Storyboard, m
     return h.hexdigest()[:16]
 
 
+def plan_signature(path: LatentPath, latents: list[torch.Tensor], sb: Storyboard, model_id: str) -> dict[str, Any]:
+    """What decides the frames, readable where it can be (a refused cache names what changed);
+    ``plan`` fingerprints the resolved latents too (a latent file or projection that changed)."""
+    return {"model": model_id, "frames": len(path), "space": sb.space, "trunc": sb.trunc, "seed": sb.seed,
+            "noise_mode": sb.noise_mode, "close": sb.close,
+            "keyframes": [{"kind": k.kind, "value": str(k.value), "index": k.index, "loop": k.loop,
+                           "transition": k.transition, "edit": list(k.edits)} for k in sb.keyframes],
+            "plan": plan_digest(path, latents, sb, model_id)}
+
+
+def module_identity(G: torch.nn.Module) -> str:
+    """Fingerprint of a generator given as an object: its weights, so a rerun resumes its frames."""
+    h = hashlib.sha256()
+    for name, t in G.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return f"weights:{h.hexdigest()[:16]}"
+
+
 def model_identity(source: str) -> str:
     from .render import model_file
 
@@ -327,12 +350,27 @@ def model_identity(source: str) -> str:
     return file_digest(f) if f is not None else f"name:{source}"
 
 
+@dataclass
+class StoryboardResult:
+    """What :func:`render_storyboard` did (``rendered``/``cached``: this process's frames)."""
+
+    video: Path
+    frames: int  # in the film
+    rendered: int  # made by this run
+    cached: int  # found in the frame cache
+    cache: Path  # the frame cache folder
+    seconds: float  # the film's length
+
+
 def render_storyboard(story: str | Path, output: str | Path, *, model: str | None = None, runtime: Runtime | None = None,
-                      cache: str | Path | None = None, batch: int | None = None, G=None) -> dict:
-    """Render a storyboard to ``output`` (.mp4 or .gif), resuming from cached frames."""
+                      cache: str | Path | None = None, batch: int | None = None, G=None,
+                      progress: ProgressFn | None = None, restart: bool = False) -> StoryboardResult:
+    """Render a storyboard to ``output`` (.mp4 or .gif), resuming from cached frames;
+    ``progress`` gets a FrameEvent per frame of this rank's share, then (rank 0) an event per
+    frame encoded (None: bars)."""
     from ..core import distributed
     from ..core.media import VideoWriter
-    from ..core.progress import info, make_progress
+    from ..core.progress import FrameEvent, ProgressEvent, info, presenting
     from .render import Renderer, load_model
 
     runtime = runtime or Runtime.default()
@@ -351,56 +389,49 @@ def render_storyboard(story: str | Path, output: str | Path, *, model: str | Non
     distributed.init(runtime.device)
     if G is None:
         G = load_model(source, runtime)
-    model_id = model_identity(str(source)) if source is not None else f"object:{id(G)}"
+    model_id = model_identity(str(source)) if source is not None else module_identity(G)
     if sb.space is None:
         from .latents import has_w
 
         sb.space = "w" if has_w(G) else "z"
-    cache = Path(cache) if cache else output.with_name(output.stem + ".cache")
-    cache.mkdir(parents=True, exist_ok=True)
+    cache = Path(cache) if cache else output.with_name(output.stem + ".cache")  # made by what is cached first
     if distributed.is_main():
         latents = resolve_keyframe_latents(G, sb, cache, model_id, runtime)
-        for stale in cache.glob("frames-*/.*.tmp.png"):  # half-written frames of a killed render
-            stale.unlink(missing_ok=True)
     distributed.barrier()  # rank 0 projected (and cached) image keyframes; the others read the cache
     if not distributed.is_main():
         latents = resolve_keyframe_latents(G, sb, cache, model_id, runtime)
     path = timeline(G, sb, latents)
-    digest = plan_digest(path, latents, sb, model_id)
-    frames_dir = cache / f"frames-{digest}"
-    frames_dir.mkdir(parents=True, exist_ok=True)
+    frames = FrameCache(cache / "frames", plan_signature(path, latents, sb, model_id), restart=restart).open()
+    frames_dir = frames.folder
     total = len(path)
-    mine = distributed.shard(list(range(total)))
-    todo = [i for i in mine if not (frames_dir / f"{i:06d}.png").exists()]
+    mine = frames.share(total, "round-robin")
+    todo = frames.todo(total, "round-robin")
     cached = len(mine) - len(todo)
     if cached:
         info(f"resuming: {cached} of {len(mine)} frames already rendered in {frames_dir}")
     r = Renderer(G, runtime, psi=sb.trunc if sb.space == "z" else 1.0, noise_mode=sb.noise_mode,
                  batch=batch or sb.batch, noise_seed=sb.seed)
-    with make_progress() as prog:
-        task = prog.add_task("rendering frames", total=len(mine), info=f"{runtime.describe()}")
-        prog.update(task, completed=cached)
+    with presenting(progress, "rendering frames") as report:
+        done = cached
         for start in range(0, len(todo), r.batch):
             idx = todo[start:start + r.batch]
             for i, frame in zip(idx, r.frames(path.at(idx), sb.space)):
-                save_image(frame, frames_dir / f"{i:06d}.png")
-            prog.advance(task, len(idx))
-    distributed.barrier()
-    result = {"video": output, "frames": total, "rendered": len(todo), "cached": cached, "cache": frames_dir,
-              "seconds": total / sb.fps}
-    if distributed.is_main():
-        missing = [i for i in range(total) if not (frames_dir / f"{i:06d}.png").exists()]
-        if missing:
-            raise UsageError(f"{len(missing)} frames are missing from {frames_dir}; run the storyboard again")
-        from PIL import Image
+                frames.put(i, frame)
+                done += 1
+                report(FrameEvent(step=done, total=len(mine), message=runtime.describe(), task="frames",
+                                  preview=frame, index=i))
+    result = StoryboardResult(video=output, frames=total, rendered=len(todo), cached=cached, cache=frames_dir,
+                              seconds=total / sb.fps)
+    if not distributed.is_main():
+        frames.assemble(total, lambda i, image: None)  # the barrier before rank 0 encodes
+    else:
+        with presenting(progress, f"encoding {output.name}") as report, VideoWriter(output, sb.fps) as w:
 
-        with make_progress() as prog:
-            task = prog.add_task(f"encoding {output.name}", total=total, info="")
-            with VideoWriter(output, sb.fps) as w:
-                for i in range(total):
-                    with Image.open(frames_dir / f"{i:06d}.png") as im:
-                        w.append(im.convert("RGB"))
-                    prog.advance(task)
+            def encode(i: int, image) -> None:
+                w.append(image)
+                report(ProgressEvent(i + 1, total, task="encode"))
+
+            frames.assemble(total, encode)
         write_json(output.with_name(output.stem + ".storyboard.json"), {
             "storyboard": str(story), "model": source, "frames": total, "fps": sb.fps, "seconds": total / sb.fps,
             "space": sb.space, "trunc": sb.trunc, "frames_cache": str(frames_dir), "runtime": runtime.describe(),

@@ -26,11 +26,11 @@ from ..core.device import Runtime, resolve_runtime
 from ..core.errors import CheckpointError, ImageLoadError, UsageError
 from ..core.imageio import is_image_file, list_images, load_image, save_image, to_pil, to_tensor
 from ..core.media import side_by_side
-from ..core.progress import info, report_skipped, track
+from ..core.progress import ProgressEvent, ProgressFn, info, presenting, report_skipped
 from ..core.sources import SNAPSHOT, Source, resolve_source
 from .networks import build_generator, generator_config_from, load_state
 from .options import ApplyOptions, check_apply_values
-from .train import FORMAT
+from .snapshot import FORMAT
 
 
 def pix2pix_source(model: str | os.PathLike) -> Source:
@@ -182,12 +182,13 @@ def _output_paths(out: Path, sources: list[Path], single: bool) -> list[Path]:
 
 
 def apply_paths(model: str | os.PathLike, photos: list[str | os.PathLike], out: str | os.PathLike,
-                opts: ApplyOptions | None = None) -> list[Path]:
+                opts: ApplyOptions | None = None, progress: ProgressFn | None = None) -> list[Path]:
     """Translate photos (files or folders) into ``out`` (a file for one photo, else a folder).
 
     With ``side_by_side`` a ``<name>_side_by_side.png`` row original | input | output is written
     too. Unreadable photos are skipped and reported. The resolved options are written as
-    ``pix2pix-apply.json`` beside the outputs.
+    ``pix2pix-apply.json`` beside the outputs. ``progress`` gets an event per photo, the output as
+    preview (None: a bar).
     """
     opts = opts or ApplyOptions()
     opts.validate()
@@ -201,16 +202,19 @@ def apply_paths(model: str | os.PathLike, photos: list[str | os.PathLike], out: 
                      seed=opts.seed, device=opts.device, precision=opts.precision, norm_stats=opts.norm_stats)
     written: list[Path] = []
     skipped: list[tuple[str, str]] = []
-    for src, dst in track(list(zip(sources, targets)), "pix2pix apply"):
-        try:
-            photo = load_image(src)
-        except ImageLoadError as e:  # one bad photo in a folder is skipped and listed, never fatal
-            skipped.append((str(src), e.reason + (f" ({e.detail})" if e.detail else "")))
-            continue
-        t = m.translate(photo)
-        written.append(save_image(t.output, dst))
-        if opts.side_by_side:
-            written.append(save_image(t.row(photo), dst.with_name(f"{dst.stem}_side_by_side.png")))
+    with presenting(progress, "pix2pix apply") as report:
+        for n, (src, dst) in enumerate(zip(sources, targets), 1):
+            try:
+                photo = load_image(src)
+            except ImageLoadError as e:  # one bad photo in a folder is skipped and listed, never fatal
+                skipped.append((str(src), e.reason + (f" ({e.detail})" if e.detail else "")))
+                report(ProgressEvent(n, len(sources), f"skipped {src.name}", task="pix2pix apply"))
+                continue
+            t = m.translate(photo)
+            written.append(save_image(t.output, dst))
+            if opts.side_by_side:
+                written.append(save_image(t.row(photo), dst.with_name(f"{dst.stem}_side_by_side.png")))
+            report(ProgressEvent(n, len(sources), src.name, task="pix2pix apply", preview=np.asarray(t.output)))
     if not written:
         shown = "; ".join(f"{Path(p).name}: {r}" for p, r in skipped[:3])
         more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""

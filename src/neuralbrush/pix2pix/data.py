@@ -27,7 +27,7 @@ from PIL import Image
 
 from ..core.errors import ImageLoadError, UsageError
 from ..core.imageio import load_image, to_tensor
-from ..core.progress import info, track
+from ..core.progress import ProgressFn, each, info
 
 
 @dataclass
@@ -99,9 +99,9 @@ def _read_sources(path: Path, max_images: int | None) -> list[_Source]:
     return items
 
 
-def _load_items(items, what: str) -> tuple[list[Image.Image], list[str]]:
+def _load_items(items, what: str, progress: ProgressFn | None) -> tuple[list[Image.Image], list[str]]:
     images, names, bad = [], [], []
-    for item in track(items, what):
+    for item in each(items, progress, what):
         try:
             images.append(load_image(item.read(), name=item.name))
             names.append(item.name)
@@ -115,12 +115,13 @@ def _load_items(items, what: str) -> tuple[list[Image.Image], list[str]]:
 
 
 def derive_pairs(photos: list[Image.Image], names: list[str], *, kind: str, size: int, clusters: int = 7,
-                 seed: int = 0) -> PairSet:
-    """Square each photo to ``size`` and derive its input of ``kind``."""
+                 seed: int = 0, progress: ProgressFn | None = None) -> PairSet:
+    """Square each photo to ``size`` and derive its input of ``kind`` (an event per photo to
+    ``progress``; None: a bar)."""
     from ..datasets.pairs import derive_input
 
     a, b = [], []
-    for photo in track(photos, f"deriving {kind}"):
+    for photo in each(photos, progress, f"deriving {kind}"):
         target = _square(photo, size)
         a.append(derive_input(target, kind, clusters=clusters, seed=seed).convert("RGB"))
         b.append(target)
@@ -154,24 +155,27 @@ def _subset(ps: PairSet, idx: list[int]) -> PairSet:
 
 
 def load_training_pairs(data: str | Path, *, input_kind: str | None, size: int, clusters: int = 7,
-                        holdout: float = 0.1, seed: int = 0, max_images: int | None = None) -> tuple[PairSet, PairSet]:
-    """(train, validation) pair sets of ``data`` at ``size`` pixels."""
+                        holdout: float = 0.1, seed: int = 0, max_images: int | None = None,
+                        progress: ProgressFn | None = None) -> tuple[PairSet, PairSet]:
+    """(train, validation) pair sets of ``data`` at ``size`` pixels; ``progress`` gets an event
+    per image read or derived (None: bars)."""
     path = Path(data)
     if input_kind is not None and input_kind not in ("edges", "clusters"):
         raise UsageError(f"unknown --input {input_kind!r}; use edges or clusters")
     if input_kind is None and _pairs_dataset_root(path):
-        train_imgs, train_names = _load_items(_read_sources(path / "train", max_images), "loading pairs")
+        train_imgs, train_names = _load_items(_read_sources(path / "train", max_images), "loading pairs", progress)
         train = split_pairs(train_imgs, train_names, size)
         val_dir = path / "val"
         if val_dir.is_dir() and any(val_dir.glob("*.png")):
-            val_imgs, val_names = _load_items(_read_sources(val_dir, None), "loading validation pairs")
+            val_imgs, val_names = _load_items(_read_sources(val_dir, None), "loading validation pairs", progress)
             return train, split_pairs(val_imgs, val_names, size)
     else:
-        images, names = _load_items(_read_sources(path, max_images), "loading images")
+        images, names = _load_items(_read_sources(path, max_images), "loading images", progress)
         if input_kind is None:
             train = split_pairs(images, names, size)
         else:
-            train = derive_pairs(images, names, kind=input_kind, size=size, clusters=clusters, seed=seed)
+            train = derive_pairs(images, names, kind=input_kind, size=size, clusters=clusters, seed=seed,
+                                     progress=progress)
     val_idx = holdout_indices(len(train), holdout, seed)
     keep = [i for i in range(len(train)) if i not in set(val_idx)]
     return _subset(train, keep), _subset(train, val_idx)

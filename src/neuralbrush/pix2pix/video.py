@@ -34,7 +34,7 @@ from ..core.errors import NeuralbrushError, UsageError
 from ..core.framecache import FrameCache
 from ..core.imageio import is_image_file, list_images, load_image, save_image
 from ..core.media import VideoWriter, read_video, side_by_side, video_info
-from ..core.progress import make_progress
+from ..core.progress import FrameEvent, ProgressFn, presenting
 from .apply import Pix2PixModel
 from .options import VideoOptions
 
@@ -76,8 +76,9 @@ def cache_dir_for(out: Path) -> Path:
 
 def apply_video(model: str | os.PathLike, source: str | os.PathLike, out: str | os.PathLike,
                 opts: VideoOptions | None = None, *, cache: str | os.PathLike | None = None,
-                restart: bool = False) -> VideoResult:
-    """Translate every frame of ``source`` into ``out`` (.mp4/.gif file, or a folder of PNGs).
+                restart: bool = False, progress: ProgressFn | None = None) -> VideoResult:
+    """Translate every frame of ``source`` into ``out`` (.mp4/.gif file, or a folder of PNGs);
+    ``progress`` gets a :class:`~neuralbrush.core.progress.FrameEvent` per frame (None: a bar).
 
     ``cache``: the frame cache folder (default :func:`cache_dir_for`); ``restart`` discards
     frames cached with other options instead of refusing them.
@@ -105,7 +106,7 @@ def apply_video(model: str | os.PathLike, source: str | os.PathLike, out: str | 
     cache = Path(cache) if cache is not None else cache_dir_for(out)
     created = [p for p in (cache, out if to_folder else None) if p is not None and not p.exists()]
     try:
-        return _render(model, model_obj, source, out, to_folder, cache, opts, restart)
+        return _render(model, model_obj, source, out, to_folder, cache, opts, restart, progress)
     except NeuralbrushError:
         # an input that fails part-way (a broken frame) leaves nothing this run created; a cache
         # that was already there (a resumed run) and interruptions keep their frames for a resume
@@ -135,7 +136,7 @@ def _probe_source(source: Path) -> None:
 
 
 def _render(model: str | os.PathLike, model_obj: Pix2PixModel, source: Path, out: Path, to_folder: bool,
-            cache_dir: Path, opts: VideoOptions, restart: bool) -> VideoResult:
+            cache_dir: Path, opts: VideoOptions, restart: bool, progress: ProgressFn | None) -> VideoResult:
     from ..core import distributed as dist
 
     distributed = dist.init(model_obj.runtime.device)
@@ -153,13 +154,15 @@ def _render(model: str | os.PathLike, model_obj: Pix2PixModel, source: Path, out
     todo = set(cache.todo(count, "round-robin"))
     reused = len(cache.share(count, "round-robin")) - len(todo)
     rendered = 0
-    with make_progress() as progress:
-        task = progress.add_task("pix2pix video", total=count, info="")
+    with presenting(progress, "pix2pix video") as report:
         for i, frame in enumerate(frames):
+            shown = None
             if i in todo:
-                cache.put(i, model_obj.translate(Image.fromarray(frame)).output)
+                shown = model_obj.translate(Image.fromarray(frame)).output
+                cache.put(i, shown)
                 rendered += 1
-            progress.advance(task)
+            report(FrameEvent(step=i + 1, total=count, task="pix2pix video", index=i, cached=shown is None,
+                              preview=None if shown is None else np.asarray(shown)))
     if rendered < len(todo):
         raise UsageError(f"{source} has fewer frames than the {count} it announced")
     if rank != 0:
