@@ -164,5 +164,20 @@ def main() -> None:
     print(f"wrote {args.out}")
 
 
+# The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
+# headline() runs without this script's imports: it may use its argument and builtins only.
+RESULTS = "dataset-build.json"
+
+
+def headline(result: dict) -> tuple[float | None, str]:
+    """Build throughput: 2 workers in steady state against 1 worker (same PNG inputs)."""
+    v = {r["variant"]: r for r in result["variants"]}
+    one = v["center, PNG sources, 1 worker"]
+    two = v["2 workers, steady state (start-up run subtracted)"]
+    return (two["images_per_s"] / one["images_per_s"],
+            f"dataset build 1024->256 px: 2 workers (steady state) vs 1 worker, "
+            f"{two['images_per_s']:.1f} vs {one['images_per_s']:.1f} images/s")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -109,5 +109,20 @@ def main() -> None:
     print(f"wrote {out / 'datasets-pairs.md'}")
 
 
+# The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
+# headline() runs without this script's imports: it may use its argument and builtins only.
+RESULTS = "datasets-pairs.json"
+
+
+def headline(result: dict) -> tuple[float | None, str]:
+    """Edge density kept at a quarter of the contrast: ours against the textbook gray-median rule."""
+    rows = result["edge_density_original_vs_quarter_contrast"]
+    ours = sum(r["ours"][1] / r["ours"][0] for r in rows) / len(rows)
+    textbook = sum(r["textbook"][1] / r["textbook"][0] for r in rows) / len(rows)
+    edges = next(t["ms_per_photo"] for t in result["timings"] if t["variant"] == "edges")
+    return (ours, f"edge density at a quarter of the contrast / at full contrast, mean of {len(rows)} photos "
+                  f"(textbook gray-median rule: x{textbook:.2f}); edges cost {edges:.1f} ms per 256 px photo")
+
+
 if __name__ == "__main__":
     main()

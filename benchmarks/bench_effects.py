@@ -244,5 +244,22 @@ def render_markdown(meta: dict, q_rows: list[dict], d_rows: list[dict], f_rows: 
     return "\n".join(lines)
 
 
+# The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
+# headline() runs without this script's imports: it may use its argument and builtins only.
+RESULTS = "effects.json"
+
+
+def headline(result: dict) -> tuple[float | None, str]:
+    """Quantization time: scikit-learn KMeans on all pixels over ours, and the quality cost."""
+    q = {r["variant"]: r for r in result["quantize"]}
+    ours, sk = q["ours (sample fit, rgb)"], q["scikit-learn KMeans, all pixels"]
+    fill = {r["variant"]: r for r in result["fill"]}
+    label2rgb = next(r for name, r in fill.items() if name.startswith("skimage"))
+    return (sk["best_s"] / ours["best_s"],
+            f"quantize k={result['meta']['k']} at 1 MP: scikit-learn KMeans (all pixels) time / ours, "
+            f"PSNR {ours['psnr_db'] - sk['psnr_db']:+.2f} dB; superpixel fill x{label2rgb['ratio_to_ours']:.0f} "
+            f"faster than label2rgb")
+
+
 if __name__ == "__main__":
     main()

@@ -107,5 +107,21 @@ def main() -> None:
     out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
 
 
+# The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
+# headline() runs without this script's imports: it may use its argument and builtins only.
+RESULTS = "gan_generator.json"
+
+
+def headline(result: list) -> tuple[float | None, str]:
+    """Inference speed of the largest config: the fastest bf16 variant over fp32 fused."""
+    config = result[-1]["config"]
+    infer = [r for r in result if r["config"] == config and r["mode"] == "infer"]
+    base = next(r for r in infer if r["precision"] == "fp32" and r["modconv"] == "fused")
+    best = max((r for r in infer if r["precision"] != "fp32"), key=lambda r: r["images_per_s"])
+    return (best["images_per_s"] / base["images_per_s"],
+            f"StyleGAN2 G inference {config}: {best['precision']} {best['modconv']} modconv vs fp32 fused, "
+            f"{best['images_per_s']:.1f} vs {base['images_per_s']:.1f} images/s")
+
+
 if __name__ == "__main__":
     main()

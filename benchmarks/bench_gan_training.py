@@ -190,5 +190,21 @@ def main() -> None:
     print(f"wrote {out}")
 
 
+# The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
+# headline() runs without this script's imports: it may use its argument and builtins only.
+RESULTS = "gan-training.json"
+
+
+def headline(result: dict) -> tuple[float | None, str]:
+    """Training speed of the largest network: s/kimg fp32 over bf16 (> 1: bf16 is faster)."""
+    last = result["rows"][-1]
+    pair = [r for r in result["rows"] if (r["cfg"], r["res"]) == (last["cfg"], last["res"])]
+    fp32 = next(r for r in pair if "fp32" in r["precision"])
+    bf16 = next(r for r in pair if "bf16" in r["precision"])
+    return (fp32["s_per_kimg"] / bf16["s_per_kimg"],
+            f"StyleGAN2-ADA training {last['cfg']}@{last['res']}: bf16 vs fp32, "
+            f"{bf16['s_per_kimg']:.0f} vs {fp32['s_per_kimg']:.0f} s/kimg ({result['env']['cpu']})")
+
+
 if __name__ == "__main__":
     main()

@@ -106,6 +106,18 @@ def main() -> None:
     print("\n".join(lines))
 
 
+# The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
+# headline() runs without this script's imports: it may use its argument and builtins only.
+RESULTS = "latent-directions.json"
+
+
+def headline(result: dict) -> tuple[float | None, str]:
+    """Time of SeFa and of GANSpace PCA at the largest generator (a figure, not a ratio)."""
+    r = result["rows"][-1]
+    return (None, f"directions for {r['config']}: SeFa {r['sefa_total_s']:.2f} s, "
+                  f"PCA of {r['pca_samples']:,} w {r['pca_s']:.1f} s ({result['meta']['threads']} thread)")
+
+
 if __name__ == "__main__":
     np.set_printoptions(precision=3)
     main()

@@ -219,5 +219,28 @@ def main() -> None:
     print("\n".join(lines))
 
 
+# The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
+# headline() runs without this script's imports: it may use its argument and builtins only.
+RESULTS = "latent-factors*.json"
+
+
+def headline(result: dict) -> tuple[float | None, str]:
+    """How many directions reliably move one measured factor (|Spearman rho| >= 0.8), against the
+    random-direction baseline when the result has one."""
+    def strongest(row: dict) -> tuple[str, float]:
+        rhos = {k: v["rho"] for k, v in row.items() if isinstance(v, dict) and "rho" in v}
+        factor = max(rhos, key=lambda k: abs(rhos[k]))
+        return factor, rhos[factor]
+
+    rows = [(method, row) for method, table in result["directions"].items() for row in table]
+    strong = sum(abs(strongest(row)[1]) >= 0.8 for _, row in rows)
+    method, row = max(rows, key=lambda mr: abs(strongest(mr[1])[1]))
+    factor, rho = strongest(row)
+    claim = f"{strong} of {len(rows)} PCA/SeFa directions move one factor with |rho| >= 0.8"
+    random_rows = [row for table in result.get("baseline", {}).values() for row in table]
+    if random_rows:
+        claim += f" (random directions: {sum(abs(strongest(r)[1]) >= 0.8 for r in random_rows)} of {len(random_rows)})"
+    return None, f"{claim}; strongest {method} #{row['component']} on {factor} (rho {rho:+.2f})"
+
 if __name__ == "__main__":
     main()

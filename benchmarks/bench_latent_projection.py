@@ -109,5 +109,17 @@ def main() -> None:
         json.dumps({"header": head, "rows": rows, "mean": mean}, indent=2) + "\n", encoding="utf-8")
 
 
+# The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
+# headline() runs without this script's imports: it may use its argument and builtins only.
+RESULTS = "latent-projection-*.json"
+
+
+def headline(result: dict) -> tuple[float | None, str]:
+    """Mean PSNR of w+ and w projection against the starting point (a figure, not a ratio)."""
+    m = result["mean"]
+    return (None, f"projection of the model's own images ({len(result['rows'])} seeds): w+ {m['w+_psnr']:.1f} dB, "
+                  f"w {m['w_psnr']:.1f} dB, from {m['start_psnr']:.1f} dB at w_avg")
+
+
 if __name__ == "__main__":
     main()

@@ -126,5 +126,20 @@ def main() -> None:
                                                  encoding="utf-8")
 
 
+# The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
+# headline() runs without this script's imports: it may use its argument and builtins only.
+RESULTS = "latent-render.json"
+
+
+def headline(result: dict) -> tuple[float | None, str]:
+    """Walk rendering speed of the largest config: bf16 over fp32 (frames/s)."""
+    config = result["rows"][-1]["config"]
+    rows = {r["precision"]: r for r in result["rows"] if r["config"] == config}
+    fp32, bf16 = rows["fp32"], rows["bf16"]
+    return (bf16["frames_per_s"] / fp32["frames_per_s"],
+            f"walk rendering {config}: bf16 vs fp32 frames/s (MP4 included); projection step "
+            f"x{fp32['project_s_per_step'] / bf16['project_s_per_step']:.2f}")
+
+
 if __name__ == "__main__":
     main()

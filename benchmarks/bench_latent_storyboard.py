@@ -126,5 +126,20 @@ def main() -> None:
                                                      encoding="utf-8")
 
 
+# The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
+# headline() runs without this script's imports: it may use its argument and builtins only.
+RESULTS = "latent-storyboard.json"
+
+
+def headline(result: dict) -> tuple[float | None, str]:
+    """Peak memory of the long film over the short one (about 1: memory does not grow with length)."""
+    short, full, resume = result["short"], result["full"], result["resume"]
+    return (full["max_rss_mb"] / short["max_rss_mb"],
+            f"storyboard peak memory, {full['frames']} vs {short['frames']} frames "
+            f"({full['seconds']:.0f} s for {full['frames']}); resume after SIGKILL re-rendered "
+            f"{resume['frames_before_kill'] - resume['frames_untouched_by_resume']} of "
+            f"{resume['frames_before_kill']} finished frames")
+
+
 if __name__ == "__main__":
     main()

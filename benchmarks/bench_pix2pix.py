@@ -131,5 +131,18 @@ def main() -> None:
     print(f"wrote {out.with_suffix('.md')}")
 
 
+# The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
+# headline() runs without this script's imports: it may use its argument and builtins only.
+RESULTS = "pix2pix.json"
+
+
+def headline(result: dict) -> tuple[float | None, str]:
+    """Apply speed at the largest size: bf16 over fp32 (the training step's ratio beside it)."""
+    size = max(r["size"] for r in result["results"])
+    rows = {r["what"]: r for r in result["results"] if r["size"] == size}
+    return (rows["apply"]["bf16_speedup"],
+            f"pix2pix apply at {size} px: bf16 vs fp32; train step x{rows['train step']['bf16_speedup']:.2f}")
+
+
 if __name__ == "__main__":
     main()

@@ -240,5 +240,21 @@ def markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
+# The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
+# headline() runs without this script's imports: it may use its argument and builtins only.
+RESULTS = "style.json"
+
+
+def headline(result: dict) -> tuple[float | None, str]:
+    """Wall time the classic recipe needs to reach the default recipe's final loss, over the default's."""
+    default = next(r for r in result["recipes"] if r["name"] == "default")
+    classic = result["classic_reaches_default_final_loss"]
+    step = result["step_seconds"][-1]
+    return (classic["wall_s"] / default["wall_s"],
+            f"style transfer {result['size']} px: classic fp32 L-BFGS / default recipe, wall time to the same "
+            f"loss ({classic['wall_s']:.0f} vs {default['wall_s']:.0f} s); bf16 step x{step['speedup']:.2f} "
+            f"at {step['size']} px")
+
+
 if __name__ == "__main__":
     main()
