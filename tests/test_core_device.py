@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neuralbrush.core.device import cpu_has_native_bf16, resolve_runtime, seed_everything
+from neuralbrush.core.device import Runtime, cpu_has_native_bf16, resolve_runtime, seed_everything
 from neuralbrush.core.errors import UsageError
 from neuralbrush.core.seeds import parse_float_sweep, parse_grid, parse_int_list
 
@@ -26,6 +26,37 @@ def test_auto_can_be_pinned_by_environment(monkeypatch):
     monkeypatch.setenv("NEURALBRUSH_PRECISION", "fp32")
     assert resolve_runtime("cpu", "auto").precision == "fp32"
     assert resolve_runtime("cpu", "bf16").precision == "bf16"  # explicit choices still win
+
+
+def test_library_default_is_auto_auto(monkeypatch):
+    monkeypatch.delenv("NEURALBRUSH_PRECISION", raising=False)
+    assert Runtime.default() == resolve_runtime("auto", "auto")
+    monkeypatch.setenv("NEURALBRUSH_PRECISION", "fp32")  # the session pin reaches library calls too
+    assert Runtime.default().precision == "fp32"
+
+
+def test_no_library_function_falls_back_to_a_fixed_device():
+    """Every ``runtime`` parameter is typed, and no library call pins a device literally:
+    ``runtime=None`` means Runtime.default() (auto/auto), never a hard-coded cpu/fp32 pair."""
+    import ast
+    from pathlib import Path
+
+    import neuralbrush
+
+    root = Path(neuralbrush.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            where = f"{path.relative_to(root)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                for arg in a.posonlyargs + a.args + a.kwonlyargs:
+                    if arg.arg == "runtime" and arg.annotation is None:
+                        offenders.append(f"{where} untyped runtime")
+            elif (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "resolve_runtime"
+                  and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value != "auto"):
+                offenders.append(f"{where} resolve_runtime({node.args[0].value!r}, ...)")
+    assert not offenders, offenders
 
 
 def test_fp32_is_plain():

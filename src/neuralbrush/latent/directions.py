@@ -313,7 +313,7 @@ def direction_sheet(G: torch.nn.Module, dirs: Directions, runtime: Runtime, *, c
                                 report)
 
 
-def _direction_sheet(G, dirs, runtime, components, seeds, amounts, psi, noise_mode, class_idx, batch, progress):
+def _direction_sheet(G, dirs, runtime: Runtime, components, seeds, amounts, psi, noise_mode, class_idx, batch, progress):
     from ..core.media import make_grid
     from .latents import latents_from_seeds
     from .render import Renderer, for_display, grid_cell_side, shrink
