@@ -128,7 +128,7 @@ def neighbours_cmd(
     G, runtime = _setup(model, rt)
     res = neighbours_sheet(G, w_file, out, count=opts.count, sigma=opts.sigma, space=opts.space, seed=opts.seed,
                            pick=opts.pick, runtime=runtime, batch=opts.batch, model=model, edits=edits)
-    info(f"wrote {res.sheet} and {res.latents}" + (f"; keyframe {res.keyframe}" if pick is not None else ""))
+    info(f"wrote {res.sheet} and {res.latents}" + (f"; keyframe {res.keyframe}" if opts.pick is not None else ""))
 
 
 @video_app.command("walk")

@@ -1,41 +1,24 @@
 """``neuralbrush style`` (photos, bursts) and ``neuralbrush style-video``: Gatys style transfer.
 
-Defaults and help texts come from :meth:`neuralbrush.style.transfer.StyleTransfer.stylize`'s
-signature and ``OPTION_HELP`` (and :class:`neuralbrush.style.video.VideoOptions`), so the
-library and the command line cannot drift apart. Heavy imports stay inside the commands.
+The options are generated from :class:`neuralbrush.style.options.StyleOptions`,
+:class:`~neuralbrush.style.options.TransferOptions` and :class:`~neuralbrush.style.options.VideoOptions`
+(:func:`neuralbrush.core.options.cli_from`), so the library and the command line cannot drift
+apart. Heavy imports stay inside the commands.
 """
 
 from __future__ import annotations
 
 import glob
-import inspect
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from ..style.options import OPTION_DEFAULTS as D
-from ..style.options import OPTION_HELP as H
-from ..style.options import VIDEO_DEFAULTS as V
-from ..style.options import VIDEO_HELP as VH
+from ..core.options import cli_from
+from ..style.options import StyleOptions, TransferOptions, VideoOptions
 
 _GLOB_CHARS = set("*?[")
-
-
-def _csv_floats(value: str | None, what: str) -> list[float] | None:
-    from ..core.errors import UsageError
-
-    if value is None or value == "":
-        return None
-    try:
-        return [float(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"{what} must be comma-separated numbers, e.g. 100,45; got {value!r}") from None
-
-
-def _csv_names(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 def _contents(spec: str) -> tuple[list[Path], bool]:
@@ -59,21 +42,11 @@ def _contents(spec: str) -> tuple[list[Path], bool]:
     return [p], False
 
 
-def _style_kwargs(p: dict[str, Any], n_styles: int) -> dict[str, Any]:
-    """Library keywords from the shared CLI parameters, checked before anything is loaded."""
+def _style_kwargs(opts: StyleOptions, n_styles: int) -> dict[str, Any]:
+    """The style options as library keywords, checked against the style count before anything loads."""
     from ..style.transfer import check_options
 
-    kwargs = {
-        "style_weights": _csv_floats(p["style_weights"], "--style-weights"),
-        "content_layers": _csv_names(p["content_layers"]),
-        "style_layers": _csv_names(p["style_layers"]),
-        "style_layer_weights": _csv_floats(p["style_layer_weights"], "--style-layer-weights"),
-        "content_weight": p["content_weight"], "style_weight": p["style_weight"], "tv_weight": p["tv_weight"],
-        "init": p["init"], "optimizer": p["optimizer"], "step_size": p["step_size"],
-        "iterations": p["iterations"], "initial_iterations": p["initial_iterations"], "scales": p["scales"],
-        "min_scale": p["min_scale"], "ema": p["ema"], "style_scale": p["style_scale"], "size": p["size"],
-        "max_size": p["max_size"], "preserve_color": p["preserve_color"], "seed": p["seed"],
-    }
+    kwargs = asdict(opts)
     check_options(kwargs, n_styles)
     return kwargs
 
@@ -87,68 +60,20 @@ def _load_styles(paths: list[Path]):
     return [load_image(p) for p in paths]
 
 
-def _make_transfer(p: dict[str, Any], kwargs: dict[str, Any]):
+def _make_transfer(engine: TransferOptions, kwargs: dict[str, Any]):
     """The transfer object with its VGG-19 extractor loaded now, so a bad weights file is refused
     before any photo is touched."""
     from ..core.progress import info
     from ..style.transfer import StyleTransfer
 
-    st = StyleTransfer(vgg=p["vgg"] or "store", device=p["device"], precision=p["precision"], pooling=p["pooling"],
-                       seed=p["seed"])
+    st = StyleTransfer(vgg=engine.vgg or "store", device=engine.device, precision=engine.precision,
+                       pooling=engine.pooling, seed=kwargs["seed"])
     st.model((*kwargs["content_layers"], *kwargs["style_layers"]))
-    info(f"style transfer on {st.runtime.describe()}, VGG-19 weights: {p['vgg'] or 'store'}")
+    info(f"style transfer on {st.runtime.describe()}, VGG-19 weights: {engine.vgg or 'store'}")
     return st
 
 
-def _opt(name: str, *flags: str, **kw):
-    return typer.Option(D[name], *flags, help=H[name], show_default=True, **kw)
-
-
-def _shared_options() -> list[tuple[str, Any, Any]]:
-    """(name, type, typer.Option) of the options ``style`` and ``style-video`` share; defaults and
-    help come from the library. Built fresh for each command (typer keeps state on them)."""
-    return [
-        ("style_weights", Optional[str], typer.Option(None, "--style-weights", help=H["style_weights"])),
-        ("content_layers", str, typer.Option(",".join(D["content_layers"]), help=H["content_layers"])),
-        ("style_layers", str, typer.Option(",".join(D["style_layers"]), help=H["style_layers"])),
-        ("style_layer_weights", Optional[str], typer.Option(None, help=H["style_layer_weights"])),
-        ("content_weight", float, _opt("content_weight", min=0.0)),
-        ("style_weight", float, _opt("style_weight", min=0.0)),
-        ("tv_weight", float, _opt("tv_weight", min=0.0)),
-        ("init", str, _opt("init")),
-        ("optimizer", str, _opt("optimizer")),
-        ("step_size", float, _opt("step_size", min=0.0)),
-        ("iterations", int, _opt("iterations", min=0)),
-        ("initial_iterations", int, _opt("initial_iterations", min=0)),
-        ("scales", bool, typer.Option(D["scales"], "--scales/--no-scales", help=H["scales"])),
-        ("min_scale", int, _opt("min_scale", min=16)),
-        ("ema", float, _opt("ema", min=0.0, max=0.9999)),
-        ("style_scale", float, _opt("style_scale", min=0.01)),
-        ("size", Optional[int], typer.Option(None, help=H["size"])),
-        ("max_size", int, _opt("max_size", min=16)),
-        ("preserve_color", str, _opt("preserve_color")),
-        ("seed", int, _opt("seed")),
-        ("vgg", Optional[str], typer.Option(None, "--vgg", help="VGG-19 weights: a torchvision .pth FILE, or 'random' "
-                                            "(not meaningful art; tests). Default: the weights store's vgg19.")),
-        ("pooling", str, typer.Option("max", help="VGG pooling: max (as trained) or avg (smoother).")),
-        ("device", str, typer.Option("auto", help="auto, cpu, cuda or mps.")),
-        ("precision", str, typer.Option("auto", help="auto (bf16 on CPUs with native bf16 and on GPUs), fp32, bf16 "
-                                        "or fp16.")),
-    ]
-
-
-def _with_style_options(fn):
-    """Give a command the shared style options: typer reads them from the signature, the command
-    receives them in its ``**options``."""
-    sig = inspect.signature(fn)
-    own = [q for q in sig.parameters.values() if q.kind is not inspect.Parameter.VAR_KEYWORD]
-    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
-              for name, kind, option in _shared_options()]
-    fn.__signature__ = sig.replace(parameters=own + shared)
-    return fn
-
-
-@_with_style_options
+@cli_from(StyleOptions, engine=TransferOptions)
 def style_cmd(
     content: str = typer.Argument(..., help="Content photo, a folder of photos or a glob like 'shots/*.jpg' (a burst)."),
     style: list[Path] = typer.Option(..., "--style", "-s", help="Style image (repeat for several styles)."),
@@ -157,7 +82,7 @@ def style_cmd(
     progress_video: Optional[Path] = typer.Option(None, help="Where the --save-every animation goes (.gif or .mp4). Default: OUT-progress.gif."),
     animate: Optional[Path] = typer.Option(None, help="Bursts: also write the stylised photos as an animation (.gif or .mp4)."),
     fps: float = typer.Option(8.0, min=0.1, help="Frame rate of the animations."),
-    **options: Any,
+    *, opts: StyleOptions, engine: TransferOptions,
 ) -> None:
     """Paint a photo (or every photo of a folder/glob) in the style of one or more images.
 
@@ -169,10 +94,8 @@ def style_cmd(
     from ..core.outputs import claim_output
     from ..core.progress import info, report_skipped
     from ..style.burst import progress_animation, snapshot_folder, stylize_files
-    from ..style.options import StyleOptions
 
-    params = options
-    kwargs = _style_kwargs(params, len(style))
+    kwargs = _style_kwargs(opts, len(style))
     contents, burst = _contents(content)
     if burst:
         out_dir = output or Path("styled")
@@ -197,10 +120,9 @@ def style_cmd(
     styles = _load_styles(list(style))
     if not burst:
         load_image(contents[0])  # a bad photo is refused before VGG-19 loads
-    st = _make_transfer(params, kwargs)
-    opts = StyleOptions(**{f.name: kwargs[f.name] for f in fields(StyleOptions)})
+    st = _make_transfer(engine, kwargs)
     about = {"command": "style", "content": content, "styles": [str(p) for p in style],
-             "vgg": params["vgg"] or "store", "pooling": params["pooling"]}
+             "vgg": engine.vgg or "store", "pooling": engine.pooling}
     res = stylize_files(contents, styles, outputs, opts, transfer=st, save_every=save_every,
                         progress_video=progress_video, animate=animate if burst else None, fps=fps,
                         record=options_path, about=about, label=repr(content))
@@ -215,20 +137,14 @@ def style_cmd(
         info("[yellow]note:[/] random VGG weights were used; the picture is not meaningful art")
 
 
-@_with_style_options
+@cli_from(StyleOptions, engine=TransferOptions, video=VideoOptions)
 def style_video_cmd(
     input: Path = typer.Argument(..., help="Input video (.mp4, .mov, .gif ...)."),
     style: list[Path] = typer.Option(..., "--style", "-s", help="Style image (repeat for several styles)."),
     output: Path = typer.Option(Path("styled.mp4"), "--output", "-o", help="Output video (.mp4 or .gif)."),
-    temporal_weight: float = typer.Option(V["temporal_weight"], min=0.0, help=VH["temporal_weight"]),
-    later_iterations: int = typer.Option(V["later_iterations"], min=0, help=VH["later_iterations"]),
-    flow: str = typer.Option(V["flow"], help=VH["flow"]),
-    coherent: bool = typer.Option(V["coherent"], "--coherent/--no-coherent", help=VH["coherent"]),
-    max_frames: Optional[int] = typer.Option(None, min=1, help=VH["max_frames"]),
-    fps: Optional[float] = typer.Option(None, min=0.1, help=VH["fps"]),
     cache: Optional[Path] = typer.Option(None, help="Frame cache folder (resume point). Default: OUT.frames/ beside the output."),
     restart: bool = typer.Option(False, help="Discard cached frames and start over."),
-    **options: Any,
+    *, opts: StyleOptions, engine: TransferOptions, video: VideoOptions,
 ) -> None:
     """Stylise a video with temporal coherence (flow-warped init + occlusion-masked temporal loss).
 
@@ -238,10 +154,9 @@ def style_video_cmd(
     from ..core.checkpoint import write_json
     from ..core.errors import UsageError
     from ..core.progress import info
-    from ..style.video import VideoOptions, stylize_video
+    from ..style.video import stylize_video
 
-    params = options
-    kwargs = _style_kwargs(params, len(style))
+    kwargs = _style_kwargs(opts, len(style))
     if not input.exists():
         raise UsageError(f"input video {input} does not exist")
     if output.suffix.lower() not in (".mp4", ".gif", ".mov", ".m4v"):
@@ -252,16 +167,15 @@ def style_video_cmd(
     claim_output(output, "file")
     claim_output(cache or default_cache_dir(output), "folder", what="frame cache")
     styles = _load_styles(list(style))
-    vopts = VideoOptions(temporal_weight=temporal_weight, later_iterations=later_iterations, flow=flow,
-                         coherent=coherent, max_frames=max_frames, fps=fps)
-    st = _make_transfer(params, kwargs)
+    vopts = video
+    st = _make_transfer(engine, kwargs)
     dist.init(st.runtime.device)
     result = stylize_video(input, styles, output, transfer=st, style_options=kwargs, video=vopts, cache_dir=cache,
                            restart=restart)
     if result is not None:
         write_json(output.with_suffix(".json"), {"command": "style-video", "input": str(input),
                                                  "styles": [str(p) for p in style], "output": str(output),
-                                                 "vgg": params["vgg"] or "store", "pooling": params["pooling"],
+                                                 "vgg": engine.vgg or "store", "pooling": engine.pooling,
                                                  "device": str(st.runtime.device), "precision": st.runtime.precision,
                                                  "cache": str(cache or default_cache_dir(output)),
                                                  **kwargs, **{f.name: getattr(vopts, f.name) for f in fields(vopts)}})
