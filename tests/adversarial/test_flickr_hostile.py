@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 
 from adversarial_harness import assert_ok, assert_refused, run_cli
 from neuralbrush.datasets import flickr
-from neuralbrush.datasets.flickr import FlickrOptions, FlickrProgress, download_flickr
+from neuralbrush.core.progress import ProgressEvent
+from neuralbrush.datasets.flickr import FlickrOptions, download_flickr
 from neuralbrush.datasets.flickr_http import HostRule
 from neuralbrush.datasets.samples import bloom
 
@@ -505,7 +506,7 @@ def test_a_failing_api_is_one_error_line_and_leaves_nothing(hostile, in_tmp, cas
 def test_status_events_explain_the_waiting(hostile, tmp_path):
     """A presenter gets a status before every request and while pausing between tries."""
     api = hostile.add("status", Case(photos=[entry("4001", hostile.img("status", "flaky"))]))
-    events: list[FlickrProgress] = []
+    events: list[ProgressEvent] = []
     opts = FlickrOptions(query="bloom", licence="4", min_size=40, limit=5, api_url=api, timeout=TIMEOUT,
                          retries=RETRIES, download_interval=0)
     res = download_flickr(tmp_path / "out", "k", opts, progress=events.append)
@@ -513,7 +514,7 @@ def test_status_events_explain_the_waiting(hostile, tmp_path):
     messages = [e.message for e in events]
     assert any("flickr.photos.licenses.getInfo" in m for m in messages)
     assert sum("HTTP 500; trying again" in m for m in messages) == 2
-    assert events[-1].done == 1 and events[-1].total == 5
+    assert events[-1].step == 1 and events[-1].total == 5
 
 
 # ----------------------------------------------------------------------------- the host rule itself

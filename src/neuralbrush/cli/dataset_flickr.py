@@ -20,23 +20,18 @@ def flickr_cmd(
     *, opts: FlickrOptions,
 ) -> None:
     """Search Flickr for openly licensed photos and download them with owner and licence metadata."""
-    from ..core.progress import console, make_progress
+    from ..core.progress import console
 
     def say(text: str) -> None:
         console.print(text, soft_wrap=True, markup=False, highlight=False)
 
-    from ..datasets.flickr import FlickrProgress, download_flickr
+    from ..datasets.flickr import download_flickr
 
     from ..core.outputs import claim_output
 
     claim_output(out, "folder")  # refused before the first API call
-    with make_progress() as prog:  # refreshes on its own, so elapsed time moves while a server is slow
-        task = prog.add_task("flickr", total=opts.limit, info="starting")
-
-        def progress(event: FlickrProgress) -> None:
-            prog.update(task, completed=event.done, info=event.message[:70])
-
-        result = download_flickr(out, api_key, opts, progress=progress)
+    # the default bar refreshes on its own, so elapsed time moves while a server is slow
+    result = download_flickr(out, api_key, opts)
     say(f"{result.total} photos in {result.out} ({len(result.downloaded)} new, {result.kept} already there; "
                   f"{result.api_calls} API calls over {result.windows} upload-date windows)")
     if result.rejected:

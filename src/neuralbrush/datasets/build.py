@@ -38,6 +38,7 @@ from PIL import Image, ImageOps
 from ..core.errors import ImageLoadError, NeuralbrushError, UsageError
 from ..core.imageio import DEFAULT_MAX_PIXELS, load_image, parse_color
 from ..core.outputs import check_writable_output
+from ..core.progress import ProgressFn
 from .build_options import CROPS, BuildOptions
 from .build_output import (IMAGES_PER_FOLDER, BuildResult, DatasetWriter, Rejection, image_name, print_summary,
                            reason_text, report_dir_for, write_report)
@@ -260,10 +261,12 @@ def _check_output(output: Path, sources: Sequence[Path], overwrite: bool) -> Non
 
 
 def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, output: str | os.PathLike,
-                  options: BuildOptions | None = None, **overrides: Any) -> BuildResult:
+                  options: BuildOptions | None = None, *, progress: ProgressFn | None = None,
+                  **overrides: Any) -> BuildResult:
     """Validate, convert, crop/align and write ``sources`` as a dataset at ``output`` (.zip or folder).
 
     ``options`` (or keyword overrides of :class:`BuildOptions` fields) choose what is done.
+    ``progress`` gets an event per source image (None: a bar).
     Returns a :class:`BuildResult`; raises :class:`UsageError` for bad options, an output that
     cannot be written, or when no image at all could be used (then nothing is written: the
     sentence gives the reasons).
@@ -326,17 +329,15 @@ def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, outp
     accepted = 0
     written = 0
 
-    from ..core.progress import make_progress
+    from ..core.progress import ProgressEvent, presenting
 
     writer = DatasetWriter(output, opts.overwrite)
     try:
-        with make_progress() as prog:
-            task = prog.add_task("building dataset", total=len(todo), info="")
+        with presenting(progress, "building dataset") as report:
             results = ordered_map(_call, ((it, job) for it in todo), workers, window=workers * 4, on_crash=_crashed,
                                   preload=[__name__])
             try:
-                for res in results:
-                    prog.advance(task)
+                for n, res in enumerate(results, 1):
                     if res.reason is not None:
                         rejected.append(Rejection(res.item.path, res.reason, res.detail))
                     elif opts.dedupe and res.pixel_sha in exact_seen:
@@ -377,7 +378,7 @@ def build_dataset(sources: Sequence[str | os.PathLike] | str | os.PathLike, outp
                                     labels.append([mname, label])
                                 images_meta.append(mentry)
                                 written += 1
-                    prog.update(task, info=f"kept {accepted}, rejected {len(rejected)}")
+                    report(ProgressEvent(n, len(todo), f"kept {accepted}, rejected {len(rejected)}", task="build"))
                     if opts.max_images is not None and accepted >= opts.max_images:
                         break
             finally:

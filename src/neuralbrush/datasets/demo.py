@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..core.progress import info, track
+from ..core.progress import each, info
 from .build import build_dataset
 from .samples import bloom, skimage_photo
 
@@ -28,7 +28,7 @@ def _write_messy_source(folder: Path, count: int, seed: int = 7) -> dict[str, in
     (folder / "garden").mkdir(parents=True)
     (folder / "meadow").mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    for i in track(range(count), "drawing blooms"):
+    for i in each(range(count), None, "drawing blooms"):
         size = int(rng.integers(96, 129))
         im = bloom(size, seed * 100_003 + i)
         if i % 5 == 0:  # some landscape/portrait ones for the centre crop to handle

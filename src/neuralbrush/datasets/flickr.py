@@ -37,13 +37,14 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 
 from ..core.errors import UsageError
 from ..core.options import option
+from ..core.progress import ProgressEvent, ProgressFn, presenting
 from .flickr_files import STATE_FILE, State, clean_text, photo_id, remove_partials, shown_id
 from .flickr_http import (MAX_API_BYTES, FlickrError, HostRule, RefusedDownload, Status, check_api_url,
                           read_capped, request)
 from .flickr_photos import SIZE_KEYS, Licence, as_int, choose_size, fetch_photo
 
 __all__ = ["COMMERCIAL_LICENCES", "MODIFICATIONS_LICENCES", "FlickrClient", "FlickrError", "FlickrOptions",
-           "FlickrProgress", "FlickrResult", "Licence", "RateLimiter", "choose_size", "download_flickr",
+           "FlickrResult", "Licence", "RateLimiter", "choose_size", "download_flickr",
            "fetch_licences", "resolve_licences", "SIZE_KEYS", "STATE_FILE"]
 
 FLICKR_API_URL = "https://api.flickr.com/services/rest/"
@@ -264,14 +265,6 @@ class FlickrOptions:
         return max(1, int(self.max_photo_mb * (1 << 20)))
 
 
-@dataclass(frozen=True)
-class FlickrProgress:
-    """What :func:`download_flickr` hands its ``progress`` callback: photos in the folder so far,
-    the limit, and what it is doing now (a presenter shows this while a server is slow)."""
-
-    done: int
-    total: int
-    message: str
 
 
 @dataclass
@@ -371,11 +364,12 @@ def _missing_parents(path: Path) -> list[Path]:
 
 def download_flickr(out: str | os.PathLike, api_key: str, options: FlickrOptions, *,
                     clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None,
-                    progress: Callable[[FlickrProgress], None] | None = None) -> FlickrResult:
+                    progress: ProgressFn | None = None) -> FlickrResult:
     """Search Flickr and download up to ``options.limit`` photos into ``out`` (resumable).
 
     ``clock`` / ``sleep`` drive the rate limiters (tests pass a fake clock). ``progress``
-    receives a :class:`FlickrProgress` before every request and after every photo. Files are
+    receives a ProgressEvent (``step``: photos in the folder so far, ``total``: the limit,
+    ``message``: what it is doing now) before every request and after every photo. Files are
     written only directly inside ``out``; search results that are malformed or unsafe are
     skipped and listed in ``result.rejected`` and ``flickr-report.json``. A failure of the API
     itself raises :class:`FlickrError`; when that happens before anything was downloaded, the
@@ -390,71 +384,71 @@ def download_flickr(out: str | os.PathLike, api_key: str, options: FlickrOptions
         raise UsageError(f"-o {out} exists and is not a folder")
     done = [0]  # photos in the folder, for progress events
 
-    def status(message: str) -> None:
-        if progress:
-            progress(FlickrProgress(done[0], opts.limit, message))
+    with presenting(progress, "flickr") as show:
+        def status(message: str) -> None:
+            show(ProgressEvent(done[0], opts.limit, message, task="flickr"))
 
-    api_limiter = RateLimiter(opts.api_interval, clock=clock, sleep=sleep)
-    dl_limiter = RateLimiter(opts.download_interval, clock=clock, sleep=sleep)
-    client = FlickrClient(api_key, opts.api_url, limiter=api_limiter, timeout=opts.timeout, retries=opts.retries,
-                          status=status)
-    table = fetch_licences(client)  # before anything is created: a refused key leaves no folder
-    licences = resolve_licences(opts.licence, table)
-    lo = _parse_day(opts.since, "--since") or FLICKR_START
-    until = _parse_day(opts.until, "--until")
-    hi = until + 86399 if until is not None else None  # --until is inclusive (the whole day)
+        api_limiter = RateLimiter(opts.api_interval, clock=clock, sleep=sleep)
+        dl_limiter = RateLimiter(opts.download_interval, clock=clock, sleep=sleep)
+        client = FlickrClient(api_key, opts.api_url, limiter=api_limiter, timeout=opts.timeout, retries=opts.retries,
+                              status=status)
+        table = fetch_licences(client)  # before anything is created: a refused key leaves no folder
+        licences = resolve_licences(opts.licence, table)
+        lo = _parse_day(opts.since, "--since") or FLICKR_START
+        until = _parse_day(opts.until, "--until")
+        hi = until + 86399 if until is not None else None  # --until is inclusive (the whole day)
 
-    created = _missing_parents(out)
-    out.mkdir(parents=True, exist_ok=True)
-    out_real = Path(os.path.realpath(out))
-    remove_partials(out_real)
-    state = State(out_real)
-    signature = {"query": opts.query, "tags": opts.tags, "licences": licences, "sort": opts.sort,
-                 "since": lo, "until": hi, "per_page": opts.per_page}
-    if state.data.get("search") != signature:  # a different search: its windows do not apply
-        state.data.update(search=signature, windows={}, bounds=None)
-    if state.data.get("bounds") is None:
-        state.data["bounds"] = [lo, hi if hi is not None else int(time.time())]
-    lo, hi = state.data["bounds"]
-    kept = state.verify(out_real)
-    done[0] = kept
+        created = _missing_parents(out)
+        out.mkdir(parents=True, exist_ok=True)
+        out_real = Path(os.path.realpath(out))
+        remove_partials(out_real)
+        state = State(out_real)
+        signature = {"query": opts.query, "tags": opts.tags, "licences": licences, "sort": opts.sort,
+                     "since": lo, "until": hi, "per_page": opts.per_page}
+        if state.data.get("search") != signature:  # a different search: its windows do not apply
+            state.data.update(search=signature, windows={}, bounds=None)
+        if state.data.get("bounds") is None:
+            state.data["bounds"] = [lo, hi if hi is not None else int(time.time())]
+        lo, hi = state.data["bounds"]
+        kept = state.verify(out_real)
+        done[0] = kept
 
-    downloaded: list[str] = []
-    rejected: list[dict] = []
-    search = _Search(client, _search_params(opts, licences), state, opts.per_page)
-    photo_rule = HostRule.for_api(opts.api_url, photos=True)
+        downloaded: list[str] = []
+        rejected: list[dict] = []
+        search = _Search(client, _search_params(opts, licences), state, opts.per_page)
+        photo_rule = HostRule.for_api(opts.api_url, photos=True)
 
-    def report(error: str | None = None) -> None:
-        rep = {"query": opts.query, "licences": {i: asdict(table[i]) for i in licences}, "photos": done[0],
-               "downloaded_this_run": len(downloaded), "already_present": kept, "api_calls": len(client.calls),
-               "windows_searched": search.windows_seen, "windows_truncated": search.truncated, "rejected": rejected}
-        if error:
-            rep["error"] = error
-        write_json(out_real / "flickr-report.json", rep)
-        options_json = asdict(opts)
-        options_json["api_key"] = "(not stored)"
-        write_json(out_real / "flickr-options.json", options_json)
+        def report(error: str | None = None) -> None:
+            rep = {"query": opts.query, "licences": {i: asdict(table[i]) for i in licences}, "photos": done[0],
+                   "downloaded_this_run": len(downloaded), "already_present": kept, "api_calls": len(client.calls),
+                   "windows_searched": search.windows_seen, "windows_truncated": search.truncated, "rejected": rejected}
+            if error:
+                rep["error"] = error
+            write_json(out_real / "flickr-report.json", rep)
+            options_json = asdict(opts)
+            options_json["api_key"] = "(not stored)"
+            write_json(out_real / "flickr-options.json", options_json)
 
-    try:
-        state.save()
-        if done[0] < opts.limit:
-            _walk(search, lo, hi, opts, state, done, downloaded, rejected,
-                  lambda photo, pid: fetch_photo(photo, pid, out_real, opts, table, licences, dl_limiter,
-                                                 photo_rule, status), status)
-            status("finished")
-    except FlickrError as e:
-        if not downloaded and created:  # nothing to keep: leave the disk as it was
-            (out_real / STATE_FILE).unlink(missing_ok=True)
-            for folder in created:
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
-        else:
-            report(str(e))
-        raise
-    report()
-    return FlickrResult(out, downloaded, kept, rejected, len(client.calls), search.windows_seen)
+        try:
+            state.save()
+            if done[0] < opts.limit:
+                _walk(search, lo, hi, opts, state, done, downloaded, rejected,
+                      lambda photo, pid: fetch_photo(photo, pid, out_real, opts, table, licences, dl_limiter,
+                                                     photo_rule, status), status)
+                status("finished")
+        except FlickrError as e:
+            if not downloaded and created:  # nothing to keep: leave the disk as it was
+                (out_real / STATE_FILE).unlink(missing_ok=True)
+                for folder in created:
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        break
+            else:
+                report(str(e))
+            raise
+        report()
+        return FlickrResult(out, downloaded, kept, rejected, len(client.calls), search.windows_seen)
 
 
 def _search_params(opts: FlickrOptions, licences: Sequence[int]) -> dict[str, Any]:

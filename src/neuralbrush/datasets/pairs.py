@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..core.errors import ImageLoadError, UsageError
+from ..core.progress import ProgressFn
 from ..core.options import option
 
 InputKind = Literal["edges", "clusters"]
@@ -348,18 +349,18 @@ class PairsResult:
 
 
 def build_pairs(sources: Sequence[str | os.PathLike], out: str | os.PathLike,
-                options: PairsOptions | None = None) -> PairsResult:
+                options: PairsOptions | None = None, *, progress: ProgressFn | None = None) -> PairsResult:
     """Write ``out/train/*.png`` (and ``out/val``) aligned pairs from the photos in ``sources``.
 
     Also writes ``dataset.json`` (options, palette, per-pair metadata, rejected files),
     ``options.json``, ``rejected.txt`` and ``contact_sheet.png``. Unreadable or too-small
-    photos are skipped and reported, never fatal.
+    photos are skipped and reported, never fatal. ``progress`` gets an event per photo (None: a bar).
     """
     from ..core.checkpoint import atomic_path, write_json
     from ..core.imageio import load_image, save_image
     from ..core.media import make_grid
     from ..core.outputs import check_writable_output
-    from ..core.progress import track
+    from ..core.progress import each
     from .sources import iter_sources
 
     opts = options or PairsOptions()
@@ -382,7 +383,7 @@ def build_pairs(sources: Sequence[str | os.PathLike], out: str | os.PathLike,
         if tmp_dir.exists():  # left by an interrupted run
             for old in tmp_dir.glob("*"):
                 old.unlink()
-        for item in track(items, "making pairs"):
+        for item in each(items, progress, "making pairs"):
             try:
                 data = item.read_bytes()
                 photo = load_image(data, name=item.path)

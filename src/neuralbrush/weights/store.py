@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..core.checkpoint import atomic_path, write_json
 from ..core.errors import UsageError, WeightsMissingError
+from ..core.progress import ProgressFn
 
 NV = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
 NV_TL = f"{NV}/transfer-learning-source-nets"
@@ -177,9 +178,10 @@ def _record(e: WeightsEntry, dest: Path, digest: str, source: str) -> None:
     write_json(dest.with_name(dest.name + ".json"), {**asdict(e), "sha256_actual": digest, "source": source})
 
 
-def fetch(name: str, *, force: bool = False, timeout: float = 30.0) -> Path:
-    """Download ``name`` into the store (progress bar, verification, atomic rename)."""
-    from ..core.progress import make_progress
+def fetch(name: str, *, force: bool = False, timeout: float = 30.0, progress: ProgressFn | None = None) -> Path:
+    """Download ``name`` into the store (verification, atomic rename); ``progress`` gets an event
+    per MiB downloaded, ``step``/``total`` in bytes (None: a bar)."""
+    from ..core.progress import ProgressEvent, presenting
 
     e = entry(name)
     dest = store_dir() / e.filename
@@ -188,14 +190,15 @@ def fetch(name: str, *, force: bool = False, timeout: float = 30.0) -> Path:
     try:
         with urllib.request.urlopen(e.url, timeout=timeout) as resp, atomic_path(dest) as tmp:
             total = int(resp.headers.get("Content-Length") or 0) or None
-            with open(tmp, "wb") as out, make_progress() as prog:
-                task = prog.add_task(f"fetch {name}", total=total, info="")
+            with open(tmp, "wb") as out, presenting(progress, f"fetch {name}") as report:
+                done = 0
                 while True:
                     buf = resp.read(1 << 20)
                     if not buf:
                         break
                     out.write(buf)
-                    prog.advance(task, len(buf))
+                    done += len(buf)
+                    report(ProgressEvent(done, total, task="fetch"))
             digest = verify(name, tmp)
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         reason = getattr(err, "reason", err)
