@@ -198,15 +198,16 @@ keyframes: [{{seed: 1}}, {{latent: g/seed0005.npz, loop: false}}]
 
 
 def test_storyboard_cache_of_another_plan_is_refused_and_restart_redoes_it(snapshot, tmp_path, capsys):
-    text = f"model: {snapshot}\nfps: 5\ntransition: {{frames: 3}}\nloop: false\nkeyframes: [{{seed: 1}}, {{seed: 2}}]\n"
+    text = (f"model: {snapshot}\nfps: 5\ntransition: {{frames: 3}}\nclose: false\n"
+            "keyframes: [{seed: 1, loop: false}, {seed: 2, loop: false}]\n")
     story = _write(tmp_path / "s.yaml", text)
     out = tmp_path / "film.gif"
     base = ["video", "storyboard", str(story), "-o", str(out), "--device", "cpu"]
     assert run(base) == 0
     frames = tmp_path / "film.cache" / "frames"
     before = {p.name: p.read_bytes() for p in frames.glob("frame_*.png")}
-    assert len(before) == 3 and (frames / "cache.json").exists()
-    _write(story, text.replace("{seed: 2}", "{seed: 3}"))
+    assert len(before) == 4 and (frames / "cache.json").exists()
+    _write(story, text.replace("seed: 2", "seed: 3"))
     capsys.readouterr()
     assert run(base) == 2
     err = capsys.readouterr().err
@@ -215,4 +216,4 @@ def test_storyboard_cache_of_another_plan_is_refused_and_restart_redoes_it(snaps
     assert run([*base, "--restart"]) == 0
     after = {p.name: p.read_bytes() for p in frames.glob("frame_*.png")}
     assert after["frame_000000.png"] == before["frame_000000.png"]  # seed 1 is the same keyframe
-    assert after["frame_000002.png"] != before["frame_000002.png"]  # the film now ends on seed 3
+    assert after["frame_000003.png"] != before["frame_000003.png"]  # the film now ends on seed 3
