@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import typer
 
+from ..core.framecache import CACHE_HELP, RESTART_HELP
 from ..core.options import cli_from
 from ..style.options import StyleOptions, TransferOptions, VideoOptions
 
@@ -142,8 +143,8 @@ def style_video_cmd(
     input: Path = typer.Argument(..., help="Input video (.mp4, .mov, .gif ...)."),
     style: list[Path] = typer.Option(..., "--style", "-s", help="Style image (repeat for several styles)."),
     output: Path = typer.Option(Path("styled.mp4"), "--output", "-o", help="Output video (.mp4 or .gif)."),
-    cache: Optional[Path] = typer.Option(None, help="Frame cache folder (resume point). Default: OUT.frames/ beside the output."),
-    restart: bool = typer.Option(False, help="Discard cached frames and start over."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP + " (default: OUT.frames/ beside the output)."),
+    restart: bool = typer.Option(False, "--restart", help=RESTART_HELP),
     *, opts: StyleOptions, engine: TransferOptions, video: VideoOptions,
 ) -> None:
     """Stylise a video with temporal coherence (flow-warped init + occlusion-masked temporal loss).
