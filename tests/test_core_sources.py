@@ -124,6 +124,7 @@ TABLE = {
         "name not stored": ("ffhq", NotStored("ffhq")),
         "missing path": ("nothing/here.pkl", GAN_NO("nothing/here.pkl does not exist")),
         "unknown word": ("no-such-model", GAN_NO("'no-such-model' is not a GAN generator")),
+        "empty text": ("", GAN_NO("no GAN generator was given")),  # not the current folder
     },
     "pix2pix": {
         "run folder": (P2P_RUN, P2P_NEWEST),

@@ -89,6 +89,8 @@ def resolve_source(text: str | os.PathLike, *, kinds: Sequence[str], what: str |
     exp = _Expect(kinds, what or f"{'/'.join(store.KIND_WORDS.get(k, k) for k in kinds)} weights",
                   tuple(formats), tuple(suffixes), tuple(snapshot_globs), tuple(extra_names))
     raw = os.fspath(text)
+    if not str(raw).strip():  # Path("") would be the current folder
+        raise UsageError(f"no {exp.what} was given (expected {exp.valid()})")
     p = Path(raw).expanduser()
     if p.is_dir():
         return _from_folder(p, exp)
