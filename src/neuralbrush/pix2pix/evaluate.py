@@ -4,7 +4,6 @@ has to beat, and the input | output | target grid of a snapshot."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -12,7 +11,6 @@ from torch import nn
 from ..core.checkpoint import meta_entry, unprefixed
 from ..core.device import Runtime, resolve_runtime
 from ..core.media import make_grid
-from ..core.runs import latest_snapshot
 from .data import PairSet, load_training_pairs
 from .networks import build_generator, generator_config_from, load_state
 from .options import TrainOptions
@@ -68,7 +66,9 @@ def evaluate_snapshot(snapshot: str | os.PathLike, data: str | os.PathLike | Non
                       device: str = "auto", precision: str = "fp32") -> dict[str, float]:
     """Validation numbers of a snapshot on the held-out images of its own run (same split; empty
     without held-out images)."""
-    path = latest_snapshot(snapshot) if Path(snapshot).is_dir() else Path(snapshot)
+    from .apply import pix2pix_source  # the one name-or-path resolver (run folder -> newest snapshot)
+
+    path = pix2pix_source(snapshot).path
     tensors, meta = read_snapshot(path)
     label = str(snapshot)
     o = TrainOptions.from_dict(meta_entry(meta, "options", dict, label))
