@@ -276,6 +276,7 @@ class _Session:
     def write_snapshot(self) -> None:
         self.budget.fraction(self.step)  # every rank: the elapsed time rank 0 measures
         run, opts, elapsed = self.run, self.opts, self.budget.elapsed
+        self.snapshot_step = self.step
         if self.main:
             val = evaluate_l1(self.G_plain, self.val_set, self.rt)
             self.val_l1 = val.get("val_L1")
@@ -307,7 +308,7 @@ class _Session:
         pairs = self.val_set if len(self.val_set) else self.train_set
         self.grid_pairs = type(pairs)(pairs.a[: opts.grid_rows], pairs.b[: opts.grid_rows], pairs.names[: opts.grid_rows])
         self.baseline = mean_image_l1(self.train_set, self.val_set) if self.main else {}
-        self.last_snapshot, self.val_l1, self.history = None, None, []
+        self.last_snapshot, self.val_l1, self.history, self.snapshot_step = None, None, [], None
         if self.finetune_note:
             run.log(self.finetune_note)
         if self.main and not run.continued:
@@ -355,4 +356,5 @@ class _Session:
             if snap_due:
                 self.write_snapshot()
                 t_last_snap, epoch_last_snap = time.time(), sampler.epoch
-        self.write_snapshot()
+        if self.snapshot_step != self.step:  # the last step's snapshot, unless it was just written
+            self.write_snapshot()
