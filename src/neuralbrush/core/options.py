@@ -168,7 +168,8 @@ def _field_values(cls: type, data: dict[str, Any], where: str, *, others: frozen
             unknown.append(str(key))
     if unknown:
         kind = getattr(cls, "OPTIONS_KIND", "")
-        raise UsageError(f"{where} has unknown {kind + ' ' if kind else ''}options: {', '.join(sorted(unknown))}")
+        what = f"unknown {kind} options" if kind else "options this command does not know"
+        raise UsageError(f"{where} has {what}: {', '.join(sorted(unknown))}")
     return out
 
 
