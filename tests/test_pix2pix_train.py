@@ -175,3 +175,33 @@ def test_holdout_zero_records_no_nan(blooms_dir, tmp_path, capsys):
     meta = read_meta(snapshot_files(run_dir)[-1])
     assert "val_L1" not in meta and "mean_image_L1" not in meta
     assert json.loads((run_dir / "training_options.json").read_text())["resolved"]["val_images"] == 0
+
+
+def test_run_made_before_the_unified_names_still_resumes(blooms_dir, tmp_path):
+    """Older runs: a flat options file, fakes-init.png, optG.*/optD.*/rng_torch tensors and
+    optX_groups metadata. They continue in place, and apply reads their snapshots."""
+    from neuralbrush.core.checkpoint import save_checkpoint
+    from neuralbrush.pix2pix.apply import load_generator
+    from neuralbrush.pix2pix.train import resume
+
+    first = train(TrainOptions(data=str(blooms_dir), input="edges", epochs=1, epochs_decay=0, outdir=str(tmp_path),
+                               keep=0, **TINY))
+    run_dir = first.run_dir
+    doc = json.loads((run_dir / "training_options.json").read_text())
+    old_doc = {k: v for k, v in doc.items() if k not in ("resolved", "resumed", "trainer")}
+    (run_dir / "training_options.json").write_text(json.dumps({**old_doc, **doc["resolved"]}))
+    (run_dir / "fakes_init.png").rename(run_dir / "fakes-init.png")
+    tensors, meta = load_checkpoint(first.snapshot)
+    legacy = {}
+    for k, v in tensors.items():
+        k = k.replace("opt_G.", "optG.", 1).replace("opt_D.", "optD.", 1)
+        if not k.startswith("rng."):
+            legacy[k] = v
+    legacy["rng_torch"] = tensors["rng.torch"]
+    save_checkpoint(first.snapshot, legacy, {**meta, "optG_groups": [], "optD_groups": []})
+    load_generator(run_dir)
+    resumed = resume(run_dir, epochs=2, epochs_decay=0)
+    assert resumed.run_dir == run_dir and resumed.step == 2 * first.step
+    saved = json.loads((run_dir / "training_options.json").read_text())
+    assert saved["resumed"][0]["from"] == first.snapshot.name and saved["epochs"] == 2
+    assert not any(k.startswith("optG.") for k in load_checkpoint(resumed.snapshot)[0])
