@@ -31,7 +31,7 @@ from ..core.errors import UsageError
 from ..core.progress import ProgressFn
 from ..core.runs import latest_snapshot
 from ..core.training import (Budget, TrainingRun, check_overrides, latest_resumable_run, restore_state_tensors,
-                             saved_options, set_threads, state_tensors)
+                             saved_options, state_tensors)
 from . import build_discriminator, build_generator
 from .augment import AdaController, make_augment_pipe
 from .loss import GANLoss
@@ -39,7 +39,7 @@ from .metrics import MetricRunner
 from .presets import TrainOptions, lazy_optimizer_kwargs, resolve
 from .snapshot import load_snapshot, restore_networks, save_snapshot
 from .trainer_state import (RealImages, average_grads, frozen_parameters, generate_images, grid_size,
-                            load_transfer_source, reduce_sum, to_float)
+                            load_transfer_source, reduce_sum, set_threads, to_float)
 
 _set_threads = set_threads  # the benchmarks' name for it
 

@@ -57,6 +57,18 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 127.5 - 1
 
 
+def set_threads(threads: int) -> None:
+    """Intra-op threads. On a CPU that other processes already saturate, OpenMP threads spin
+    against each other (measured here: one step 5-10x slower with 2 threads than with 1), so
+    ``0`` (auto) picks 1 thread when the load average is at least the core count."""
+    import os
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    elif hasattr(os, "getloadavg") and os.getloadavg()[0] >= (os.cpu_count() or 1):
+        torch.set_num_threads(1)
+
+
 # -- gradients across ranks -------------------------------------------------------------------------
 
 
