@@ -11,7 +11,10 @@ step away from the petals', and the flower's radius is random. This script
    the factors in every image, and reports per direction and factor the Spearman correlation
    between the amount and the factor: the mean over seeds of each seed's rho (how reliably the
    direction moves the factor in one image), plus the pooled rho with each seed's own value
-   at amount 0 subtracted.
+   at amount 0 subtracted, and the size of the change (median change per standard deviation);
+4. does the same for ``--components`` random orthonormal directions (amounts in the standard
+   deviation of w along each, like SeFa's): the baseline that says how much of a correlation
+   any direction in w would show.
 
 Measurements (64 px images, values in [0, 1]): the background is the median colour of the
 outer 3-pixel ring; the flower mask is every pixel farther than 0.25 (RGB distance) from it.
@@ -45,7 +48,7 @@ from skimage.color import rgb2hsv  # noqa: E402
 
 from neuralbrush.core.device import resolve_runtime  # noqa: E402
 from neuralbrush.datasets.samples import SPECIES_HUES, bloom, bloom_species  # noqa: E402
-from neuralbrush.latent.directions import compute_directions  # noqa: E402
+from neuralbrush.latent.directions import Directions, compute_directions, w_moments  # noqa: E402
 from neuralbrush.latent.latents import latents_from_seeds  # noqa: E402
 from neuralbrush.latent.render import Renderer, load_model  # noqa: E402
 from neuralbrush.latent.steer_options import DirectionsOptions  # noqa: E402
@@ -133,6 +136,19 @@ def _rho(a: np.ndarray, y: np.ndarray) -> float:
     return float(spearmanr(a[ok], y[ok]).statistic)
 
 
+def random_directions(G, count: int, *, seed: int = 1, samples: int = 10_000) -> Directions:
+    """``count`` random orthonormal directions in w, spreads measured like SeFa's (the baseline)."""
+    rng = np.random.RandomState(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((G.w_dim, count)))
+    rows = torch.from_numpy(q.T.copy())
+    _, cov = w_moments(G, samples)
+    std = torch.einsum("kd,de,ke->k", rows, cov, rows).clamp_min(0).sqrt()
+    ref = compute_directions(G, DirectionsOptions(method="sefa", std_samples=100))  # identity, layers
+    return Directions(method="random", components=rows.float().numpy(), values=(std ** 2).numpy(),
+                      std=std.numpy(), mean_w=ref.mean_w, total_variance=float(torch.trace(cov)), layers=ref.layers,
+                      model=ref.model, samples=samples, seed=seed)
+
+
 def direction_table(G, dirs, runtime, seeds: list[int], amounts: np.ndarray, psi: float, batch: int) -> list[dict]:
     base = latents_from_seeds(G, seeds, psi=psi).w.double()  # [S, num_ws, w_dim]
     r = Renderer(G, runtime, batch=batch)
@@ -189,13 +205,16 @@ def main() -> None:
         dirs.components, dirs.values, dirs.std = (dirs.components[:args.components], dirs.values[:args.components],
                                                   dirs.std[:args.components])
         results[method] = direction_table(G, dirs, runtime, seeds, amounts, args.psi, args.batch)
+    baseline = {"random": direction_table(G, random_directions(G, args.components), runtime, seeds, amounts,
+                                          args.psi, args.batch)}
     meta = {"model": str(args.model), "seeds": args.seeds, "amounts": amounts.tolist(), "psi": args.psi,
             "pca_samples": args.samples, "sefa_std_samples": DirectionsOptions().std_samples,
             "runtime": runtime.describe(), "seconds": time.perf_counter() - t0,
             "mask_distance": MASK_DISTANCE, "ring_px": RING}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps({"meta": meta, "validation": validation,
-                                                            "directions": results}, indent=2) + "\n")
+                                                            "directions": results, "baseline": baseline},
+                                                           indent=2) + "\n")
     lines = [f"# Factor analysis of directions ({args.model})", "",
              f"{args.seeds} seeds (psi {args.psi}) x amounts {args.amounts} standard deviations per direction; "
              "Spearman rho between amount and each measured factor, mean of the per-seed rho "
@@ -204,16 +223,23 @@ def main() -> None:
              f"flower hue median error {validation['flower_hue_median_abs_error']:.3f} (hue in 0-1), "
              f"petal count exact {validation['petal_count_exact']:.0%} / within 1 {validation['petal_count_within_1']:.0%}, "
              f"background value separates one layer from more with AUC {validation['bg_value_auc_layers']:.2f}.", ""]
-    head = "| method | # | explained / eigenvalue | " + " | ".join(FACTORS) + " |"
-    lines += [head, "|" + "---|" * (3 + len(FACTORS))]
-    for method, rows in results.items():
+    head = ("| method | # | explained / eigenvalue / std | " + " | ".join(FACTORS)
+            + " | strongest: change per std |")
+    lines += [head, "|" + "---|" * (4 + len(FACTORS))]
+    for method, rows in [*results.items(), *baseline.items()]:
         for row in rows:
-            v = f"{row['explained']:.1%}" if method == "pca" else f"{row['value']:.2f}"
+            v = {"pca": f"{row['explained']:.1%}", "sefa": f"{row['value']:.2f}"}.get(method, f"{row['std']:.2f}")
             cells = []
             for f in FACTORS:
                 rho = row[f]["rho"]
                 cells.append(f"**{rho:+.2f}**" if abs(rho) >= 0.8 else f"{rho:+.2f}")
-            lines.append(f"| {method} | {row['component']} | {v} | " + " | ".join(cells) + " |")
+            best = max(FACTORS, key=lambda f: abs(row[f]["rho"]))
+            lines.append(f"| {method} | {row['component']} | {v} | " + " | ".join(cells)
+                         + f" | {best} {row[best]['change_per_std']:+.3f} |")
+    lines.append("")
+    for method, rows in [*results.items(), *baseline.items()]:
+        strong = [r for r in rows if max(abs(r[f]["rho"]) for f in FACTORS) >= 0.8]
+        lines.append(f"* {method}: {len(strong)} of {len(rows)} directions move one factor with |rho| >= 0.8")
     lines.append("")
     (args.out / f"{args.name}.md").write_text("\n".join(lines))
     print("\n".join(lines))
