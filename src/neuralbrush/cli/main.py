@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "steer",
     "pix2pix",
     "style",
+    "studio",
     "train",
     "weights",
 )

@@ -205,10 +205,25 @@ def rank0_decides(value: float) -> float:
     return float(t.item())
 
 
+# A clean stop from outside (the studio's Stop button, or a person): when the file this variable
+# names exists, the budget reads as spent, so the trainer ends as at the end of its run: it writes
+# its last snapshot and grid, then returns. E.g. NEURALBRUSH_STOP_FILE=stop neuralbrush train ...
+# and later `touch stop`.
+STOP_FILE_ENV = "NEURALBRUSH_STOP_FILE"
+
+
+def stop_requested() -> bool:
+    """Whether the stop file named by ``$NEURALBRUSH_STOP_FILE`` exists."""
+    path = os.environ.get(STOP_FILE_ENV)
+    return bool(path) and os.path.exists(path)
+
+
 class Budget:
     """How long a run lasts: ``limit`` counts (images or steps) and/or ``minutes`` of wall clock,
     whichever ends first. ``elapsed_before`` carries a budget over a resume (pix2pix's learning-rate
-    schedule spans the whole run; the GAN's ``--minutes`` counts from this session's start)."""
+    schedule spans the whole run; the GAN's ``--minutes`` counts from this session's start). A stop
+    request (:func:`stop_requested`) spends the budget at once: the trainer snapshots and ends.
+    """
 
     def __init__(self, *, limit: float | None = None, minutes: float | None = None, elapsed_before: float = 0.0):
         if limit is None and minutes is None:
@@ -225,6 +240,8 @@ class Budget:
             parts.append(count / self.limit if self.limit > 0 else 1.0)
         if self.minutes is not None:
             parts.append(elapsed / (self.minutes * 60))
+        if stop_requested():  # rank 0's answer is broadcast below with the rest
+            parts.append(1.0)
         if dist.world_size() > 1:
             import torch.distributed as tdist
 

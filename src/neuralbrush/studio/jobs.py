@@ -1,0 +1,586 @@
+"""Heavy studio work (training, dataset builds, full renders, folders and videos) as jobs in worker
+processes, with their state on disk so a closed tab or a restarted studio finds them again.
+
+A job is a library call written as data: ``target`` (``"neuralbrush.gan.train:train"``), its
+arguments (options dataclasses, paths, plain values: stored as JSON, never pickled) and the
+keyword ``progress=`` the worker adds. :meth:`JobRunner.submit` writes
+``WORKSPACE/.studio/jobs/<id>.json`` and queues it; one heavy job runs per device at a time, the
+rest wait in a visible queue. The worker is a fresh interpreter (``python -m
+neuralbrush.studio.jobs WORKSPACE ID``, the spawn model) in its own session, so it outlives the
+studio: a training started from the page keeps training while the studio restarts, and the new
+studio reattaches (the job file names the worker's pid; the training's live view is read from its
+run folder). The worker records each progress event's summary (step, total, message, the
+trainer's kimg and stats, its run folder), the newest preview picture as ``<id>/preview.png``, and
+at the end the result and its output files. ``stop`` asks a training to write a snapshot and
+end (the stop file, ``core.training.STOP_FILE_ENV``: the trainer's budget reads as spent, so it
+ends as at the end of its run); ``cancel`` drops a queued job or ends a running one at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+FINISHED = ("done", "failed", "cancelled", "stopped", "interrupted")
+PREVIEW_EVERY_S = 1.0   # newest preview written at most this often (and always on a snapshot)
+WRITE_EVERY_S = 0.5     # job file rewritten at most this often while events stream in
+
+
+# ------------------------------------------------------------------------------------- encoding
+
+def encode(value: Any) -> Any:
+    """A job argument as JSON: options dataclasses by class and field values, paths tagged."""
+    from ..core.options import to_dict
+
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, os.PathLike):
+        return {"__path__": os.fspath(value)}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        cls = type(value)
+        return {"__options__": f"{cls.__module__}:{cls.__qualname__}", "values": to_dict(value)}
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode(v) for v in value]}
+    if isinstance(value, list):
+        return [encode(v) for v in value]
+    if isinstance(value, dict):
+        return {"__dict__": {str(k): encode(v) for k, v in value.items()}}
+    raise TypeError(f"a job argument must be options, a path or plain data, not {type(value).__name__}")
+
+
+def _locate(name: str) -> Any:
+    module, _, qual = name.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def decode(value: Any) -> Any:
+    """The inverse of :func:`encode` (path fields of options come back as paths)."""
+    from ..core.options import _unwrap, from_dict, hints
+
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__path__" in value:
+        return Path(value["__path__"])
+    if "__tuple__" in value:
+        return tuple(decode(v) for v in value["__tuple__"])
+    if "__dict__" in value:
+        return {k: decode(v) for k, v in value["__dict__"].items()}
+    if "__options__" in value:
+        cls = _locate(value["__options__"])
+        th = hints(cls)
+        values = dict(value["values"])
+        for f in dataclasses.fields(cls):
+            if isinstance(values.get(f.name), str) and _unwrap(th[f.name])[0] is Path:
+                values[f.name] = Path(values[f.name])
+        return from_dict(cls, values)
+    return value
+
+
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """A result or event field as JSON for the job file (arrays and tensors summarised)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if depth > 4:
+        return str(value)[:200]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)
+                if f.name != "preview"}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, depth + 1) for k, v in list(value.items())[:200]}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, depth + 1) for v in list(value)[:500]]
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        if getattr(value, "ndim", 1) == 0 or tuple(shape) == ():
+            try:
+                return jsonable(value.item(), depth + 1)
+            except Exception:  # noqa: BLE001
+                pass
+        return f"<{type(value).__name__} shape {tuple(shape)}>"
+    return str(value)[:200]
+
+
+def output_paths(result: Any) -> list[str]:
+    """Files and folders a result names (its path fields, one level into lists), that exist."""
+    found: list[str] = []
+
+    def visit(v: Any, depth: int) -> None:
+        if isinstance(v, os.PathLike):
+            if Path(v).exists() and os.fspath(v) not in found:
+                found.append(os.fspath(v))
+        elif depth < 2 and isinstance(v, (list, tuple)):
+            for x in list(v)[:200]:
+                visit(x, depth + 1)
+        elif depth < 2 and dataclasses.is_dataclass(v) and not isinstance(v, type):
+            for f in dataclasses.fields(v):
+                visit(getattr(v, f.name), depth + 1)
+
+    visit(result, 0)
+    return found
+
+
+# ------------------------------------------------------------------------------------- the job file
+
+@dataclass
+class Job:
+    """One job's state, as stored in ``.studio/jobs/<id>.json``."""
+
+    id: str
+    kind: str                      # train, pix2pix-train, dataset, pairs, render, style-folder, ...
+    title: str
+    target: str                    # "module:function" the worker calls
+    args: list = field(default_factory=list)        # encoded (see encode)
+    kwargs: dict = field(default_factory=dict)      # encoded
+    heavy: bool = True
+    device: str = "cpu"            # the slot it occupies (one heavy job per device)
+    command: str = ""              # the equivalent CLI command, for the page
+    status: str = "queued"         # queued, running, done, failed, cancelled, stopped, interrupted
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    pid: int | None = None
+    progress: dict = field(default_factory=dict)    # the newest event's summary
+    events: int = 0
+    run_dir: str | None = None     # a training's run folder, as soon as the trainer names it
+    preview: str | None = None     # the newest preview picture (absolute path)
+    outputs: list = field(default_factory=list)
+    result: Any = None
+    error: str | None = None
+    stop_requested: bool = False
+
+    @property
+    def finished_ok(self) -> bool:
+        return self.status == "done"
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("queued", "running")
+
+    def summary(self) -> str:
+        """One line for the queue table: status, step/total, message."""
+        p = self.progress
+        where = ""
+        if p.get("total"):
+            where = f" {p.get('step', 0)}/{p['total']}"
+        msg = f" {p['message']}" if p.get("message") else ""
+        err = f": {self.error}" if self.error else ""
+        return f"{self.title} [{self.status}{where}]{msg}{err}"
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _job_fields() -> set[str]:
+    return {f.name for f in dataclasses.fields(Job)}
+
+
+def read_job(path: Path) -> Job | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or "id" not in data:
+        return None
+    known = _job_fields()
+    return Job(**{k: v for k, v in data.items() if k in known})
+
+
+def pid_alive(pid: int | None, job_id: str | None = None) -> bool:
+    """Whether ``pid`` runs (and, on Linux, is the worker of ``job_id``: a reused pid is not)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if job_id and cmdline.exists():
+        try:
+            raw = cmdline.read_bytes()
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+            return False  # a zombie: finished, not yet reaped
+        return job_id.encode() in raw
+    return True
+
+
+def device_slot(device: str | None) -> str:
+    """The device a job occupies: ``auto`` resolved the way the library resolves it."""
+    d = (device or "auto").lower()
+    if d == "auto":
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                return "cuda:0"
+            if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+                return "mps"
+        except ImportError:  # pragma: no cover
+            pass
+        return "cpu"
+    return "cuda:0" if d == "cuda" else d
+
+
+# ------------------------------------------------------------------------------------- the runner
+
+class JobRunner:
+    """Queue, start, watch, stop and cancel the workspace's jobs.
+
+    ``autostart``: run the scheduler thread (the studio does; tests of the queue may drive
+    :meth:`poll` themselves). ``max_per_device``: heavy jobs at a time on one device.
+    """
+
+    def __init__(self, workspace: Any, *, autostart: bool = True, max_per_device: int = 1,
+                 interval: float = 0.3, worker_env: dict[str, str] | None = None) -> None:
+        self.workspace = workspace
+        self.dir = Path(workspace.jobs_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.max_per_device = max_per_device
+        self.interval = interval
+        self.worker_env = dict(worker_env or {})
+        self._lock = threading.RLock()
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.reattach()
+        if autostart:
+            self.start()
+
+    # -- files
+    def path(self, job_id: str) -> Path:
+        return self.dir / f"{job_id}.json"
+
+    def files_dir(self, job_id: str) -> Path:
+        return self.dir / job_id
+
+    def stop_file(self, job_id: str) -> Path:
+        return self.files_dir(job_id) / "STOP"
+
+    def log_file(self, job_id: str) -> Path:
+        return self.files_dir(job_id) / "worker.log"
+
+    def _save(self, job: Job) -> None:
+        _write_json_atomic(self.path(job.id), dataclasses.asdict(job))
+
+    def get(self, job_id: str) -> Job | None:
+        if not job_id or "/" in job_id or "\\" in job_id or job_id.startswith("."):
+            return None
+        return read_job(self.path(job_id))
+
+    def jobs(self, kinds: Iterable[str] | None = None) -> list[Job]:
+        """Every job on disk, oldest first (optionally only these kinds)."""
+        kinds = set(kinds) if kinds is not None else None
+        out = [j for p in self.dir.glob("*.json") if (j := read_job(p)) is not None]
+        if kinds is not None:
+            out = [j for j in out if j.kind in kinds]
+        return sorted(out, key=lambda j: (j.created, j.id))
+
+    def queue(self) -> list[Job]:
+        """Running jobs first, then the queued ones in the order they will start."""
+        jobs = [j for j in self.jobs() if j.active]
+        return sorted(jobs, key=lambda j: (j.status != "running", j.created, j.id))
+
+    def latest(self, kinds: Iterable[str] | None = None) -> Job | None:
+        jobs = self.jobs(kinds)
+        return jobs[-1] if jobs else None
+
+    # -- submitting
+    def submit(self, kind: str, target: str | Callable, *args: Any, title: str = "", heavy: bool = True,
+               device: str | None = None, command: str = "", **kwargs: Any) -> Job:
+        """Queue ``target(*args, progress=..., **kwargs)`` as a job; returns it (status ``queued``).
+
+        ``target``: ``"module:function"`` or the function itself (module-level, importable).
+        ``device``: which device slot it occupies (default: the ``device`` field of the first
+        options argument that has one, else ``auto``).
+        """
+        if callable(target):
+            target = f"{target.__module__}:{target.__qualname__}"
+        _locate(target)  # fail now, in the page, not in the worker
+        if device is None:
+            device = next((getattr(a, "device") for a in (*args, *kwargs.values())
+                           if dataclasses.is_dataclass(a) and isinstance(getattr(a, "device", None), str)), "auto")
+        job = Job(id=time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6], kind=kind, title=title or kind,
+                  target=target, args=[encode(a) for a in args], kwargs={k: encode(v) for k, v in kwargs.items()},
+                  heavy=heavy, device=device_slot(device), command=command, created=time.time())
+        with self._lock:
+            self._save(job)
+        self.poll()
+        return self.get(job.id) or job
+
+    # -- control
+    def cancel(self, job_id: str) -> Job | None:
+        """Drop a queued job, or end a running one now (no snapshot: use :meth:`stop` for that)."""
+        with self._lock:
+            job = self.get(job_id)
+            if job is None or not job.active:
+                return job
+            if job.status == "running":
+                self._kill(job)
+            job = self.get(job_id) or job
+            if job.status in ("queued", "running"):
+                job.status, job.finished = "cancelled", time.time()
+                job.error = None
+                self._save(job)
+        self.poll()
+        return self.get(job_id)
+
+    def stop(self, job_id: str) -> Job | None:
+        """Ask a running job to finish cleanly: a training writes a snapshot, then ends (status
+        ``stopped``). A queued job is simply dropped."""
+        job = self.get(job_id)
+        if job is None or not job.active:
+            return job
+        if job.status == "queued":
+            return self.cancel(job_id)
+        self.files_dir(job_id).mkdir(parents=True, exist_ok=True)
+        self.stop_file(job_id).write_text(str(time.time()))
+        with self._lock:
+            job = self.get(job_id) or job
+            job.stop_requested = True
+            self._save(job)
+        return job
+
+    def _kill(self, job: Job) -> None:
+        proc = self._procs.pop(job.id, None)
+        pid = job.pid or (proc.pid if proc else None)
+        if not pid_alive(pid, job.id):
+            return
+        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pid, sig)  # the worker leads its own session: its children go too
+            except (ProcessLookupError, PermissionError, OSError):
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
+            deadline = time.time() + wait
+            while time.time() < deadline:
+                if proc is not None and proc.poll() is not None:
+                    return
+                if proc is None and not pid_alive(pid, job.id):
+                    return
+                time.sleep(0.05)
+
+    def wait(self, job_id: str, timeout: float = 60.0, statuses: Iterable[str] = FINISHED) -> Job | None:
+        """Poll until the job reaches one of ``statuses`` (default: finished) or ``timeout`` passes."""
+        statuses = tuple(statuses)
+        deadline = time.time() + timeout
+        while True:
+            job = self.get(job_id)
+            if job is not None and job.status in statuses:
+                return job
+            if time.time() > deadline:
+                return job
+            if self._thread is None:
+                self.poll()
+            time.sleep(0.1)
+
+    # -- scheduling
+    def reattach(self) -> list[Job]:
+        """After a (re)start: running jobs whose worker is gone become ``interrupted`` (a training
+        resumes from its run folder); those still alive are watched again."""
+        found = []
+        with self._lock:
+            for job in self.jobs():
+                if job.status == "running":
+                    if pid_alive(job.pid, job.id):
+                        found.append(job)
+                    else:
+                        job.status, job.finished = "interrupted", time.time()
+                        job.error = job.error or "the worker ended while the studio was away"
+                        self._save(job)
+        return found
+
+    def poll(self) -> None:
+        """One scheduling round: notice workers that died, start queued jobs that fit."""
+        with self._lock:
+            jobs = self.jobs()
+            for job in jobs:
+                if job.status != "running":
+                    continue
+                proc = self._procs.get(job.id)
+                gone = proc.poll() is not None if proc is not None else not pid_alive(job.pid, job.id)
+                if gone:
+                    self._procs.pop(job.id, None)
+                    fresh = self.get(job.id) or job  # the worker may have finished it meanwhile
+                    if fresh.status == "running":
+                        code = proc.returncode if proc is not None else None
+                        fresh.status, fresh.finished = "failed", time.time()
+                        fresh.error = (f"the worker ended unexpectedly (exit status {code}); see "
+                                       f"{self.workspace.relative(self.log_file(job.id))}")
+                        self._save(fresh)
+            busy: dict[str, int] = {}
+            for job in self.jobs():
+                if job.status == "running" and job.heavy:
+                    busy[job.device] = busy.get(job.device, 0) + 1
+            for job in self.jobs():
+                if job.status != "queued":
+                    continue
+                if job.heavy and busy.get(job.device, 0) >= self.max_per_device:
+                    continue
+                self._launch(job)
+                if job.heavy:
+                    busy[job.device] = busy.get(job.device, 0) + 1
+
+    def _launch(self, job: Job) -> None:
+        self.files_dir(job.id).mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "NEURALBRUSH_QUIET": "1", "PYTHONUNBUFFERED": "1", **self.worker_env}
+        env.pop("GRADIO_SERVER_PORT", None)
+        with open(self.log_file(job.id), "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "neuralbrush.studio.jobs", str(self.workspace.root), job.id],
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    cwd=str(self.workspace.root), start_new_session=True)
+        self._procs[job.id] = proc
+        job.status, job.pid, job.started = "running", proc.pid, time.time()
+        self._save(job)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="studio-jobs", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - the scheduler must outlive a bad job file
+                traceback.print_exc()
+
+    def shutdown(self) -> None:
+        """Stop scheduling (workers keep running; a new runner reattaches to them)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+# ------------------------------------------------------------------------------------- the worker
+
+class _Reporter:
+    """The ``progress=`` a worker hands the library: writes event summaries and previews to the
+    job's files, and turns a stop request into the library's stop (see core.training)."""
+
+    def __init__(self, runner_dir: Path, job: Job) -> None:
+        self.dir, self.job = runner_dir, job
+        self.files = runner_dir / job.id
+        self.files.mkdir(parents=True, exist_ok=True)
+        self._last_write = 0.0
+        self._last_preview = 0.0
+
+    def save(self) -> None:
+        _write_json_atomic(self.dir / f"{self.job.id}.json", dataclasses.asdict(self.job))
+
+    def __call__(self, event: Any) -> None:
+        from ..core.progress import preview_of
+
+        job = self.job
+        job.events += 1
+        summary = {"step": event.step, "total": event.total, "message": event.message, "task": event.task,
+                   "time": time.time()}
+        for f in dataclasses.fields(event):
+            if f.name not in summary and f.name != "preview":
+                summary[f.name] = jsonable(getattr(event, f.name))
+        job.progress = summary
+        run_dir = getattr(event, "run_dir", None)
+        if run_dir is not None:
+            job.run_dir = os.fspath(run_dir)
+        now = time.time()
+        important = getattr(event, "kind", "") == "snapshot" or (event.total and event.step == event.total)
+        if event.preview is not None and (important or now - self._last_preview >= PREVIEW_EVERY_S):
+            try:
+                from ..core.imageio import save_image
+
+                picture = preview_of(event)
+                if picture is not None:
+                    target = self.files / "preview.png"
+                    tmp = self.files / ".preview.tmp.png"
+                    save_image(picture, tmp)
+                    os.replace(tmp, target)
+                    job.preview = os.fspath(target)
+                    self._last_preview = now
+            except Exception:  # noqa: BLE001 - a preview must never end the job
+                traceback.print_exc()
+        if important or now - self._last_write >= WRITE_EVERY_S:
+            self.save()
+            self._last_write = now
+
+
+def run_worker(workspace_root: str, job_id: str) -> int:
+    """The worker's main: run one job and record how it ended."""
+    from ..core.errors import NeuralbrushError
+    from ..core.training import STOP_FILE_ENV
+    from .workspace import Workspace
+
+    ws = Workspace(workspace_root)
+    jobs_dir = ws.jobs_dir
+    job = read_job(jobs_dir / f"{job_id}.json")
+    if job is None:
+        print(f"no job {job_id} in {jobs_dir}", file=sys.stderr)
+        return 2
+    job.status, job.pid = "running", os.getpid()
+    job.started = job.started or time.time()
+    reporter = _Reporter(jobs_dir, job)
+    reporter.save()
+    os.environ[STOP_FILE_ENV] = str(jobs_dir / job_id / "STOP")  # read by core.training.Budget
+    try:
+        fn = _locate(job.target)
+        args = [decode(a) for a in job.args]
+        kwargs = {k: decode(v) for k, v in job.kwargs.items()}
+        result = fn(*args, progress=reporter, **kwargs)
+        job.status = "stopped" if (jobs_dir / job_id / "STOP").exists() else "done"
+        job.result = jsonable(result)
+        job.outputs = output_paths(result)
+        if isinstance(result, os.PathLike) and job.run_dir is None and job.kind.endswith("train"):
+            job.run_dir = os.fspath(result)
+    except NeuralbrushError as e:
+        job.status, job.error = "failed", " ".join(str(e).split())
+    except MemoryError:
+        job.status, job.error = "failed", "not enough memory for this job; use a smaller size or count"
+    except OSError as e:
+        from ..cli.main import describe_os_error
+
+        job.status, job.error = "failed", describe_os_error(e)
+        traceback.print_exc()
+    except Exception as e:  # noqa: BLE001 - reported in one line; the traceback goes to the log
+        job.status, job.error = "failed", f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+        traceback.print_exc()
+    job.finished = time.time()
+    reporter.save()
+    return 0 if job.status in ("done", "stopped") else 1
+
+
+if __name__ == "__main__":  # python -m neuralbrush.studio.jobs WORKSPACE JOB_ID
+    sys.exit(run_worker(sys.argv[1], sys.argv[2]))
