@@ -6,6 +6,7 @@ sentence that lists the valid store names of the expected kind and the shapes a 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,8 @@ def world(tmp_path, monkeypatch):
     gan_run, p2p_run, empty = runs / "00000-blooms-small", runs / "00001-blooms-pix2pix", runs / "00002-killed-early"
     for d in (gan_run, p2p_run, empty):
         d.mkdir(parents=True)
+    for d, trainer in ((gan_run, "gan"), (p2p_run, "pix2pix")):  # what makes a folder a run to continue
+        (d / "training_options.json").write_text(json.dumps({"trainer": trainer}))
     one = {"x": torch.zeros(1)}
     for n in (4, 40):  # numbered, so 40 is the newest whatever the file times say
         save_checkpoint(gan_run / f"network-snapshot-{n:06d}.safetensors", one, {"format": "neuralbrush.gan"})
@@ -224,6 +227,21 @@ def test_resume_sources_keep_their_meaning(world):
     kinds = {t: resolve_resume(t) for t in (str(world / P2P_RUN), "p.safetensors", "jy.pth", "pix2pix-edges2shoes")}
     assert [s.kind for s in kinds.values()] == ["run", "checkpoint", "junyanz", "junyanz"]
     assert kinds[str(world / P2P_RUN)].run_dir == world / P2P_RUN
+
+
+def test_resume_means_the_same_for_both_trainers(world):
+    """A run folder of the trainer (or a folder of runs: its newest) is continued in place; a file,
+    a store name, or a folder of snapshots that is not one of our runs starts a new run."""
+    from neuralbrush.gan.train import run_to_continue as gan_continues
+    from neuralbrush.pix2pix.train import run_to_continue as p2p_continues
+
+    assert gan_continues(GAN_RUN, "runs") == gan_continues("runs", "elsewhere") == Path(GAN_RUN)  # cwd: world
+    assert gan_continues("latest", "runs") == Path(GAN_RUN)
+    assert [gan_continues(t, "runs") for t in (None, "g.safetensors", "nv.pkl", "nvlabs-run", "ffhq256")] == [None] * 5
+    assert p2p_continues(P2P_RUN, "runs") == p2p_continues("runs", "elsewhere") == Path(P2P_RUN)
+    assert [p2p_continues(t, "runs") for t in (None, "p.safetensors", "jy.pth", "pix2pix-edges2shoes")] == [None] * 4
+    (world / P2P_RUN / "training_options.json").unlink()  # snapshots in a folder, but not a run we made
+    assert p2p_continues(P2P_RUN, "runs") is None
 
 
 def test_gan_transfer_source_is_refused_before_any_network_is_touched(world):

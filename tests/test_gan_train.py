@@ -160,13 +160,20 @@ def test_dcgan_run_and_transfer_learning(blooms16, tmp_path):
                         **{k: v for k, v in TINY.items() if k not in ("cbase", "cmax", "mbstd")})
     first = train(opts)
     assert first.name.endswith("-dcgan") and snapshot_files(first)
-    # Transfer learning from that run into a wider D: matching layers load, the rest are reported.
-    opts2 = TrainOptions(**{**opts.to_dict(), "resume": str(first), "ndf": 16, "freezed": 1})
+    # Transfer learning from that run's snapshot file into a wider D: matching layers load, the rest
+    # are reported. (A run folder continues that run instead, as in pix2pix: below.)
+    opts2 = TrainOptions(**{**opts.to_dict(), "resume": str(snapshot_files(first)[-1]), "ndf": 16, "freezed": 1})
     second = train(opts2)
+    assert second != first
     report = json.loads((second / "transfer_report.json").read_text())
     assert len(report["loaded"]["G"]) > 0 and len(report["skipped"]["G"]) == 0
     assert len(report["skipped"]["D"]) > 0
     assert load_snapshot(snapshot_files(second)[-1]).meta["cur_nimg"] == 8  # kimg restarts for transfer
+    # --resume RUN_DIR continues that run in place, like --resume latest: kimg carries on.
+    third = train(TrainOptions(**{**opts.to_dict(), "resume": str(first), "kimg": 0.016}))
+    assert third == first and not (first / "transfer_report.json").exists()
+    assert load_snapshot(snapshot_files(first)[-1]).meta["cur_nimg"] == 16
+    assert json.loads((first / "training_options.json").read_text())["resumed"][-1]["at"] == 0.008
 
 
 def test_cli_rejects_bad_input(tmp_path, capsys, blooms16):

@@ -32,8 +32,10 @@ def test_apply_odd_size_photo_keeps_its_size(model_run, tmp_path):
     photo = skimage_photo("astronaut").crop((100, 20, 177, 65))  # 77 x 45
     src = tmp_path / "odd.png"
     photo.save(src)
-    written = apply_paths(model_run, [src], tmp_path / "out.png", ApplyOptions(side_by_side=True, precision="fp32"))
-    out = Image.open(written[0])
+    result = apply_paths(model_run, [src], tmp_path / "out.png", ApplyOptions(side_by_side=True, precision="fp32"))
+    assert result.outputs == [tmp_path / "out.png"] and result.side_by_side == [tmp_path / "out_side_by_side.png"]
+    assert result.skipped == [] and result.options_file == tmp_path / "out.pix2pix-apply.json"
+    out = Image.open(result.outputs[0])
     assert out.size == (77, 45)
     row = Image.open(tmp_path / "out_side_by_side.png")
     assert row.size == (3 * 77, 45)

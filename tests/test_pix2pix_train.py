@@ -69,6 +69,22 @@ def test_killed_run_resumes_exactly(blooms_dir, tmp_path):
     assert [r["from"] for r in record] == [snaps[1].name] and record[0]["at"] == int(snaps[1].stem.split("-")[-1])
 
 
+def test_snapshot_file_starts_a_new_run_from_its_weights(blooms_dir, tmp_path):
+    """--resume SNAPSHOT.safetensors means what it means for `train` (transfer learning): a new run
+    that starts from those weights at step 0 with fresh optimisers, not a copy of the old run's state."""
+    first = train(TrainOptions(data=str(blooms_dir), input="edges", epochs=1, epochs_decay=0,
+                               outdir=str(tmp_path), **TINY))
+    second = train(TrainOptions(data=str(blooms_dir), input="edges", epochs=0, epochs_decay=0,
+                                resume=str(first.snapshot), outdir=str(tmp_path), **TINY))
+    assert second.run_dir != first.run_dir and second.step == 0
+    a, _ = load_checkpoint(first.snapshot)
+    b, meta = load_checkpoint(second.snapshot)
+    assert meta["step"] == 0 and not any(k.startswith("opt_") for k in b)  # no Adam state carried over
+    for k in unprefixed(a, "G"):
+        assert torch.equal(a[f"G.{k}"], b[f"G.{k}"]), k
+    assert f"starting from the weights of {first.snapshot.name}" in (second.run_dir / "log.txt").read_text()
+
+
 def test_paired_dataset_and_same_augmentation_on_both_sides(tmp_path, blooms_dir):
     from neuralbrush.datasets.pairs import PairsOptions, build_pairs
 

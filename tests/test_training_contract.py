@@ -1,13 +1,15 @@
 """The training-run contract every trainer keeps (core/training.py), over stylegan2, dcgan and pix2pix:
 the files of a run folder, keep=N retention, kill -9 then ``--resume latest`` losing at most one
-snapshot, and one ``--resume latest`` meaning (the newest run of this trainer with a snapshot,
-continued in place; the command line may change only run length and device)."""
+snapshot, and one ``--resume`` meaning (``latest``, the newest run of this trainer with a snapshot,
+or a run folder of this trainer: continued in place, the command line may change only run length and
+device; a snapshot file: a new run from its weights)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -120,10 +122,41 @@ def test_resume_latest_refuses_changed_shape_and_picks_its_own_trainer(tiny_runs
     err = capsys.readouterr().err
     assert err.count("error:") == 1 and shape[0] in err and "cannot change when a run continues" in err
     assert sorted(p.name for p in run_dir.iterdir()) == before
+    # The run folder itself means the same as latest: the same refusal.
+    assert run([*cmd, "--resume", str(run_dir), *shape, *CPU]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and shape[0] in err and "cannot change when a run continues" in err
+    assert sorted(p.name for p in run_dir.iterdir()) == before
     # The other trainer finds no run of its own in this folder, even though one has a snapshot.
     other = ["train"] if arch == "pix2pix" else ["pix2pix", "train"]
     assert run([*other, "--resume", "latest", "--outdir", str(run_dir.parent), *CPU]) == 2
     assert "has a snapshot to resume from" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_resume_run_folder_continues_it_and_a_snapshot_file_starts_a_new_run(tiny_runs, data, arch, tmp_path):
+    """One --resume meaning for every trainer: a run folder of this trainer continues that run in
+    place (DATA may be left out, as with latest); a snapshot file starts a new run from its weights."""
+    src, _ = tiny_runs[arch]
+    outdir = tmp_path / "runs"
+    run_dir = Path(shutil.copytree(src, outdir / src.name))
+    snap = snapshot_files(run_dir)[-1]
+    count = "step" if arch == "pix2pix" else "cur_nimg"
+    before = read_meta(snap)[count]
+    cmd = ["pix2pix", "train"] if arch == "pix2pix" else ["train"]
+    more = ["--epochs", "3", "--epochs-decay", "0"] if arch == "pix2pix" else ["--kimg", "1.5"]
+    assert run([*cmd, "--resume", str(run_dir), *more, *CPU]) == 0  # no DATA, no --outdir
+    assert [p.name for p in outdir.iterdir()] == [run_dir.name]  # continued in place
+    (record,) = json.loads((run_dir / "training_options.json").read_text())["resumed"]
+    assert record["from"] == snap.name and read_meta(snapshot_files(run_dir)[-1])[count] > before
+    # A snapshot file (not its folder) starts a new run from those weights: the count restarts.
+    start = ["--epochs", "1", "--epochs-decay", "0"] if arch == "pix2pix" else ["--kimg", "0.008"]
+    assert run([*_command(arch, data, outdir, start), "--resume", str(snapshot_files(run_dir)[-1])]) == 0
+    (new,) = [p for p in outdir.iterdir() if p != run_dir]
+    assert json.loads((new / "training_options.json").read_text())["resumed"] == []
+    assert read_meta(snapshot_files(new)[-1])[count] == (2 if arch == "pix2pix" else 8)
+    if arch != "pix2pix":
+        assert (new / "transfer_report.json").is_file()
 
 
 def _wait_for(predicate, timeout: float) -> bool:

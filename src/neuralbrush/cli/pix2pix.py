@@ -21,9 +21,9 @@ pix2pix_app = typer.Typer(help="pix2pix: train a U-Net to turn edges or colour c
 def train_cmd(*, opts: TrainOptions, explicit: set[str]) -> None:
     """Train pix2pix; writes runs/NNNNN-<data>-pix2pix/ with grids, snapshots and stats."""
     from ..core.progress import console
-    from ..pix2pix.train import train
+    from ..pix2pix.train import run_to_continue, train
 
-    run_dir = _run_to_continue(opts)
+    run_dir = run_to_continue(opts.resume, opts.outdir)  # latest or a pix2pix run folder
     if run_dir is not None:  # continue in place: the command line may change only run length/device
         from ..core.training import cli_overrides
         from ..pix2pix.train import CONTINUE_OVERRIDES, resume
@@ -44,21 +44,6 @@ def train_cmd(*, opts: TrainOptions, explicit: set[str]) -> None:
         console.print(f"run: {result.run_dir}\nsnapshot: {result.snapshot}")
 
 
-def _run_to_continue(opts: TrainOptions):
-    """The run ``--resume`` continues (``latest``, or a run folder), or None for a new run."""
-    from ..core.training import latest_resumable_run
-
-    if opts.resume == "latest":
-        return latest_resumable_run(opts.outdir, "pix2pix")
-    if opts.resume:
-        from ..pix2pix.snapshot import resolve_resume
-
-        source = resolve_resume(opts.resume)
-        if source is not None and source.kind == "run":
-            return source.run_dir
-    return None
-
-
 @pix2pix_app.command("apply")
 @cli_from(ApplyOptions)
 def apply_cmd(
@@ -68,17 +53,19 @@ def apply_cmd(
     *, opts: ApplyOptions,
 ) -> None:
     """Re-imagine photos with a trained generator (input derived as in training)."""
-    from ..core.progress import console
+    from ..core.progress import console, info
     from ..pix2pix.apply import apply_paths
 
     from ..core.imageio import is_image_file
 
     claim_output(out, "file" if is_image_file(out) else "folder")
-    written = apply_paths(model, photos, out, opts)
+    result = apply_paths(model, photos, out, opts)
+    written = result.outputs + result.side_by_side
     for p in written[:10]:
         console.print(str(p))
     if len(written) > 10:
         console.print(f"... {len(written)} files in {out}")
+    info(f"options: {result.options_file}")
 
 
 @pix2pix_app.command("video")

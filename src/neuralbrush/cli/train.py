@@ -22,16 +22,19 @@ def train_cmd(*, opts: TrainOptions, explicit: set[str]) -> None:
     from ..gan.train import train
 
     values = opts.to_dict()  # checked (command line over --config over defaults) before anything is read
-    typed = explicit  # on the command line itself (a --resume latest may change only some of them)
-    if values["resume"] == "latest":  # continue in place: the command line may change only run length/device
-        from ..core.training import cli_overrides, latest_resumable_run
-        from ..gan.train import CONTINUE_OVERRIDES, resume
+    typed = explicit  # on the command line itself (a continued run may change only some of them)
+    if values["resume"]:
+        from ..gan.train import run_to_continue
 
-        run_dir = latest_resumable_run(values["outdir"], "gan")
-        print(resume(run_dir, **cli_overrides(typed, values, run_dir, CONTINUE_OVERRIDES)))
-        return
+        run_dir = run_to_continue(values["resume"], values["outdir"])  # latest or a GAN run folder
+        if run_dir is not None:  # continue in place: the command line may change only run length/device
+            from ..core.training import cli_overrides
+            from ..gan.train import CONTINUE_OVERRIDES, resume
+
+            print(resume(run_dir, **cli_overrides(typed, values, run_dir, CONTINUE_OVERRIDES)))
+            return
     if not values["data"]:
-        raise UsageError("give a DATASET folder or zip (or --config FILE, or --resume latest)")
+        raise UsageError("give a DATASET folder or zip (or --config FILE, or --resume latest / RUN_DIR)")
     if opts.kimg is not None and opts.minutes is not None and {"kimg", "minutes"} <= typed:
         raise UsageError("give either --kimg or --minutes, not both")
     from ..core.outputs import claim_output

@@ -126,8 +126,9 @@ class TrainOptions:
     target: float = option(0.6, "ADA target for E[sign(D(real))].")
     ada_kimg: float | None = option(None, "ADA speed: kimg for p to go 0 -> 1 (default 500, 100 when transfer "
                                           "learning).")
-    resume: str | None = option(None, "'latest' continues the newest run in --outdir; a snapshot, run dir, weights "
-                                      "name (ffhq256) or NVIDIA .pkl starts transfer learning from it.")
+    resume: str | None = option(None, "'latest' (the newest GAN run in --outdir) or a run folder continues that run "
+                                      "in place; a snapshot file, weights name (ffhq256) or NVIDIA .pkl starts "
+                                      "transfer learning from it in a new run.")
     freezed: int = option(0, "Freeze-D: freeze this many discriminator layers from the top resolution (10-13 "
                              "suggested for transfer).", min=0)
     tick: float = option(4.0, "Progress/stats interval in kimg.")

@@ -8,8 +8,9 @@ TensorBoard events), metrics.jsonl, log.txt and progress.gif/.mp4.
 
 Resuming has one meaning (shared with pix2pix): :func:`resume` continues a run in place with
 kimg, augment p, optimiser and RNG states restored; the run's saved options decide everything
-except :data:`CONTINUE_OVERRIDES`. ``resume='latest'`` is the newest GAN run of ``outdir`` with a
-snapshot; any other ``resume`` source is transfer learning into a new run.
+except :data:`CONTINUE_OVERRIDES`. ``resume='latest'`` (the newest GAN run of ``outdir`` with a
+snapshot) and ``resume=RUN_DIR`` (a GAN run folder) continue that run; a snapshot file, NVIDIA
+``.pkl`` or weights-store name is transfer learning into a new run (:func:`run_to_continue`).
 
 Under ``torchrun`` every rank trains on batch/N images; gradients are averaged across ranks by
 hand after each phase (works with R1's double backward and lazy regularisation), and rank 0
@@ -30,10 +31,12 @@ from ..core import distributed as dist
 from ..core.errors import UsageError
 from ..core.progress import ProgressFn
 from ..core.runs import latest_snapshot
-from ..core.training import (Budget, TrainingRun, check_overrides, latest_resumable_run, restore_state_tensors,
-                             saved_options, state_tensors)
+from ..core.sources import SNAPSHOT
+from ..core.training import (OPTIONS_FILE, Budget, TrainingRun, check_overrides, latest_resumable_run,
+                             restore_state_tensors, run_trainer, saved_options, state_tensors)
 from . import build_discriminator, build_generator
 from .augment import AdaController, make_augment_pipe
+from .loading import gan_source
 from .loss import GANLoss
 from .metrics import MetricRunner
 from .presets import TrainOptions, lazy_optimizer_kwargs, resolve
@@ -51,15 +54,32 @@ RUN_LENGTH = ("kimg", "minutes")  # given on a continuation, they replace the sa
 
 
 def train(opts: TrainOptions, *, progress: ProgressFn | None = None) -> Path:
-    """Train a GAN; returns the run directory. ``opts.resume == 'latest'`` continues the newest GAN
-    run of ``opts.outdir`` (see :func:`resume`), taking from ``opts`` the continuable options that
-    differ from their defaults."""
+    """Train a GAN; returns the run directory. ``opts.resume`` = ``latest`` or a GAN run folder
+    continues that run in place (see :func:`resume`), taking from ``opts`` the continuable options
+    that differ from their defaults; any other ``opts.resume`` is transfer learning into a new run."""
     opts.validate()  # every option, before the dataset is read or any folder is created
-    if opts.resume == "latest":
+    run_dir = run_to_continue(opts.resume, opts.outdir)
+    if run_dir is not None:
         default = TrainOptions()
         overrides = {k: getattr(opts, k) for k in CONTINUE_OVERRIDES if getattr(opts, k) != getattr(default, k)}
-        return resume(latest_resumable_run(opts.outdir, "gan"), progress=progress, **overrides)
+        return resume(run_dir, progress=progress, **overrides)
     return _Loop(opts, progress=progress).train()
+
+
+def run_to_continue(resume: str | None, outdir: str | os.PathLike) -> Path | None:
+    """The run ``--resume`` continues in place: ``latest`` (the newest GAN run of ``outdir`` with a
+    snapshot) or a GAN run folder (a folder of runs: its newest GAN run). None for no ``resume``
+    or a snapshot file, NVIDIA ``.pkl`` (or NVlabs run folder) or weights-store name: those start
+    transfer learning into a new run."""
+    if not resume:
+        return None
+    if resume == "latest":
+        return latest_resumable_run(outdir, "gan")
+    src = gan_source(resume)  # one sentence when it names nothing a GAN can start from
+    if src.run_dir is not None and src.kind == SNAPSHOT and (src.run_dir / OPTIONS_FILE).is_file() \
+            and run_trainer(src.run_dir) == "gan":
+        return src.run_dir
+    return None
 
 
 def resume(run_dir: str | os.PathLike, *, progress: ProgressFn | None = None, **overrides) -> Path:

@@ -13,7 +13,7 @@ batch norm with each image's own statistics instead of the stored running ones (
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -181,14 +181,24 @@ def _output_paths(out: Path, sources: list[Path], single: bool) -> list[Path]:
     return paths
 
 
+@dataclass
+class ApplyResult:
+    """What :func:`apply_paths` wrote (as :class:`neuralbrush.effects.batch.EffectRun` for effects)."""
+
+    outputs: list[Path] = field(default_factory=list)  # one translated image per readable photo, in order
+    side_by_side: list[Path] = field(default_factory=list)  # original | input | output rows (side_by_side=True)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (photo, why it could not be read)
+    options_file: Path | None = None  # pix2pix-apply.json: the resolved options, photos and skipped ones
+
+
 def apply_paths(model: str | os.PathLike, photos: list[str | os.PathLike], out: str | os.PathLike,
-                opts: ApplyOptions | None = None, progress: ProgressFn | None = None) -> list[Path]:
+                opts: ApplyOptions | None = None, progress: ProgressFn | None = None) -> ApplyResult:
     """Translate photos (files or folders) into ``out`` (a file for one photo, else a folder).
 
     With ``side_by_side`` a ``<name>_side_by_side.png`` row original | input | output is written
     too. Unreadable photos are skipped and reported. The resolved options are written as
     ``pix2pix-apply.json`` beside the outputs. ``progress`` gets an event per photo, the output as
-    preview (None: a bar).
+    preview (None: a bar). Returns an :class:`ApplyResult`.
     """
     opts = opts or ApplyOptions()
     opts.validate()
@@ -200,8 +210,8 @@ def apply_paths(model: str | os.PathLike, photos: list[str | os.PathLike], out: 
     targets = _output_paths(out, sources, single)
     m = Pix2PixModel(model, input=opts.input, clusters=opts.clusters, size=opts.size, dropout=opts.dropout,
                      seed=opts.seed, device=opts.device, precision=opts.precision, norm_stats=opts.norm_stats)
-    written: list[Path] = []
-    skipped: list[tuple[str, str]] = []
+    result = ApplyResult()
+    skipped = result.skipped
     with presenting(progress, "pix2pix apply") as report:
         for n, (src, dst) in enumerate(zip(sources, targets), 1):
             try:
@@ -211,11 +221,11 @@ def apply_paths(model: str | os.PathLike, photos: list[str | os.PathLike], out: 
                 report(ProgressEvent(n, len(sources), f"skipped {src.name}", task="pix2pix apply"))
                 continue
             t = m.translate(photo)
-            written.append(save_image(t.output, dst))
+            result.outputs.append(save_image(t.output, dst))
             if opts.side_by_side:
-                written.append(save_image(t.row(photo), dst.with_name(f"{dst.stem}_side_by_side.png")))
+                result.side_by_side.append(save_image(t.row(photo), dst.with_name(f"{dst.stem}_side_by_side.png")))
             report(ProgressEvent(n, len(sources), src.name, task="pix2pix apply", preview=np.asarray(t.output)))
-    if not written:
+    if not result.outputs:
         shown = "; ".join(f"{Path(p).name}: {r}" for p, r in skipped[:3])
         more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
         raise UsageError(f"none of the {len(sources)} photos could be read ({shown}{more})")
@@ -224,6 +234,6 @@ def apply_paths(model: str | os.PathLike, photos: list[str | os.PathLike], out: 
               "photos": [str(s) for s in sources], "skipped": [{"path": p, "reason": r} for p, r in skipped]}
     json_path = out.with_name(f"{out.stem}.pix2pix-apply.json") if single and is_image_file(out) \
         else out / "pix2pix-apply.json"
-    write_json(json_path, record)
+    result.options_file = write_json(json_path, record)
     report_skipped(skipped, str(json_path))
-    return written
+    return result

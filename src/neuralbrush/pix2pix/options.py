@@ -59,8 +59,9 @@ class TrainOptions:
     snap_minutes: float = option(2.0, "...or every M minutes (0: off).", min=0.0)
     keep: int = option(2, "Snapshots kept on disk (0 keeps all).", min=0)
     grid_rows: int = option(6, "A | fake | B rows in each snapshot grid.", cli=False)
-    resume: str | None = option(None, "latest, a run folder, a .safetensors snapshot, a weights name "
-                                      "(pix2pix-edges2shoes...) or a junyanz .pth generator.")
+    resume: str | None = option(None, "'latest' (the newest pix2pix run in --outdir) or a run folder continues that "
+                                      "run in place; a .safetensors snapshot, weights name (pix2pix-edges2shoes...) or "
+                                      "junyanz .pth generator starts a new run from those weights.")
     outdir: str = option("runs", "Parent folder of run directories.")
     seed: int = option(0, "Seed for initialisation, data order and augmentation.")
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps.")

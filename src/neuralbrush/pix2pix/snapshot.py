@@ -84,7 +84,7 @@ def read_snapshot(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dic
 
 @dataclass
 class ResumeSource:
-    kind: str  # run (continue it in place) | checkpoint (its state, in a new run) | junyanz (fine-tune)
+    kind: str  # run (continue it in place) | checkpoint (its weights start a new run) | junyanz (the same)
     path: Path
     run_dir: Path | None = None
 
@@ -95,10 +95,11 @@ def resolve_resume(resume: str | None) -> ResumeSource | None:
     if not resume:
         return None
     from ..core.sources import SNAPSHOT
+    from ..core.training import OPTIONS_FILE
     from .apply import pix2pix_source
 
     src = pix2pix_source(resume)
-    if src.run_dir is not None:
+    if src.run_dir is not None and (src.run_dir / OPTIONS_FILE).is_file():  # a run we made: continue it
         return ResumeSource("run", src.path, src.run_dir)
     return ResumeSource("checkpoint" if src.kind == SNAPSHOT else "junyanz", src.path)
 

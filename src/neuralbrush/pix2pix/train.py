@@ -13,7 +13,8 @@ images) with ``progress.gif``, ``network-snapshot-NNNNNNN.safetensors`` (NNNNNNN
 :mod:`.snapshot`) and ``stats.jsonl``. Resuming has one meaning: :func:`resume` continues a run in
 place, its saved options and snapshot decide everything but :data:`CONTINUE_OVERRIDES`;
 ``--resume latest`` is the newest pix2pix run of ``--outdir`` with a snapshot, and ``--resume RUN``
-that run.
+that run (:func:`run_to_continue`). A snapshot file, junyanz ``.pth`` or weights-store name starts a
+new run from those weights (step 0, fresh optimisers), as a GAN snapshot starts transfer learning.
 """
 
 from __future__ import annotations
@@ -146,14 +147,25 @@ class TrainResult:
 def train(opts: TrainOptions, *, progress: ProgressFn | None = None) -> TrainResult:
     """Train a pix2pix model; returns where it went and the final validation numbers.
     ``opts.resume`` = ``latest`` or a run folder continues that run (see :func:`resume`), taking
-    from ``opts`` the continuable options that differ from their defaults."""
+    from ``opts`` the continuable options that differ from their defaults; a snapshot, junyanz file
+    or weights name starts a new run from those weights."""
     validate_options(opts)
-    if opts.resume == "latest":
-        return resume(latest_resumable_run(opts.outdir, "pix2pix"), progress=progress, **_changed(opts))
-    source = resolve_resume(opts.resume)
-    if source is not None and source.kind == "run":
-        return resume(source.run_dir, progress=progress, **_changed(opts))
-    return _Session(opts, source, progress).train()
+    run_dir = run_to_continue(opts.resume, opts.outdir)
+    if run_dir is not None:
+        return resume(run_dir, progress=progress, **_changed(opts))
+    return _Session(opts, resolve_resume(opts.resume), progress).train()
+
+
+def run_to_continue(resume: str | None, outdir: str | os.PathLike) -> Path | None:
+    """The run ``--resume`` continues in place: ``latest`` (the newest pix2pix run of ``outdir``
+    with a snapshot) or a pix2pix run folder (a folder of runs: its newest pix2pix run). None for
+    no ``resume`` or a snapshot file, junyanz ``.pth`` or weights-store name (a new run from them)."""
+    if not resume:
+        return None
+    if resume == "latest":
+        return latest_resumable_run(outdir, "pix2pix")
+    source = resolve_resume(resume)  # one sentence when it names nothing pix2pix can start from
+    return source.run_dir if source is not None and source.kind == "run" else None
 
 
 def _changed(opts: TrainOptions) -> dict:
@@ -217,6 +229,11 @@ class _Session:
         if tensors:
             G_plain.load_state_dict(unprefixed(tensors, "G"))
             D_plain.load_state_dict(unprefixed(tensors, "D"))
+            if source.kind != "run":  # a snapshot file: its weights start a new run (step 0, fresh optimisers)
+                self.finetune_note = (f"starting from the weights of {source.path.name} (step {int(meta['step'])} "
+                                      f"of its run; {gcfg.arch}, {gcfg.norm} norm); step, optimisers and schedule "
+                                      "start afresh")
+                tensors = {}
         self.gcfg, self.dcfg = gcfg, dcfg
         self.G_plain, self.D_plain = rt.module(G_plain).train(), rt.module(D_plain).train()
         if self.distributed:
