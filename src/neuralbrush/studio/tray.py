@@ -175,8 +175,8 @@ def link_views(ctx, gallery, events, tray: Tray) -> None:
     refresh = tray.gallery
     for ev in changes:  # earlier tabs' events refresh this tab's view
         ev.then(refresh, None, gallery, show_progress="hidden")
-    for ev in events:  # this tab's events refresh the earlier tabs' views
-        for view in views:
+    for ev in events:  # this tab's events refresh its own view and the earlier tabs' views
+        for view in [*views, gallery]:
             ev.then(refresh, None, view, show_progress="hidden")
     views.append(gallery)
     changes.extend(events)
