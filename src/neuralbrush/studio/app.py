@@ -150,6 +150,25 @@ def write_sample_data(workspace: Workspace, *, blooms: int = SAMPLE_BLOOMS, size
     return [blooms_dir, photos_dir]
 
 
+def add_images(ctx: StudioContext, files: list | None, folder: str | None) -> tuple[list[Path], list[str]]:
+    """Copy uploaded images into ``images/<folder>`` after the dataset-build validation; returns
+    (kept files, one sentence per refused file)."""
+    if not files:
+        ctx.fail("choose one or more images to upload first")
+    folder = (folder or "uploads").strip().strip("/") or "uploads"
+    target = ctx.resolve(Path("images") / folder)
+    if not ctx.workspace.contains(target) or ctx.workspace.images not in (target, *target.parents):
+        ctx.fail(f"images/{folder} is not a folder inside images/")
+    kept, refused = [], []
+    for f in files:
+        path = Path(getattr(f, "name", f))
+        try:
+            kept.append(ctx.workspace.keep_upload(path, ctx.workspace.relative(target), name=path.name))
+        except Exception as e:  # noqa: BLE001 - each file gets its own sentence
+            refused.append(one_sentence(e))
+    return kept, refused
+
+
 def _workspace_summary(ws: Workspace) -> str:
     def count(folder: Path) -> int:
         return sum(1 for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else 0
@@ -197,6 +216,27 @@ def build_app(workspace: Workspace | str | os.PathLike, *, jobs: JobRunner | Non
                     f"Sample data written: {names}. Build a dataset from `images/blooms` in the Datasets tab.")
 
         sample_btn.click(ctx.guard(add_samples), None, [sample_row, summary, sample_status])
+
+        with gr.Accordion("Add images to the workspace", open=False, elem_id="upload-panel"):
+            with gr.Row():
+                upload_files = gr.File(label="images", file_count="multiple", elem_id="upload-files", scale=3)
+                with gr.Column(scale=1):
+                    upload_folder = gr.Textbox("uploads", label="into images/", elem_id="upload-folder")
+                    upload_btn = gr.Button("Add to workspace", elem_id="upload-add")
+            upload_status = gr.Markdown(elem_id="upload-status")
+
+        def add_uploads(files, folder):
+            kept, refused = add_images(ctx, files, folder)
+            lines = []
+            if kept:
+                lines.append(f"Added {len(kept)} image(s) to `{ws.relative(kept[0].parent)}`.")
+            if refused:
+                lines.append("Not added (nothing was written for these):")
+                lines += [f"- {reason}" for reason in refused]
+                gr.Warning(f"{len(refused)} file(s) refused: {refused[0]}")
+            return _workspace_summary(ws), "\n".join(lines)
+
+        upload_btn.click(ctx.guard(add_uploads), [upload_files, upload_folder], [summary, upload_status])
 
         with gr.Accordion("Jobs", open=False, elem_id="jobs-panel"):
             jobs_table = gr.Dataframe(headers=["id", "job", "status", "progress", "message"],
