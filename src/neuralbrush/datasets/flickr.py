@@ -1,5 +1,9 @@
 """Collect openly licensed photos from Flickr, with their licence and owner stored beside each one.
 
+(Over 400 lines on purpose: the rate limiter, API client, licence table, options, window search
+and ``download_flickr`` share the module's clock, sleep and window limits, which the hostile-server
+tests replace on this module; the HTTP, file and photo-size parts are already split out.)
+
 The flow follows Flickr's REST API (``format=json&nojsoncallback=1``):
 
 1. ``flickr.photos.licenses.getInfo`` gives the licence table (id -> name, URL) at run time;

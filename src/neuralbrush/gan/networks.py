@@ -1,5 +1,10 @@
 """StyleGAN2 generator and discriminator, parameter-compatible with NVIDIA stylegan2-ada-pytorch.
 
+(Over 400 lines on purpose: the generator's six classes, from the mapping network to
+``Generator``, stay together in NVIDIA's order so the parameter names below and the .pkl importer
+read against one file; the layers are in :mod:`.layers` and the discriminator in
+:mod:`.discriminator` already.)
+
 The module tree, parameter and buffer names, shapes and initialisation follow NVIDIA's
 ``training/networks.py`` (written afresh from the published architecture), so a state_dict
 from one of their pickles loads strictly here and gives the same images:
