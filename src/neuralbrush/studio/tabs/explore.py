@@ -422,17 +422,19 @@ def build(ctx) -> None:
         cmd = ctx.command("mix", opts, args=[m.text], extra={"-o": out})
         return str(res.grid), cmd, f"Files: {ctx.file_link(res.grid)} and mix-ROW-COL.png in {ws.relative(out)}/"
 
+    def check_breed(text, cands, selected):
+        load(ws, text)
+        parents = [cands[i]["file"] for i in (selected or []) if i < len(cands)]
+        if len(parents) < 2:
+            raise UsageError("select at least two images in the grid to breed them (click them)")
+
     def on_breed(text, cands, selected, n, mut, cross, seed, progress=gr.Progress()):
         from ...latent.breed import breed
         from ...latent.steer_options import BreedOptions
 
+        check_breed(text, cands, selected)
         m = load(ws, text)
-        parents = [cands[i]["file"] for i in (selected or []) if i < len(cands)]
-        if len(parents) < 2:
-            raise UsageError("select at least two images in the grid to breed them (click them)")
-        idx = [int(cands[i].get("index", 0)) for i in selected]
-        if any(idx):
-            raise UsageError("breed parents must be whole latent files; keep the children in the tray first")
+        parents = [cands[i]["file"] for i in selected if i < len(cands)]
         opts = BreedOptions(parents=parents, children=int(n or 8), mutation=float(mut), crossover=str(cross),
                             seed=int(seed or 0))
         out = numbered_folder(ws.art / "explore", "breed")
@@ -478,8 +480,10 @@ def build(ctx) -> None:
     dirs_btn.click(g(on_directions), [model_box, method], [dirs_md, command])
     keep = keep_btn.click(g(on_keep), slider_inputs, [tray_gallery, files_md])
     mix_btn.click(g(on_mix), [model_box, mix_rows, mix_cols, mix_styles, trunc], [mix_img, command, files_md])
-    breed_btn.click(g(on_breed), [model_box, cands_state, sel_state, children, mutation, crossover, breed_seed],
-                    [cands_state, sel_state, focus_state, grid, selected_md, command, files_md])
+    # checked first in an event without outputs: a refusal must not leave the grid under an error overlay
+    breed_btn.click(g(check_breed), [model_box, cands_state, sel_state], None).success(
+        g(on_breed), [model_box, cands_state, sel_state, children, mutation, crossover, breed_seed],
+        [cands_state, sel_state, focus_state, grid, selected_md, command, files_md])
     remove = remove_btn.click(g(on_remove), tray_remove, [tray_gallery, tray_remove])
     link_views(ctx, tray_gallery, [keep, remove], tray)
     ctx.shared["explore_model"] = model_box
