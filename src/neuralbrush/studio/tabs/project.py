@@ -185,7 +185,7 @@ def build(ctx) -> None:
         opts.validate()
         if opts.count > 256:
             raise UsageError("the page shows at most 256 neighbours; use the command line for more")
-        sheet = Path(proj["dir"]) / "neighbours" / "sheet.png"
+        sheet = Path(proj["dir"]) / "nb" / "sheet.png"  # as the README's example: -o out/nb/sheet.png
         frames = []
 
         def report(e) -> None:  # batch 1: every event carries one neighbour's picture
