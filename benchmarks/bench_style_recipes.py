@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 # On a shared, oversubscribed machine OpenMP's default spin-waiting makes 2-thread PyTorch up to
@@ -37,12 +38,13 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from neuralbrush.core.device import cpu_has_amx, cpu_has_native_bf16, resolve_runtime  # noqa: E402
 from neuralbrush.datasets.samples import bloom, skimage_photo  # noqa: E402
-from neuralbrush.style.transfer import (DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleTransfer,  # noqa: E402
-                                        default_layer_weights, fit_size, option_defaults, pil_to_tensor,
-                                        resize_tensor, scale_sizes)
+from neuralbrush.style.options import StyleOptions, default_layer_weights  # noqa: E402
+from neuralbrush.style.schedule import fit_size, scale_sizes, scale_styles  # noqa: E402
+from neuralbrush.style.transfer import StyleTransfer, image_tensor  # noqa: E402
 from neuralbrush.weights import store  # noqa: E402
 
-LAYERS = tuple(dict.fromkeys(DEFAULT_CONTENT_LAYERS + DEFAULT_STYLE_LAYERS))
+DEFAULTS = StyleOptions()
+LAYERS = tuple(dict.fromkeys(DEFAULTS.content_layers + DEFAULTS.style_layers))
 
 
 def step_seconds(sizes: list[int], reps: int, vgg: str) -> list[dict]:
@@ -54,8 +56,8 @@ def step_seconds(sizes: list[int], reps: int, vgg: str) -> list[dict]:
         style = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
         setups = {}
         for p, st in sts.items():
-            loss = st.build_loss(content, [style], style_weights=[1.0], content_layers=DEFAULT_CONTENT_LAYERS,
-                                 style_layers=DEFAULT_STYLE_LAYERS, style_layer_weights=default_layer_weights(5),
+            loss = st.build_loss(content, [style], style_weights=[1.0], content_layers=DEFAULTS.content_layers,
+                                 style_layers=DEFAULTS.style_layers, style_layer_weights=default_layer_weights(5),
                                  content_weight=1.0, style_weight=10.0, tv_weight=1.0)
             setups[p] = (st, loss, st.runtime.tensor(content.clone()).requires_grad_(True))
         times: dict[str, list[float]] = {"fp32": [], "bf16": []}
@@ -75,15 +77,13 @@ def step_seconds(sizes: list[int], reps: int, vgg: str) -> list[dict]:
 
 def scoring_loss(evaluator: StyleTransfer, content: Image.Image, style: Image.Image, size: int):
     """The fp32 loss of ``stylize``'s last scale at ``size`` (same resizing, weights and layers)."""
-    d = option_defaults()
+    d = DEFAULTS
     wh = fit_size(content.size, size)
-    c = pil_to_tensor(content.convert("RGB").resize(wh, Image.LANCZOS))
-    s = pil_to_tensor(style.convert("RGB"))
-    s = resize_tensor(s, fit_size((s.shape[-1], s.shape[-2]), max(16, round(max(wh) * d["style_scale"]))))
-    return evaluator.build_loss(c, [s], style_weights=[1.0], content_layers=DEFAULT_CONTENT_LAYERS,
-                                style_layers=DEFAULT_STYLE_LAYERS, style_layer_weights=default_layer_weights(5),
-                                content_weight=d["content_weight"], style_weight=d["style_weight"],
-                                tv_weight=d["tv_weight"])
+    c = image_tensor(content.convert("RGB").resize(wh, Image.LANCZOS))
+    s = scale_styles([image_tensor(style)], wh, d.style_scale)[0]
+    return evaluator.build_loss(c, [s], style_weights=[1.0], content_layers=d.content_layers,
+                                style_layers=d.style_layers, style_layer_weights=default_layer_weights(5),
+                                content_weight=d.content_weight, style_weight=d.style_weight, tv_weight=d.tv_weight)
 
 
 def run_recipe(name: str, content: Image.Image, style: Image.Image, size: int, vgg: str, precision: str,
@@ -110,9 +110,9 @@ def run_recipe(name: str, content: Image.Image, style: Image.Image, size: int, v
             spent["cpu"] += time.process_time() - c
             curve.append((wall, cpu, value))
 
-    image = st.stylize(content, [style], size=size, progress=cb, **options)
+    image = st.stylize(content, [style], StyleOptions(size=size, **options), progress=cb)
     wall, cpu = clock()
-    final = evaluator.loss_value(pil_to_tensor(image), loss, LAYERS)
+    final = evaluator.loss_value(image_tensor(image), loss, LAYERS)
     print(f"  {name}: wall {wall:.1f} s, CPU {cpu:.1f} s, final loss {final:.4f}", flush=True)
     return {"name": name, "precision": st.runtime.precision, "options": options, "wall_s": wall, "cpu_s": cpu,
             "final_loss": final, "curve": curve, "scale_end": scale_end, "image": image}
@@ -150,7 +150,7 @@ def main() -> None:
     evaluator = StyleTransfer(vgg=vgg, precision="fp32")
     loss = scoring_loss(evaluator, content, style, size)
     auto = resolve_runtime("auto", "auto").precision
-    d = option_defaults()
+    d = asdict(DEFAULTS)
     print(f"recipes at {size} px:", flush=True)
     recipes = [run_recipe("default", content, style, size, vgg, "auto", {}, evaluator, loss, args.eval_every)]
     if not args.no_adam:

@@ -13,9 +13,9 @@ from neuralbrush.core.errors import CheckpointError, UsageError, WeightsMissingE
 from neuralbrush.datasets.samples import bloom, skimage_photo
 from neuralbrush.style import color
 from neuralbrush.style.losses import gram_matrix
-from neuralbrush.style.options import OPTION_DEFAULTS
-from neuralbrush.style.transfer import (StyleTransfer, default_layer_weights, option_defaults, pil_to_tensor,
-                                        scale_sizes)
+from neuralbrush.style.options import StyleOptions, default_layer_weights
+from neuralbrush.style.schedule import scale_sizes
+from neuralbrush.style.transfer import StyleTransfer, image_tensor
 from neuralbrush.style.vgg import LAYER_INDEX, VGGFeatures
 
 warnings.filterwarnings("ignore", message="using random VGG-19 weights")
@@ -110,10 +110,19 @@ def test_scales_grow_by_sqrt2():
 
 
 def test_defaults_are_declared_once():
-    d = option_defaults()
-    for k, v in OPTION_DEFAULTS.items():
-        assert d[k] == v, k
-    assert d["step_size"] == 0.02 and d["min_scale"] == 128 and d["scales"] is True
+    import inspect
+
+    from neuralbrush.style import transfer, video
+
+    # stylize takes the options object; its defaults live only in the StyleOptions fields
+    for fn in (StyleTransfer.stylize, StyleTransfer.stylize_tensor, transfer.stylize, video.stylize_video):
+        sig = inspect.signature(fn)
+        assert sig.parameters["opts"].default == StyleOptions(), fn
+        assert not {f for f in sig.parameters} & set(StyleOptions.__dataclass_fields__), fn
+    d = StyleOptions()
+    assert d.step_size == 0.02 and d.min_scale == 128 and d.scales is True
+    resolved = d.check(2)
+    assert resolved.style_weights == (1.0, 1.0) and resolved.style_layer_weights == tuple(default_layer_weights(5))
     w = default_layer_weights(5)
     assert abs(sum(w) - 1) < 1e-9 and all(a > b for a, b in zip(w, w[1:]))
 
@@ -121,7 +130,7 @@ def test_defaults_are_declared_once():
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_losses_fall(st, content, style_a, optimizer):
     seen = []
-    out = st.stylize(content, [style_a], optimizer=optimizer, iterations=25, ema=0.0,
+    out = st.stylize(content, [style_a], StyleOptions(optimizer=optimizer, iterations=25, ema=0.0),
                      progress=lambda it: seen.append(it))
     assert out.size == content.size
     assert len(seen) == 25 and seen[-1].step == seen[-1].total == 25
@@ -135,7 +144,7 @@ def test_losses_fall(st, content, style_a, optimizer):
 def test_coarse_to_fine_callback_and_ema(st, style_a):
     photo = skimage_photo("astronaut").resize((128, 128))
     seen = []
-    out = st.stylize(photo, [style_a], min_scale=64, iterations=4, initial_iterations=6,
+    out = st.stylize(photo, [style_a], StyleOptions(min_scale=64, iterations=4, initial_iterations=6),
                      progress=lambda it: seen.append((it.scale, it.size, it.scale_step, it.step, it.total)))
     assert out.size == (128, 128)
     assert [s[1] for s in seen if s[2] == 1] == [(64, 64), (91, 91), (128, 128)]
@@ -144,9 +153,9 @@ def test_coarse_to_fine_callback_and_ema(st, style_a):
 
 def test_two_style_blend_targets_are_the_weighted_blend(st, content, style_a, style_b):
     layers = ("relu1_1", "relu3_1", "relu5_1")
-    a, b = pil_to_tensor(style_a.resize((96, 96))), pil_to_tensor(style_b)
+    a, b = image_tensor(style_a.resize((96, 96))), image_tensor(style_b)
     ga, gb = st.style_grams(a, layers), st.style_grams(b, layers)
-    loss = st.build_loss(pil_to_tensor(content), [a, b], style_weights=[100, 45], content_layers=("relu4_2",),
+    loss = st.build_loss(image_tensor(content), [a, b], style_weights=[100, 45], content_layers=("relu4_2",),
                          style_layers=layers, style_layer_weights=[1, 1, 1], content_weight=1, style_weight=1,
                          tv_weight=0)
     for name in layers:
@@ -154,7 +163,7 @@ def test_two_style_blend_targets_are_the_weighted_blend(st, content, style_a, st
         assert torch.allclose(loss.style[name].target, expect, rtol=1e-5, atol=1e-8)
         assert not torch.allclose(ga[name], gb[name])
     # an image whose Grams are exactly the blend has zero style loss only for the blend weights
-    loss_a_only = st.build_loss(pil_to_tensor(content), [a, b], style_weights=[1, 0], content_layers=("relu4_2",),
+    loss_a_only = st.build_loss(image_tensor(content), [a, b], style_weights=[1, 0], content_layers=("relu4_2",),
                                 style_layers=layers, style_layer_weights=[1, 1, 1], content_weight=1, style_weight=1,
                                 tv_weight=0)
     assert torch.allclose(loss_a_only.style["relu3_1"].target, ga["relu3_1"])
@@ -162,9 +171,9 @@ def test_two_style_blend_targets_are_the_weighted_blend(st, content, style_a, st
 
 def test_style_targets_are_cached_across_calls(content, style_a):
     st2 = StyleTransfer(vgg="random", precision="fp32")
-    st2.stylize(content, [style_a], iterations=2)
+    st2.stylize(content, [style_a], StyleOptions(iterations=2))
     n = st2.stats["gram_computations"]
-    st2.stylize(content.transpose(Image.FLIP_LEFT_RIGHT), [style_a], iterations=2)
+    st2.stylize(content.transpose(Image.FLIP_LEFT_RIGHT), [style_a], StyleOptions(iterations=2))
     assert st2.stats["gram_computations"] == n and st2.stats["gram_cache_hits"] >= 1
 
 
@@ -174,8 +183,8 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_luminance_only_keeps_the_content_chroma(st, content, style_a):
-    plain = st.stylize(content, [style_a], iterations=25)
-    kept = st.stylize(content, [style_a], iterations=25, preserve_color="luminance")
+    plain = st.stylize(content, [style_a], StyleOptions(iterations=25))
+    kept = st.stylize(content, [style_a], StyleOptions(iterations=25, preserve_color="luminance"))
     c_ycc = np.asarray(content.convert("YCbCr"))
     k_ycc = np.asarray(kept.convert("YCbCr"))
     p_ycc = np.asarray(plain.convert("YCbCr"))
@@ -188,7 +197,7 @@ def test_luminance_only_keeps_the_content_chroma(st, content, style_a):
 
 
 def test_histogram_matching_takes_the_content_colour_statistics(content, style_b):
-    c, s = pil_to_tensor(content), pil_to_tensor(bloom(64, seed=11))
+    c, s = image_tensor(content), image_tensor(bloom(64, seed=11))
     m = color.match_color_histogram(s, c)
     cm, sm = c[0].reshape(3, -1), m[0].reshape(3, -1)
     assert torch.allclose(sm.mean(1), cm.mean(1), atol=0.03)
@@ -202,23 +211,23 @@ def test_ycbcr_round_trip():
 
 def test_bad_options_are_usage_errors(st, content, style_a):
     with pytest.raises(UsageError):
-        st.stylize(content, [style_a], style_weights=[1, 2], iterations=1)
+        st.stylize(content, [style_a], StyleOptions(style_weights=[1, 2], iterations=1))
     with pytest.raises(UsageError):
-        st.stylize(content, [style_a], optimizer="sgd", iterations=1)
+        st.stylize(content, [style_a], StyleOptions(optimizer="sgd", iterations=1))
     with pytest.raises(UsageError):
-        st.stylize(content, [style_a], init="/nonexistent.png", iterations=1)
+        st.stylize(content, [style_a], StyleOptions(init="/nonexistent.png", iterations=1))
     with pytest.raises(UsageError):
-        st.stylize(content, [], iterations=1)
+        st.stylize(content, [], StyleOptions(iterations=1))
     with pytest.raises(UsageError):
-        st.stylize(content, [style_a], size=8, iterations=1)
+        st.stylize(content, [style_a], StyleOptions(size=8, iterations=1))
 
 
 def test_bf16_matches_fp32_loss_closely(content, style_a):
     a = StyleTransfer(vgg="random", precision="fp32")
     b = StyleTransfer(vgg="random", precision="bf16")
     la, lb = [], []
-    a.stylize(content, [style_a], iterations=3, ema=0.0, progress=lambda it: la.append(it.loss))
-    b.stylize(content, [style_a], iterations=3, ema=0.0, progress=lambda it: lb.append(it.loss))
+    a.stylize(content, [style_a], StyleOptions(iterations=3, ema=0.0), progress=lambda it: la.append(it.loss))
+    b.stylize(content, [style_a], StyleOptions(iterations=3, ema=0.0), progress=lambda it: lb.append(it.loss))
     assert b.runtime.precision == "bf16"
     assert lb[0] == pytest.approx(la[0], rel=0.1)
 
@@ -227,5 +236,6 @@ def test_lbfgs_works_with_channels_last_bf16(content, style_a):
     st_bf16 = StyleTransfer(vgg="random", precision="bf16")
     assert st_bf16.runtime.channels_last
     seen = []
-    st_bf16.stylize(content, [style_a], optimizer="lbfgs", size=48, iterations=4, progress=lambda it: seen.append(it.loss))
+    st_bf16.stylize(content, [style_a], StyleOptions(optimizer="lbfgs", size=48, iterations=4),
+                    progress=lambda it: seen.append(it.loss))
     assert len(seen) == 4 and seen[-1] < seen[0]

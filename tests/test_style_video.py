@@ -13,6 +13,7 @@ from neuralbrush.core.progress import FrameEvent
 from neuralbrush.core.imageio import load_image
 from neuralbrush.core.media import read_video, video_info, write_video
 from neuralbrush.datasets.samples import bloom, skimage_photo
+from neuralbrush.style.options import StyleOptions
 from neuralbrush.style.transfer import StyleTransfer
 from neuralbrush.style.video import (VideoOptions, chunk_range, frame_path, optical_flow, reliability_mask,
                                      stylize_video, warp, warped_difference)
@@ -72,8 +73,8 @@ def test_coherent_video_flickers_less_than_per_frame(tmp_path, moving_video, st)
     results = {}
     for coherent in (True, False):
         cache = tmp_path / f"cache-{coherent}"
-        out = stylize_video(moving_video, style, tmp_path / f"out-{coherent}.mp4", transfer=st,
-                            style_options={"iterations": 30}, cache_dir=cache,
+        out = stylize_video(moving_video, style, tmp_path / f"out-{coherent}.mp4", StyleOptions(iterations=30),
+                            transfer=st, cache_dir=cache,
                             video=VideoOptions(later_iterations=15, coherent=coherent))
         assert out is not None and video_info(out)["frames"] == N_FRAMES
         frames = [np.asarray(load_image(frame_path(cache, i))) for i in range(N_FRAMES)]
@@ -84,7 +85,7 @@ def test_coherent_video_flickers_less_than_per_frame(tmp_path, moving_video, st)
 
 def test_killed_run_resumes_from_the_frame_cache(tmp_path, moving_video, st):
     style = [bloom(48, seed=2)]
-    kw = dict(transfer=st, style_options={"iterations": 3, "size": 48}, cache_dir=tmp_path / "cache",
+    kw = dict(transfer=st, opts=StyleOptions(iterations=3, size=48), cache_dir=tmp_path / "cache",
               video=VideoOptions(later_iterations=2, max_frames=4))
     stylize_video(moving_video, style, tmp_path / "a.mp4", **kw)
     frame_path(tmp_path / "cache", 2).unlink()
@@ -96,7 +97,7 @@ def test_killed_run_resumes_from_the_frame_cache(tmp_path, moving_video, st):
     assert video_info(out)["frames"] == 4
     with pytest.raises(UsageError, match="other options"):
         stylize_video(moving_video, style, tmp_path / "a.mp4",
-                      **{**kw, "style_options": {"iterations": 4, "size": 48}})
+                      **{**kw, "opts": StyleOptions(iterations=4, size=48)})
 
 
 def test_cli_style_video_keeps_audio(tmp_path, moving_video):

@@ -9,9 +9,9 @@ apart. Heavy imports stay inside the commands.
 from __future__ import annotations
 
 import glob
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
@@ -43,15 +43,6 @@ def _contents(spec: str) -> tuple[list[Path], bool]:
     return [p], False
 
 
-def _style_kwargs(opts: StyleOptions, n_styles: int) -> dict[str, Any]:
-    """The style options as library keywords, checked against the style count before anything loads."""
-    from ..style.transfer import check_options
-
-    kwargs = asdict(opts)
-    check_options(kwargs, n_styles)
-    return kwargs
-
-
 def _load_styles(paths: list[Path]):
     from ..core.errors import UsageError
     from ..core.imageio import load_image
@@ -61,15 +52,15 @@ def _load_styles(paths: list[Path]):
     return [load_image(p) for p in paths]
 
 
-def _make_transfer(engine: TransferOptions, kwargs: dict[str, Any]):
+def _make_transfer(engine: TransferOptions, opts: StyleOptions):
     """The transfer object with its VGG-19 extractor loaded now, so a bad weights file is refused
     before any photo is touched."""
     from ..core.progress import info
     from ..style.transfer import StyleTransfer
 
     st = StyleTransfer(vgg=engine.vgg or "store", device=engine.device, precision=engine.precision,
-                       pooling=engine.pooling, seed=kwargs["seed"])
-    st.model((*kwargs["content_layers"], *kwargs["style_layers"]))
+                       pooling=engine.pooling, seed=opts.seed)
+    st.model((*opts.content_layers, *opts.style_layers))
     info(f"style transfer on {st.runtime.describe()}, VGG-19 weights: {engine.vgg or 'store'}")
     return st
 
@@ -96,7 +87,7 @@ def style_cmd(
     from ..core.progress import info, report_skipped
     from ..style.burst import progress_animation, snapshot_folder, stylize_files
 
-    kwargs = _style_kwargs(opts, len(style))
+    opts.check(len(style))  # the style weights against the style count, before anything loads
     contents, burst = _contents(content)
     if burst:
         out_dir = output or Path("styled")
@@ -121,7 +112,7 @@ def style_cmd(
     styles = _load_styles(list(style))
     if not burst:
         load_image(contents[0])  # a bad photo is refused before VGG-19 loads
-    st = _make_transfer(engine, kwargs)
+    st = _make_transfer(engine, opts)
     about = {"command": "style", "content": content, "styles": [str(p) for p in style],
              "vgg": engine.vgg or "store", "pooling": engine.pooling}
     res = stylize_files(contents, styles, outputs, opts, transfer=st, save_every=save_every,
@@ -157,7 +148,7 @@ def style_video_cmd(
     from ..core.progress import info
     from ..style.video import stylize_video
 
-    kwargs = _style_kwargs(opts, len(style))
+    opts.check(len(style))  # the style weights against the style count, before anything loads
     if not input.exists():
         raise UsageError(f"input video {input} does not exist")
     if output.suffix.lower() not in (".mp4", ".gif", ".mov", ".m4v"):
@@ -169,17 +160,16 @@ def style_video_cmd(
     claim_output(cache or default_cache_dir(output), "folder", what="frame cache")
     styles = _load_styles(list(style))
     vopts = video
-    st = _make_transfer(engine, kwargs)
+    st = _make_transfer(engine, opts)
     dist.init(st.runtime.device)
-    result = stylize_video(input, styles, output, transfer=st, style_options=kwargs, video=vopts, cache_dir=cache,
-                           restart=restart)
+    result = stylize_video(input, styles, output, opts, transfer=st, video=vopts, cache_dir=cache, restart=restart)
     if result is not None:
         write_json(output.with_suffix(".json"), {"command": "style-video", "input": str(input),
                                                  "styles": [str(p) for p in style], "output": str(output),
                                                  "vgg": engine.vgg or "store", "pooling": engine.pooling,
                                                  "device": str(st.runtime.device), "precision": st.runtime.precision,
                                                  "cache": str(cache or default_cache_dir(output)),
-                                                 **kwargs, **{f.name: getattr(vopts, f.name) for f in fields(vopts)}})
+                                                 **asdict(opts), **asdict(vopts)})
         info(f"wrote {result}")
     dist.shutdown()
 

@@ -87,11 +87,11 @@ def stylize_files(contents: Sequence[str | Path], styles: Sequence[Image.Image],
     contents, outputs = [Path(p) for p in contents], [Path(p) for p in outputs]
     if len(contents) != len(outputs) or not contents:
         raise UsageError(f"give one output per photo ({len(contents)} photos, {len(outputs)} outputs)")
+    opts.check(len(styles))  # a wrong option is refused before VGG-19 or any photo loads
     if transfer is None:
         from .transfer import StyleTransfer
 
         transfer = StyleTransfer(seed=opts.seed)
-    kwargs = asdict(opts)
     burst = len(contents) > 1
     progress_video = Path(progress_video) if progress_video is not None else None
     dist.init(transfer.runtime.device)
@@ -116,7 +116,7 @@ def stylize_files(contents: Sequence[str | Path], styles: Sequence[Image.Image],
                     if snaps is not None:
                         snaps.take(event)
 
-                result = transfer.stylize(photo, styles, **kwargs, progress=step)
+                result = transfer.stylize(photo, styles, opts, progress=step)
             except BaseException:
                 if snaps is not None:
                     snaps.writer.abort()
@@ -140,7 +140,7 @@ def stylize_files(contents: Sequence[str | Path], styles: Sequence[Image.Image],
             **(about or {}), "contents": [str(contents[i]) for i in written],
             "outputs": [str(p) for p in done], "skipped": [{"path": p, "reason": r} for p, r in skipped],
             "device": str(transfer.runtime.device), "precision": transfer.runtime.precision,
-            "save_every": save_every, **kwargs})
+            "save_every": save_every, **asdict(opts)})
     if animate is not None and dist.is_main():
         with VideoWriter(Path(animate), fps=fps, value_range=(0, 1)) as w:
             for p in done:
@@ -156,7 +156,7 @@ class _Snapshots:
     def __init__(self, out: Path, progress_video: Path | None, burst: bool, fps: float, every: int,
                  photo_size: tuple[int, int], opts: StyleOptions) -> None:
         from ..core.media import VideoWriter
-        from .transfer import fit_size
+        from .schedule import fit_size
 
         self.folder, self.every = snapshot_folder(out), every
         self.size = fit_size(photo_size, opts.size or min(max(photo_size), opts.max_size))

@@ -10,6 +10,7 @@ Fast mode works at ~160 px with few steps; full mode runs the default recipe at 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ def run_demo(out: Path, *, full: bool, context: dict[str, Any]) -> list[dict[str
     from ..core.progress import info
     from ..datasets.samples import bloom, skimage_photo
     from ..weights import store
-    from .transfer import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleTransfer, fit_size
+    from .options import StyleOptions
+    from .schedule import fit_size
+    from .transfer import StyleTransfer
 
     root = Path(out) / "style"
     root.mkdir(parents=True, exist_ok=True)
@@ -36,16 +39,17 @@ def run_demo(out: Path, *, full: bool, context: dict[str, Any]) -> list[dict[str
                     "VGG-19 weights are not in the store here, so this ran with RANDOM weights: the losses and timings "
                     "are real but the picture is not meaningful art (run `neuralbrush weights fetch vgg19`).")
     if full:
-        opts: dict[str, Any] = {"size": 512}
+        chosen: dict[str, Any] = {"size": 512}
     else:
-        opts = {"size": 160, "min_scale": 112, "initial_iterations": 60, "iterations": 40}
+        chosen = {"size": 160, "min_scale": 112, "initial_iterations": 60, "iterations": 40}
+    opts = StyleOptions(**chosen)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         st = StyleTransfer(vgg=vgg)
-        st.model(DEFAULT_CONTENT_LAYERS + DEFAULT_STYLE_LAYERS)  # built here, so the Python warning stays quiet
-    info(f"style: painting {name} at {opts['size']} px on {st.runtime.describe()} ({vgg} VGG-19 weights)")
+        st.model(opts.content_layers + opts.style_layers)  # built here, so the Python warning stays quiet
+    info(f"style: painting {name} at {opts.size} px on {st.runtime.describe()} ({vgg} VGG-19 weights)")
 
-    final_wh = fit_size(content.size, opts["size"])
+    final_wh = fit_size(content.size, opts.size)
     every = 10 if full else 5
     anim_path = root / "becoming-styled.gif"
     losses: list[float] = []
@@ -57,23 +61,23 @@ def run_demo(out: Path, *, full: bool, context: dict[str, Any]) -> list[dict[str
             if it.scale_step == it.scale_steps:
                 losses.append(it.loss)
 
-        styled = st.stylize(content, [style], progress=snap, **opts)
+        styled = st.stylize(content, [style], opts, progress=snap)
     save_image(styled, root / f"{name}-styled.png")
     info("style: luminance-only (colour-preserving) version")
-    kept = st.stylize(content, [style], preserve_color="luminance", **opts)
+    kept = st.stylize(content, [style], replace(opts, preserve_color="luminance"))
     save_image(kept, root / f"{name}-styled-luminance.png")
 
     sheet = side_by_side([content.resize(final_wh), style.resize((final_wh[1], final_wh[1])), styled, kept],
                          labels=["photo", "style", "styled", "colours kept"], pad=4)
     save_image(sheet, root / "style-sheet.png")
     write_json(root / "style-options.json", {"content": name, "style": "bloom(seed=21)", "vgg": vgg,
-                                              "precision": st.runtime.precision, **opts,
+                                              "precision": st.runtime.precision, **chosen,
                                               "loss_at_end_of_each_scale": losses})
     context["style_output"] = str(root / f"{name}-styled.png")
     return [
         {"title": "Neural style transfer", "path": "style/style-sheet.png",
          "caption": f"Gatys transfer of a bloom's style onto {name}: coarse-to-fine L-BFGS (the default "
-                    f"recipe), {opts['size']} px; right: luminance-only transfer keeps the photo's colours. {weights_note}"},
+                    f"recipe), {opts.size} px; right: luminance-only transfer keeps the photo's colours. {weights_note}"},
         {"title": "Becoming styled", "path": "style/becoming-styled.gif",
          "caption": f"Snapshots every {every} steps through the coarse-to-fine scales (each scale starts from the "
                     f"previous one upsampled). {weights_note}"},

@@ -25,36 +25,13 @@ import torch
 from torch import nn
 
 from ..core.errors import UsageError
+from .options import LAYER_INDEX, LAYER_NAMES, layer_index  # noqa: F401 (the layer names, declared with the options)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# Convolutions per block in VGG-19.
-_BLOCKS = (2, 2, 4, 4, 4)
-
-
-def _layer_names() -> list[str]:
-    names: list[str] = []
-    for b, n in enumerate(_BLOCKS, start=1):
-        for i in range(1, n + 1):
-            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
-        names.append(f"pool{b}")
-    return names
-
-
-LAYER_NAMES: tuple[str, ...] = tuple(_layer_names())  # index i = torchvision vgg19().features[i]
-LAYER_INDEX: dict[str, int] = {n: i for i, n in enumerate(LAYER_NAMES)}
-
 RANDOM_WARNING = ("using random VGG-19 weights (--vgg random): the losses and timings are real, "
                   "but the pictures are not meaningful art")
-
-
-def layer_index(name: str) -> int:
-    """Index of a named layer in ``vgg19().features``; raises UsageError for unknown names."""
-    try:
-        return LAYER_INDEX[name]
-    except KeyError:
-        raise UsageError(f"unknown VGG-19 layer {name!r}; use names like conv4_2, relu3_1 or pool2") from None
 
 
 def _state_dict_from_file(path: Path) -> dict[str, torch.Tensor]:

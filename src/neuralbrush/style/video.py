@@ -18,9 +18,9 @@ track, when all chunks are done.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -29,8 +29,9 @@ from PIL import Image
 from ..core.errors import UsageError
 from ..core.framecache import FrameCache, chunk_range  # noqa: F401 (chunk_range re-exported)
 from ..core.progress import FrameEvent, ProgressFn, presenting
-from .options import VIDEO_HELP, VideoOptions  # noqa: F401 (re-exported)
-from .transfer import StyleTransfer, fit_size, option_defaults, pil_to_tensor
+from .options import VIDEO_HELP, StyleOptions, VideoOptions  # noqa: F401 (re-exported)
+from .schedule import fit_size
+from .transfer import StyleTransfer, image_tensor
 
 FLOW_CHOICES = ("dis", "farneback")
 
@@ -117,15 +118,16 @@ def frame_path(cache: Path, index: int) -> Path:
     return FrameCache(cache, {}).path(index)
 
 
-def stylize_video(input_path: str | os.PathLike, styles: Sequence[Image.Image], output: str | os.PathLike, *,
-                  transfer: StyleTransfer, style_options: dict[str, Any] | None = None,
+def stylize_video(input_path: str | os.PathLike, styles: Sequence[Image.Image], output: str | os.PathLike,
+                  opts: StyleOptions = StyleOptions(), *, transfer: StyleTransfer,
                   video: VideoOptions | None = None, cache_dir: str | os.PathLike | None = None,
                   restart: bool = False, progress: ProgressFn | None = None,
                   write_video_file: bool = True) -> Path | None:
     """Stylise a video frame by frame; returns the output path (on rank 0) or None.
 
-    ``style_options`` are :meth:`StyleTransfer.stylize` keywords for the first frame of each
-    chunk (and every frame when ``video.coherent`` is False). ``progress`` receives a
+    ``opts`` are the :meth:`StyleTransfer.stylize` options of the first frame of each chunk (and
+    of every frame when ``video.coherent`` is False); later frames run ``video.later_iterations``
+    steps from the warped previous frame. ``progress`` receives a
     :class:`~neuralbrush.core.progress.FrameEvent` after each frame of this rank's share and the
     :class:`~neuralbrush.style.transfer.StyleIterate` steps of each frame (None: bars).
     """
@@ -135,9 +137,7 @@ def stylize_video(input_path: str | os.PathLike, styles: Sequence[Image.Image], 
     video = video or VideoOptions()
     if video.flow not in FLOW_CHOICES:
         raise UsageError(f"unknown optical flow {video.flow!r}; use {' or '.join(FLOW_CHOICES)}")
-    opts = {**option_defaults(), **(style_options or {})}
-    for k in ("progress", "init_image", "temporal"):
-        opts.pop(k, None)
+    opts.check(len(styles))  # a wrong option is refused before the cache or any frame is touched
     from ..core.outputs import check_writable_output
 
     input_path, output = Path(input_path), Path(output)
@@ -150,12 +150,12 @@ def stylize_video(input_path: str | os.PathLike, styles: Sequence[Image.Image], 
     if count <= 0:
         raise UsageError(f"video {input_path} has no frames")
     w0, h0 = info["size"]
-    long_side = int(opts["size"]) if opts["size"] else min(max(w0, h0), int(opts["max_size"]))
+    long_side = int(opts.size) if opts.size else min(max(w0, h0), int(opts.max_size))
     out_wh = fit_size((w0, h0), long_side)
 
     # fps only re-times the video and max_frames only stops earlier: neither changes a frame
     record = {"input": str(input_path.resolve()), "styles": len(styles), "size": list(out_wh),
-              "style_options": {k: v for k, v in opts.items()},
+              "style_options": asdict(opts),
               "video": {k: v for k, v in asdict(video).items() if k not in ("fps", "max_frames")}}
     frames = FrameCache(cache, record, restart=restart).open()
     mine = frames.share(count, "contiguous")
@@ -181,13 +181,13 @@ def stylize_video(input_path: str | os.PathLike, styles: Sequence[Image.Image], 
                 fwd = optical_flow(prev_content, content, video.flow)
                 mask = reliability_mask(back, fwd)
                 warped = warp(prev_styled, back)
-                warped_t = pil_to_tensor(Image.fromarray(warped))
+                warped_t = image_tensor(warped)
                 mask_t = torch.from_numpy(mask)[None, None]
-                frame_opts = {**opts, "size": long_side, "iterations": int(video.later_iterations)}
-                styled = transfer.stylize(frame_img, styles, **frame_opts, init_image=warped_t, progress=report,
+                later = replace(opts, size=long_side, iterations=int(video.later_iterations))
+                styled = transfer.stylize(frame_img, styles, later, init_image=warped_t, progress=report,
                                           temporal=(warped_t, mask_t, float(video.temporal_weight)))
             else:
-                styled = transfer.stylize(frame_img, styles, **{**opts, "size": long_side}, progress=report)
+                styled = transfer.stylize(frame_img, styles, replace(opts, size=long_side), progress=report)
             frames.put(index, styled)
             prev_content, prev_styled = content, np.asarray(styled)
             report(FrameEvent(step=index - start + 1, total=end - start, message=f"frame {index}", task="frames",
