@@ -2,7 +2,7 @@
 headless Chromium (Debian's /usr/bin/chromium), and helpers for gradio pages and screenshots.
 
 - ``workspace``: an empty :class:`Workspace` in tmp_path.
-- ``studio_server(ws=None, **kw)`` (factory): ``neuralbrush studio WS --port FREE`` in a subprocess,
+- ``studio_server(ws=None, extra_args=None, env=None)`` (factory): ``neuralbrush studio WS --port FREE``,
   started and waited for; ``.url``, ``.workspace``, ``.stop()``, ``.restart()``; stopped at the end.
 - ``studio``: one shared server per test module (its own workspace), for tabs that need no restart.
 - ``page``: a fresh browser page (1280x900); ``ui`` the page helpers: ``ui.open(page, url)`` loads
@@ -136,12 +136,14 @@ def workspace(tmp_path) -> Workspace:
 
 @pytest.fixture()
 def studio_server(tmp_path, _isolated_store):
-    """Factory: ``studio_server(ws=None, extra_args=[])`` starts a studio and returns it."""
+    """Factory: ``studio_server(ws=None, extra_args=None, env=None)`` starts a studio and returns it
+    (``env``: more environment for the server and the job workers it starts)."""
     started: list[StudioServer] = []
 
-    def start(ws: Workspace | None = None, extra_args: list[str] | None = None) -> StudioServer:
+    def start(ws: Workspace | None = None, extra_args: list[str] | None = None,
+              env: dict[str, str] | None = None) -> StudioServer:
         ws = ws or Workspace(tmp_path / f"ws{len(started)}")
-        server = StudioServer(ws, _server_env(_isolated_store), extra_args)
+        server = StudioServer(ws, {**_server_env(_isolated_store), **(env or {})}, extra_args)
         started.append(server)
         return server.start()
 

@@ -254,6 +254,27 @@ def device_slot(device: str | None) -> str:
 
 # ------------------------------------------------------------------------------------- the runner
 
+class _FileLock:
+    """An exclusive lock on a file (POSIX flock; elsewhere the in-process lock alone)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.fd = path, None
+
+    def __enter__(self) -> "_FileLock":
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return self
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the lock
+            self.fd = None
+
+
 class JobRunner:
     """Queue, start, watch, stop and cancel the workspace's jobs.
 
@@ -341,7 +362,7 @@ class JobRunner:
     # -- control
     def cancel(self, job_id: str) -> Job | None:
         """Drop a queued job, or end a running one now (no snapshot: use :meth:`stop` for that)."""
-        with self._lock:
+        with self._lock, _FileLock(self.dir / ".schedule.lock"):
             job = self.get(job_id)
             if job is None or not job.active:
                 return job
@@ -423,9 +444,14 @@ class JobRunner:
         return found
 
     def poll(self) -> None:
-        """One scheduling round: notice workers that died, start queued jobs that fit."""
-        with self._lock:
+        """One scheduling round: notice workers that died, start queued jobs that fit. A lock file
+        keeps two studios on one workspace from starting the same job twice."""
+        with self._lock, _FileLock(self.dir / ".schedule.lock"):
             jobs = self.jobs()
+            status = {j.id: j.status for j in jobs}
+            for jid, proc in list(self._procs.items()):  # reap workers that finished their job
+                if status.get(jid) != "running" and proc.poll() is not None:
+                    self._procs.pop(jid, None)
             for job in jobs:
                 if job.status != "running":
                     continue
