@@ -212,6 +212,8 @@ def build(ctx) -> None:
         return rows, i + 1
 
     def _save(text, rows, nm, f, psi, s, cl, *, scale: float = 1.0, suffix: str = ""):
+        if not rows_of(rows):
+            raise UsageError("no keyframes yet: click tray items to add them")
         nm = check_name(nm)
         shown, arg = model_argument(ws, text)
         yaml_path = boards / f"{nm}{suffix}.yaml"
