@@ -261,6 +261,11 @@ def build_app(workspace: Workspace | str | os.PathLike, *, jobs: JobRunner | Non
         jobs_timer = gr.Timer(2.0)
         jobs_timer.tick(lambda: _jobs_table(runner), None, jobs_table, show_progress="hidden")
 
+        def on_load():  # every page load shows the workspace as it is now, not as it was at start
+            return gr.update(visible=ws.is_empty()), _workspace_summary(ws), _jobs_table(runner)
+
+        app.load(on_load, None, [sample_row, summary, jobs_table], show_progress="hidden")
+
         with gr.Tabs(elem_id="studio-tabs"):
             for label, module in TABS:
                 with gr.Tab(label, id=module, elem_id=f"tab-{module}"):
@@ -318,7 +323,10 @@ def launch_kwargs(ws: Workspace, host: str, port: int, auth: tuple[str, str] | N
     """gradio's launch() settings: files only from the workspace, never a share link."""
     return dict(server_name=host, server_port=port, auth=auth, share=False, allowed_paths=[str(ws.root)],
                 max_file_size=MAX_UPLOAD_BYTES,
-                show_error=False, quiet=True, inbrowser=False, ssr_mode=False, footer_links=[], mcp_server=False)
+                show_error=False, quiet=True, inbrowser=False, ssr_mode=False, footer_links=[], mcp_server=False,
+                # gradio's own "is localhost reachable" probe gives up after one 3 s HEAD request, and on a
+                # busy machine (a training worker on every core) that fails a studio that works: skip it
+                _frontend=False)
 
 
 def prepare_environment(ws: Workspace) -> None:
