@@ -40,6 +40,16 @@ def _as_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _number(flag: str, raw: Any) -> float:
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} must be a number, not {str(raw)[:40]!r}") from None
+    if not math.isfinite(number):
+        raise UsageError(f"{flag} must be a finite number, not {raw}")
+    return number
+
+
 class OptionsForm:
     """One widget per chosen field of ``cls`` (create it inside a gradio Blocks context).
 
@@ -72,19 +82,17 @@ class OptionsForm:
             value = values.get(name, _default(f))
             kw = dict(label=labels.get(name, _title(name)), info=infos.get(name, f.metadata.get("help") or None),
                       elem_id=f"{elem_prefix}{name}" if elem_prefix else None)
-            lo, hi = f.metadata.get("min"), f.metadata.get("max")
             choices = choices_of(base)
             if choices is not None:
                 opts = ([("default", "")] if optional else []) + [(str(c), str(c)) for c in choices]
                 comp = gr.Dropdown(choices=opts, value="" if value is None else str(value), **kw)
             elif base is bool:
                 comp = gr.Checkbox(value=bool(value), **kw)
-            elif base in (int, float) and f.metadata.get("parse") is None:
-                comp = gr.Number(value=value, precision=0 if base is int else None,
-                                 minimum=lo, maximum=hi, step=1 if base is int else 0.1, **kw)
-                if optional:
-                    comp.placeholder = "default"
-            else:  # text, and sequences / parsed values typed as the CLI types them
+            elif base in (int, float) and f.metadata.get("parse") is None and not optional:
+                # no minimum/maximum here: out-of-range values get the CLI's sentence naming the option
+                comp = gr.Number(value=value, precision=0 if base is int else None, step=1 if base is int else 0.1,
+                                 **kw)
+            else:  # text, optional numbers (empty: the default), values the CLI parses
                 comp = gr.Textbox(value=_as_text(value), placeholder="default" if optional else None, **kw)
             self.components[name] = comp
 
@@ -119,12 +127,12 @@ class OptionsForm:
             elif base is bool:
                 out[name] = bool(raw)
             elif base is int:
-                number = float(raw)
+                number = _number(flag, raw)
                 if not number.is_integer():
                     raise UsageError(f"{flag} must be a whole number, not {raw}")
                 out[name] = int(number)
             elif base is float:
-                out[name] = float(raw)
+                out[name] = _number(flag, raw)
             elif _sequence_item(base) is not None:
                 item = _sequence_item(base)
                 try:
