@@ -5,7 +5,6 @@ into a tiny random-weight StyleGAN2 with previews streaming while it converges, 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -62,28 +61,34 @@ def test_project_neighbours_pick(studio, model_run, page, ui, tmp_path):
 
     upload.set_input_files(str(painting))
     page.wait_for_selector("#project-target-view img")
-    page.locator("#project-steps input").fill("8")
+    page.locator("#project-steps input").fill("12")
     page.locator("#project-every input").fill("2")
+    # record every status text and preview the page shows while the projection runs
+    page.evaluate("""() => {
+        window.__statuses = []; window.__previews = [];
+        const note = () => {
+            const t = document.getElementById('project-status').innerText;
+            if (!window.__statuses.includes(t)) window.__statuses.push(t);
+            const img = document.querySelector('#project-live img');
+            if (img && img.src && !window.__previews.includes(img.src)) window.__previews.push(img.src);
+        };
+        new MutationObserver(note).observe(document.getElementById('project-status'),
+                                           {subtree: true, childList: true, characterData: true});
+        new MutationObserver(note).observe(document.getElementById('project-live'),
+                                           {subtree: true, childList: true, attributes: true});
+    }""")
     page.locator("#project-run").click()
-    statuses, previews = set(), set()
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        statuses.add(page.locator("#project-status").inner_text())
-        img = page.locator("#project-live img")
-        if img.count():
-            previews.add(img.get_attribute("src"))
-        if any("PSNR" in s for s in statuses):
-            break
-        page.wait_for_timeout(50)
+    wait_text(page, "project-status", "PSNR", timeout=120_000)
+    statuses = page.evaluate("window.__statuses")
     steps = {s for s in statuses if "step " in s}
     assert len(steps) >= 2, statuses  # the page showed the projection converging, not just its end
-    assert len(previews) >= 2
+    assert len(page.evaluate("window.__previews")) >= 2
     page.wait_for_selector("#project-result img")
     out = ws.art / "projections" / "00000-painting"
     for name in ("projected_w.npz", "proj.png", "target.png", "side_by_side.png", "projection.json", "painting.png"):
         assert (out / name).is_file(), name
     assert page.locator("#project-command textarea").input_value() == (
-        f"neuralbrush project {RUN} art/projections/00000-painting/painting.png --steps 8 --space w+ --loss mse "
+        f"neuralbrush project {RUN} art/projections/00000-painting/painting.png --steps 12 --space w+ --loss mse "
         "-o art/projections/00000-painting")
 
     page.locator("#project-nb-count input").fill("6")

@@ -267,8 +267,9 @@ def build(ctx) -> None:
 
         threading.Thread(target=work, name="studio-storyboard-preview", daemon=True).start()
         while (step := events.get()) is not None:
-            if shown and step % 4 == 0:
-                yield (gr.update(), f"Quick preview: frame {len(shown)}", gr.update(), gr.update(), gr.update())
+            if shown and step % 4 == 0:  # the frames as they come, then the GIF
+                yield (for_display([shown[-1]], 256)[0], f"Quick preview: frame {len(shown)}", gr.update(),
+                       gr.update(), gr.update())
         if "error" in box:
             raise box["error"]
         res = box["res"]
@@ -323,4 +324,5 @@ def build(ctx) -> None:
     render_btn.click(g(on_render), inputs, [job_state, timer, status, command, yaml_view])
     timer.tick(g(on_tick), job_state, [timer, status, video, files_md], show_progress="hidden")
     gr.on(None, g(on_load), None, [job_state, timer])  # on page load: reattach to a running render
+    # (the model list is refreshed by its button, not on load: an update could undo text being typed)
     link_views(ctx, tray_gallery, [], tray)
