@@ -44,7 +44,7 @@ def _setup(model: str, rt: RuntimeOptions):
     runtime = resolve_runtime(rt.device, rt.precision)
     G = load_model(model, runtime)
     info(f"model {model}: {G.img_resolution}px, z {G.z_dim}"
-         + (f", w {G.w_dim} x {G.num_ws}" if getattr(G, "num_ws", 0) else " (DCGAN, z only)")
+         + (f", w {G.w_dim} x {G.num_ws}" if getattr(G, "num_ws", 0) else " (no w space: z only)")
          + f" on {runtime.describe()}")
     return G, runtime
 

@@ -1,4 +1,5 @@
-"""GAN losses: non-saturating logistic, R1 on augmented reals, path-length regularisation.
+"""GAN losses: non-saturating logistic, R1 on augmented reals, path-length regularisation, and
+:class:`LiteLoss` (hinge + D's reconstruction error) for ``--arch lite``.
 
 The training loop calls :meth:`GANLoss.accumulate` once per phase with one of
 ``Gmain | Greg | Gboth | Dmain | Dreg | Dboth``; each call computes the loss for the local batch
@@ -153,3 +154,80 @@ class GANLoss:
                 self.stats.add("loss/r1_penalty", r1_penalty)
                 loss = loss + r1_penalty * (self.r1_gamma / 2)
             loss.mean().mul(gain).backward()
+
+
+def reconstruction_distance(rec: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image distance [N] between a reconstruction and its target: L1 of the pixels and of
+    the image gradients, at full and half size (a perceptual-ish stand-in for LPIPS that needs no
+    pretrained network)."""
+    total = rec.new_zeros(rec.shape[0])
+    for _ in range(2):
+        diff = rec - target
+        total = total + diff.abs().mean([1, 2, 3])
+        total = total + (diff[..., 1:, :] - diff[..., :-1, :]).abs().mean([1, 2, 3])
+        total = total + (diff[..., 1:] - diff[..., :-1]).abs().mean([1, 2, 3])
+        if rec.shape[-1] < 8:
+            break
+        rec, target = F.avg_pool2d(rec, 2), F.avg_pool2d(target, 2)
+    return total
+
+
+class LiteLoss(GANLoss):
+    """FastGAN-style loss for ``--arch lite``: hinge on every patch logit with a random margin
+    in [0.8, 1] (D), ``-D(G(z))`` (G), and for real images D's reconstruction error
+    (:func:`reconstruction_distance`, weight ``recon_weight``) so D must keep describing the
+    images, not only separating them. R1 (``r1_gamma > 0``) works as in :class:`GANLoss`; path
+    length and style mixing do not apply (no w space)."""
+
+    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, *, recon_weight: float = 1.0, **kwargs) -> None:
+        super().__init__(G, D, **kwargs)
+        self.recon_weight = float(recon_weight)
+
+    def run_G(self, z: torch.Tensor, c: torch.Tensor, *, update_emas: bool = False) -> tuple[torch.Tensor, None]:
+        with self._ctx():
+            img = self.G(z, c, noise_mode=self.noise_mode)
+        return img.float(), None
+
+    def score(self, img: torch.Tensor, c: torch.Tensor, *, reconstruct: bool = False):
+        if self.augment_pipe is not None:
+            img = self.augment_pipe(img)
+        with self._ctx():
+            return self.D.score(img, c, reconstruct=reconstruct)
+
+    def accumulate(self, phase: str, real_img: torch.Tensor, real_c: torch.Tensor, gen_z: torch.Tensor,
+                   gen_c: torch.Tensor, gain: float) -> None:
+        assert phase in PHASES, phase
+        do_Dmain = phase in ("Dmain", "Dboth")
+        do_Dr1 = phase in ("Dreg", "Dboth") and self.r1_gamma > 0
+        if phase in ("Gmain", "Gboth"):
+            gen_img, _ = self.run_G(gen_z, gen_c)
+            patches = self.score(gen_img, gen_c).patches
+            self.stats.add("loss/G", -patches.mean())
+            self.stats.add("scores/fake", patches)
+            (-patches.mean()).mul(gain).backward()
+        if do_Dmain:
+            with torch.no_grad():
+                gen_img, _ = self.run_G(gen_z, gen_c)
+            patches = self.score(gen_img, gen_c).patches
+            loss_Dgen = F.relu(torch.rand_like(patches) * 0.2 + 0.8 + patches).mean()
+            self.stats.add("scores/fake", patches)
+            loss_Dgen.mul(gain).backward()
+        if do_Dmain or do_Dr1:
+            real = real_img.detach().requires_grad_(do_Dr1)
+            scores = self.score(real, real_c, reconstruct=do_Dmain)
+            loss = scores.patches.new_zeros([])
+            if do_Dmain:
+                loss_Dreal = F.relu(torch.rand_like(scores.patches) * 0.2 + 0.8 - scores.patches).mean()
+                recon = sum(reconstruction_distance(r, t).mean() for r, t in scores.reconstructions.values())
+                self.stats.add("scores/real", scores.patches)
+                self.stats.add("loss/D", loss_Dgen + loss_Dreal)
+                self.stats.add("loss/recon", recon)
+                if self.real_logits_hook is not None:
+                    self.real_logits_hook(scores.patches.mean(dim=1, keepdim=True))
+                loss = loss + loss_Dreal + recon * self.recon_weight
+            if do_Dr1:
+                (r1_grads,) = torch.autograd.grad(scores.patches.mean(dim=1).sum(), real, create_graph=True)
+                r1_penalty = r1_grads.float().square().sum([1, 2, 3])
+                self.stats.add("loss/r1_penalty", r1_penalty)
+                loss = loss + r1_penalty.mean() * (self.r1_gamma / 2)
+            loss.mul(gain).backward()

@@ -84,7 +84,7 @@ class BreedResult:
 def load_parents(G: torch.nn.Module, files) -> torch.Tensor:
     """The first w latent of each parent file, checked against ``G``: [P, num_ws, w_dim]."""
     if not has_w(G):
-        raise UsageError("breeding mixes w latents, and this generator has no w space (a DCGAN)")
+        raise UsageError("breeding mixes w latents, and this generator has no w space (DCGAN or lite)")
     out = []
     for f in files:
         lat = load_latents(f, G)

@@ -64,7 +64,7 @@ def model_identity(G: torch.nn.Module) -> ModelIdentity:
     NVIDIA .pkl), on whatever device or memory format.
     """
     if not has_w(G):
-        raise UsageError("directions live in w, and this generator has no w space (a DCGAN)")
+        raise UsageError("directions live in w, and this generator has no w space (DCGAN or lite)")
     h = hashlib.sha256()
     for name, t in sorted(G.state_dict().items()):
         h.update(name.encode())
@@ -362,7 +362,7 @@ def write_directions(G: torch.nn.Module, output: str | Path, opts: DirectionsOpt
         raise UsageError(f"the directions file must end in .npz, not {output.name}")
     opts.validate()
     if not has_w(G):
-        raise UsageError("directions live in w, and this generator has no w space (a DCGAN)")
+        raise UsageError("directions live in w, and this generator has no w space (DCGAN or lite)")
     resolve_layers(G, opts.layers)
     seeds = ints(opts.sheet_seeds, what="sheet seeds") if opts.sheet_components else []
     amounts = opts.amounts() if opts.sheet_components else []

@@ -65,7 +65,7 @@ def resolve_edits(G: torch.nn.Module, specs, *, sweep_ok: bool = False,
     if not specs:
         return [], None
     if not has_w(G):
-        raise UsageError("edits move w, and this generator has no w space (a DCGAN)")
+        raise UsageError("edits move w, and this generator has no w space (DCGAN or lite)")
     ident = model_identity(G)
     loaded: dict[Path, Directions] = {}
     fixed: list[Edit] = []

@@ -4,7 +4,7 @@ Shapes follow NVIDIA's conventions so files travel between tools:
 
 * ``z``: ``[N, z_dim]``, drawn per seed as ``np.random.RandomState(seed).randn(1, z_dim)``.
 * ``w``: ``[N, num_ws, w_dim]`` (one row per synthesis layer; equal rows for plain w, different
-  rows for w+). A DCGAN generator has no w space (``num_ws == 0``).
+  rows for w+). A DCGAN or lite generator has no w space (``num_ws == 0``).
 
 A latent file is an ``.npz`` with key ``w`` ``[N, num_ws, w_dim]`` (the key NVIDIA's projector
 writes and its generator reads) and, when known, ``z`` ``[N, z_dim]``, ``seed``, ``psi``.
@@ -28,7 +28,7 @@ SPACES = ("z", "w")
 
 
 def has_w(G: torch.nn.Module) -> bool:
-    """True for a style-based generator (StyleGAN2); False for DCGAN (z space only)."""
+    """True for a style-based generator (StyleGAN2); False for DCGAN and lite (z space only)."""
     return bool(getattr(G, "num_ws", 0)) and getattr(G, "w_dim", None) is not None
 
 
@@ -37,7 +37,7 @@ def check_space(G: torch.nn.Module, space: str) -> str:
     if space not in SPACES:
         raise UsageError(f"unknown latent space {space!r}; choose z or w")
     if space == "w" and not has_w(G):
-        raise UsageError("this generator has no w space (a DCGAN works in z only): use --space z")
+        raise UsageError("this generator has no w space (DCGAN and lite work in z only): use --space z")
     return space
 
 
@@ -86,7 +86,7 @@ def map_z(G: torch.nn.Module, z: torch.Tensor, *, psi: float = 1.0, cutoff: int 
           class_idx: int | None = None) -> torch.Tensor:
     """z ``[N, z_dim]`` -> w ``[N, num_ws, w_dim]`` through the mapping network, with truncation."""
     if not has_w(G):
-        raise UsageError("this generator has no w space (a DCGAN works in z only)")
+        raise UsageError("this generator has no w space (DCGAN and lite work in z only)")
     dev = _device(G)
     c = class_labels(G, class_idx, z.shape[0]).to(dev)
     ws = G.mapping(z.to(dev, torch.float32), c, truncation_psi=1)
@@ -238,7 +238,7 @@ def load_latents(path: str | os.PathLike, G: torch.nn.Module | None = None) -> L
         if w is not None:
             if not has_w(G):
                 if z is None:
-                    raise UsageError(f"{path.name} holds w latents but this generator has no w space (DCGAN)")
+                    raise UsageError(f"{path.name} holds w latents but this generator has no w space (DCGAN or lite)")
                 w = None
             else:
                 if w.shape[2] != G.w_dim or w.shape[1] not in (1, G.num_ws):

@@ -43,7 +43,7 @@ def style_mix(G: torch.nn.Module, outdir: str | Path, *, rows: str, cols: str, s
     opts = MixOptions(rows=rows, cols=cols, styles=styles, trunc=trunc, noise_mode=noise_mode, class_idx=class_idx)
     opts.validate()
     if not has_w(G):
-        raise UsageError("style mixing needs a style-based generator (StyleGAN2); this is a DCGAN")
+        raise UsageError("style mixing needs a style-based generator (StyleGAN2); this one (DCGAN or lite) has no w")
     row_seeds, col_seeds, layers = opts.validate(G.num_ws)
     r = Renderer(G, runtime, noise_mode=noise_mode, class_idx=class_idx)
     res = int(G.img_resolution)

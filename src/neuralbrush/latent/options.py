@@ -179,7 +179,7 @@ class ProjectOptions:
     """Options of ``neuralbrush project`` (the CLI is built from these defaults)."""
 
     steps: int = option(1000, "Optimisation steps.", min=1, max=MAX_PROJECT_STEPS)
-    space: Literal["w", "w+", "z"] = option("w", "w (one w), w+ (one per layer: closer) or z (DCGAN).")
+    space: Literal["w", "w+", "z"] = option("w", "w (one w), w+ (one per layer: closer) or z (DCGAN, lite).")
     loss: Literal["lpips", "mse", "both"] = option("lpips", "lpips (needs vgg16 + lpips-vgg weights), mse or both.")
     fit: Literal["crop", "pad"] = option("crop", "Non-square targets: crop (centre) or pad.")
     pad_color: str = option("black", "Padding colour for --fit pad.")
@@ -222,7 +222,7 @@ class ProjectOptions:
 
         self.check()
         if self.space in ("w", "w+") and not has_w(G):
-            raise UsageError("this generator has no w space (a DCGAN): project with --space z")
+            raise UsageError("this generator has no w space (DCGAN or lite): project with --space z")
 
 
 @dataclass

@@ -8,7 +8,7 @@ autocorrelation at 1-pixel shifts down an 8x8 pyramid. Images larger than 256 px
 area-downsampled to 256 before the distance.
 
 ``space`` is ``w`` (one w for every layer, NVIDIA's choice), ``w+`` (one per layer: closer
-reconstructions, less editable) or ``z`` (the only choice for a DCGAN). ``loss`` is ``lpips``,
+reconstructions, less editable) or ``z`` (the only choice for a DCGAN or lite). ``loss`` is ``lpips``,
 ``mse`` (pixels only, no pretrained weights needed) or ``both``. State is written atomically
 every ``checkpoint_every`` steps, so a killed projection resumes where it stopped.
 """

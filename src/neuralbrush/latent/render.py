@@ -94,7 +94,7 @@ class Renderer:
             with self.runtime.autocast():
                 img = self.G.synthesis(ws, noise_mode=self.noise_mode)
         else:
-            z = lat if self.psi == 1 else lat * self.psi  # z-space truncation for a DCGAN
+            z = lat if self.psi == 1 else lat * self.psi  # z-space truncation (DCGAN, lite)
             with self.runtime.autocast():
                 img = self.G(z, c)
         return img.float().cpu()

@@ -4,7 +4,7 @@ A storyboard is a YAML file (see docs/latent.md for a worked example)::
 
     model: runs/00001-blooms-small   # optional; the CLI's --model wins
     fps: 30
-    space: w                          # w or z (default: w for StyleGAN2, z for a DCGAN)
+    space: w                          # w or z (default: w for StyleGAN2, z for a DCGAN or lite)
     trunc: 0.8                        # truncation of seed keyframes
     seed: 0                           # noise loops are drawn from it
     project: {steps: 300, loss: mse, space: w+}   # how image keyframes are projected
