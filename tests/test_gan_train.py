@@ -232,6 +232,63 @@ def test_kill_then_resume_latest_restores_kimg_and_p(blooms16, tmp_path):
     assert doc["resumed"][-1]["from"] == killed_at and doc["resumed"][-1]["at"] == nimg / 1000
 
 
+def test_snapshots_by_the_clock_survive_kill_9_and_resume_exactly(blooms16, tmp_path):
+    """--snap-minutes: snapshots come by the clock (--snap is far away), ticks by the clock too
+    (no --tick); a run killed with SIGKILL mid-interval keeps a snapshot no older than the cadence
+    plus one snapshot write, and --resume latest from it ends exactly where an unbroken run ends."""
+    cadence_s = 3.0
+    outdir = tmp_path / "runs"
+    tiny = {k: v for k, v in TINY.items() if k not in ("tick", "snap", "metric_images")}
+    args = [sys.executable, "-m", "neuralbrush", "train", str(blooms16), "--outdir", str(outdir), "--minutes", "10",
+            "--snap-minutes", str(cadence_s / 60), "--snap", "1000", "--tick-minutes", "0.02", "--aug", "ada",
+            "--p", "0.5", "--ada-kimg", "0.5", "--metrics", "none"]
+    for k, v in tiny.items():
+        args += [f"--{k.replace('_', '-')}", str(v)]
+    run_dir = outdir / "00000-blooms16-small"
+
+    def written() -> list[Path]:  # one progress frame per snapshot (named by its image count), after the init grid
+        return sorted((run_dir / "progress").glob("[0-9]*.png"))[1:]
+
+    proc = subprocess.Popen(args, env={**os.environ, "NEURALBRUSH_QUIET": "1", "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        ok = _wait_for(lambda: proc.poll() is not None or len(written()) >= 3, 150) and proc.poll() is None
+        assert ok, proc.stderr.read().decode() if proc.poll() is not None else "no snapshots by the clock in time"
+        time.sleep(cadence_s / 2)  # mid-interval
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed = time.time()
+    frames = written()
+    times = [f.stat().st_mtime for f in frames]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert gaps and min(gaps) >= cadence_s - 0.05  # by the clock: no sooner than the cadence...
+    write_s = max(g - cadence_s for g in gaps)  # ...and later only by a snapshot write (and a minibatch)
+    assert write_s < 10
+    assert killed - times[-1] <= cadence_s + write_s + 1.0
+    ticks = read_stats(run_dir)
+    assert len(ticks) >= len(frames)  # a tick ends at every snapshot, and by the clock in between
+    snap = load_snapshot(snapshot_files(run_dir)[-1])
+    nimg = snap.meta["cur_nimg"]
+    assert nimg >= int(frames[-1].stem) and snap.meta["tick"] >= 3
+    assert "ada.sums" in snap.extra_tensors  # ADA's statistics since its last p update carry over
+    resumed = train(TrainOptions(resume="latest", outdir=str(outdir), kimg=(nimg + 24) / 1000))
+    assert resumed == run_dir
+    final = load_snapshot(snapshot_files(run_dir)[-1])
+    assert final.meta["cur_nimg"] == nimg + 24
+    # An unbroken run of the same length ends with the same weights, p and optimiser state.
+    whole = train(TrainOptions(data=str(blooms16), outdir=str(tmp_path / "whole"), kimg=(nimg + 24) / 1000,
+                               snap_minutes=0, aug="ada", p=0.5, ada_kimg=0.5, metrics="none",
+                               **TINY | {"tick": 1.0, "snap": 1000}))
+    ref = load_snapshot(snapshot_files(whole)[-1])
+    assert ref.meta["cur_nimg"] == nimg + 24 and ref.meta["augment_p"] == final.meta["augment_p"]
+    for name in ("G", "D", "G_ema"):
+        a, b = getattr(final, name).state_dict(), getattr(ref, name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert all(torch.equal(final.extra_tensors[k], ref.extra_tensors[k]) for k in ref.extra_tensors
+               if k.startswith("opt_"))
+
+
 def test_transfer_with_freeze_d_keeps_top_layers(blooms16, tmp_path):
     """StyleGAN2 transfer learning: matching tensors load, Freeze-D keeps the first layers fixed."""
     base = TrainOptions(data=str(blooms16), outdir=str(tmp_path / "runs"), kimg=0.008, aug="noaug", metrics="none",

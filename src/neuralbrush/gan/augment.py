@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-AUG_MODES = ("ada", "fixed", "noaug")
+AUG_MODES = ("ada", "fixed", "noaug", "diffaugment")  # diffaugment: DiffAugment (gan/diffaugment.py)
 
 # Strengths of the 'bgc' pipeline (REFERENCE.md).
 BGC = dict(xflip=1, rotate90=1, xint=1, scale=1, rotate=1, aniso=1, xfrac=1,
@@ -282,12 +282,17 @@ class AugmentPipe(torch.nn.Module):
         return x.to(out_dtype)
 
 
-def make_augment_pipe(mode: str, p: float = 0.0) -> AugmentPipe | None:
-    """The 'bgc' pipe for ``ada``/``fixed`` (p set), None for ``noaug``."""
+def make_augment_pipe(mode: str, p: float = 0.0, *, policy: str | None = None) -> torch.nn.Module | None:
+    """The 'bgc' pipe for ``ada``/``fixed`` (p set), a :class:`~.diffaugment.DiffAugment` of
+    ``policy`` (default: all its operations) for ``diffaugment``, None for ``noaug``."""
     if mode not in AUG_MODES:
         raise ValueError(f"augmentation mode must be one of {AUG_MODES}")
     if mode == "noaug":
         return None
+    if mode == "diffaugment":
+        from .diffaugment import DEFAULT_POLICY, DiffAugment
+
+        return DiffAugment(policy or DEFAULT_POLICY)
     pipe = AugmentPipe(**BGC)
     pipe.p.fill_(float(p))
     return pipe

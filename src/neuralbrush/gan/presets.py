@@ -12,9 +12,10 @@ from ..core import checks
 from ..core.errors import UsageError
 from ..core.options import option
 
-ARCHS = ("stylegan2", "dcgan")
+ARCHS = ("stylegan2", "dcgan", "lite")
 CFGS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "small")
-AUGS = ("ada", "fixed", "noaug")
+AUGS = ("ada", "fixed", "noaug", "diffaugment")
+DIFFAUGMENT_OPS = ("color", "translation", "cutout")  # gan/diffaugment.py applies them in this order
 METRICS = ("swd", "fid", "kid", "none")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 NOISE_MODES = ("const", "random", "none")
@@ -66,6 +67,49 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def parse_diffaugment_policy(policy: str) -> tuple[str, ...]:
+    """``'color,translation'`` -> ``('color', 'translation')``; one sentence for an unknown, repeated or
+    missing operation."""
+    if not isinstance(policy, str):
+        raise UsageError(f"--diffaugment must be comma-separated text, not {type(policy).__name__}")
+    ops = tuple(p.strip() for p in policy.split(",") if p.strip())
+    unknown = [op for op in ops if op not in DIFFAUGMENT_OPS]
+    if not ops or unknown:
+        raise UsageError(f"--diffaugment takes comma-separated operations from {', '.join(DIFFAUGMENT_OPS)}, not "
+                         f"{policy!r}")
+    if len(set(ops)) != len(ops):
+        raise UsageError(f"--diffaugment {policy!r} names an operation twice")
+    return ops
+
+
+LITE_MIN_RES, LITE_MAX_RES = 32, 1024  # gan/lite.py builds these sizes
+
+
+@dataclass(frozen=True)
+class LitePreset:
+    """Widths and batch of ``--arch lite`` (channels at r are ngf * FastGAN's multiplier for r)."""
+
+    ngf: int
+    ndf: int
+    z_dim: int
+    mb: int
+    kimg: float
+
+
+# CPU-sized: at 64 px G has 32-256 channels (2.4 M parameters, ~0.46 GFLOP per image, D ~0.16 without
+# its decoders; docs/gan-networks.md). FastGAN's own widths (ngf = ndf = 64, z 256, batch 8) come with
+# any of the paper presets (--cfg stylegan2/paper256/paper512/paper1024), for GPUs.
+LITE_PRESETS = {"cpu": LitePreset(ngf=16, ndf=16, z_dim=128, mb=8, kimg=400),
+                "paper": LitePreset(ngf=64, ndf=64, z_dim=256, mb=8, kimg=400)}
+
+
+def lite_preset(cfg: str) -> LitePreset:
+    """``--cfg auto``, ``small`` and ``cifar`` give the CPU-sized lite; the paper presets FastGAN's widths."""
+    if cfg not in CFGS:
+        raise UsageError(f"unknown --cfg {cfg!r}; choose one of {', '.join(CFGS)}")
+    return LITE_PRESETS["cpu" if cfg in ("auto", "small", "cifar") else "paper"]
+
+
 def auto_preset(res: int, gpus: int = 1) -> Preset:
     """NVlabs' 'auto' rule: batch, mbstd, width, lr, gamma and EMA derived from resolution and GPUs."""
     mb = max(min(gpus * min(4096 // res, 32), 64), gpus)
@@ -95,7 +139,8 @@ class TrainOptions:
     data: str = option("", "Dataset folder or zip (neuralbrush dataset build). Optional with --config or "
                            "--resume latest.", cli="argument")
     outdir: str = option("runs", "Where run directories are created.")
-    arch: Literal["stylegan2", "dcgan"] = option("stylegan2", "Network family: stylegan2 or dcgan.")
+    arch: Literal["stylegan2", "dcgan", "lite"] = option(
+        "stylegan2", "Network family: stylegan2, dcgan, or lite (few-shot, FastGAN-like; 32-1024 px).")
     cfg: Literal["auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "small"] = option(
         "auto", "Preset (small = CPU-sized, 32-128 px).")
     res: int | None = option(None, "Train at this resolution (images are centre-cropped and resized); default: the "
@@ -118,10 +163,16 @@ class TrainOptions:
     ema_ramp: float | None = option(None, "EMA ramp-up (fraction of images shown); default: preset.", cli=False)
     style_mixing: float | None = option(None, "Style mixing probability (default 0.9).", min=0.0, max=1.0)
     pl_weight: float | None = option(None, "Path length regularisation weight (default 2).", min=0.0)
-    z_dim: int | None = option(None, "Latent z size (default: 512, 256 for small, 100 for DCGAN).", cli=False)
-    ngf: int = option(64, "DCGAN generator width.", cli=False)
-    ndf: int = option(64, "DCGAN discriminator width.", cli=False)
-    aug: Literal["ada", "fixed", "noaug"] = option("ada", "Augmentation: ada (adaptive p), fixed (--p), noaug.")
+    z_dim: int | None = option(None, "Latent z size (default: 512, 256 for small, 100 for DCGAN, 128 or 256 for lite).",
+                               cli=False)
+    ngf: int | None = option(None, "DCGAN / lite generator width (default: DCGAN 64, lite by preset).", cli=False)
+    ndf: int | None = option(None, "DCGAN / lite discriminator width (default: DCGAN 64, lite by preset).",
+                             cli=False)
+    aug: Literal["ada", "fixed", "noaug", "diffaugment"] = option(
+        "ada", "Augmentation of everything D sees: ada (adaptive p), fixed (--p), noaug, or diffaugment (Zhao et al. "
+               "2020: --diffaugment's operations on every image).")
+    diffaugment: str = option("color,translation,cutout", "DiffAugment policy for --aug diffaugment: "
+                                                          "comma-separated color, translation, cutout.")
     p: float = option(0.0, "Augmentation probability (start value for ada, constant for fixed).", min=0.0, max=1.0)
     target: float = option(0.6, "ADA target for E[sign(D(real))].")
     ada_kimg: float | None = option(None, "ADA speed: kimg for p to go 0 -> 1 (default 500, 100 when transfer "
@@ -131,8 +182,13 @@ class TrainOptions:
                                       "transfer learning from it in a new run.")
     freezed: int = option(0, "Freeze-D: freeze this many discriminator layers from the top resolution (10-13 "
                              "suggested for transfer).", min=0)
-    tick: float = option(4.0, "Progress/stats interval in kimg.")
-    snap: int = option(50, "Snapshot (and grid, metrics) every this many ticks.", min=1)
+    tick: float | None = option(None, "Progress/stats interval in kimg (default: by the clock, every "
+                                      "--tick-minutes).")
+    tick_minutes: float = option(1.0, "Without --tick: a tick (status line, stats row) every this many minutes.")
+    snap: int = option(50, "Snapshot (and grid, metrics) every this many ticks...", min=1)
+    snap_minutes: float | None = option(None, "...or after this many minutes since the last snapshot, whichever "
+                                              "comes first (0: ticks only; default: 10 on a CPU or MPS, 0 on CUDA).",
+                                        min=0.0)
     keep: int = option(0, "Snapshots kept on disk (older ones are deleted; 0 keeps all).", min=0)
     grid: str = option("auto", "Sample grid COLSxROWS, or auto.")
     seed: int = option(0, "Random seed.", min=0, max=MAX_SEED)
@@ -173,6 +229,8 @@ class TrainOptions:
                 raise UsageError(f"--res must be a power of two between {MIN_RES} and {MAX_RES}, got {res}")
             if self.arch == "dcgan" and res < 16:
                 raise UsageError(f"--res must be at least 16 for a DCGAN, got {res}")
+            if self.arch == "lite" and not LITE_MIN_RES <= res <= LITE_MAX_RES:
+                raise UsageError(f"--res must be from {LITE_MIN_RES} to {LITE_MAX_RES} for lite, got {res}")
         c.flag("--mirror", self.mirror)
         c.flag("--cond", self.cond)
         c.optional_number("--kimg", self.kimg, lo=0, lo_open=True)
@@ -192,17 +250,21 @@ class TrainOptions:
         c.optional_number("--style-mixing", self.style_mixing, lo=0, hi=1)
         c.optional_number("--pl-weight", self.pl_weight, lo=0)
         c.optional_whole("z_dim", self.z_dim, lo=1, hi=MAX_Z_DIM)
-        c.whole("ngf", self.ngf, lo=1, hi=MAX_CHANNELS)
-        c.whole("ndf", self.ndf, lo=1, hi=MAX_CHANNELS)
+        c.optional_whole("ngf", self.ngf, lo=1, hi=MAX_CHANNELS)
+        c.optional_whole("ndf", self.ndf, lo=1, hi=MAX_CHANNELS)
         c.choice("--aug", self.aug, AUGS)
+        c.text("--diffaugment", self.diffaugment)
+        self.diffaugment = ",".join(parse_diffaugment_policy(self.diffaugment))
         c.number("--p", self.p, lo=0, hi=1)
         c.number("--target", self.target, lo=0, lo_open=True, hi=1, hi_open=True)
         c.optional_number("--ada-kimg", self.ada_kimg, lo=0, lo_open=True)
         if self.resume is not None:
             c.text("--resume", self.resume, empty=True)
         c.whole("--freezed", self.freezed, lo=0)
-        c.number("--tick", self.tick, lo=0, lo_open=True)
+        c.optional_number("--tick", self.tick, lo=0, lo_open=True)
+        c.number("--tick-minutes", self.tick_minutes, lo=0, lo_open=True)
         c.whole("--snap", self.snap, lo=1)
+        c.optional_number("--snap-minutes", self.snap_minutes, lo=0)
         c.whole("--keep", self.keep, lo=0)
         c.text("--grid", self.grid)
         if self.grid != "auto":
@@ -273,6 +335,8 @@ def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int =
         if res < 16:
             raise UsageError(f"a DCGAN trains at 16 px or more; this dataset is {res} px (use --res 16 or larger)")
         return _resolve_dcgan(opts, res=res, img_channels=img_channels, c_dim=c_dim, world=world, transfer=transfer)
+    if opts.arch == "lite":
+        return _resolve_lite(opts, res=res, img_channels=img_channels, c_dim=c_dim, world=world, transfer=transfer)
     pre = preset_for(opts.cfg, res, world)
     batch = opts.batch or max(pre.mb, world)
     if batch % world:
@@ -327,14 +391,43 @@ def _resolve_dcgan(opts: TrainOptions, *, res: int, img_channels: int, c_dim: in
     return ResolvedConfig(
         arch="dcgan", res=res, batch=batch, batch_per_rank=batch // world,
         total_kimg=opts.kimg if opts.kimg is not None else 1000,
-        G_kwargs=dict(z_dim=opts.z_dim or 100, c_dim=c_dim, img_resolution=res, img_channels=img_channels, ngf=opts.ngf),
-        D_kwargs=dict(c_dim=c_dim, img_resolution=res, img_channels=img_channels, ndf=opts.ndf),
+        G_kwargs=dict(z_dim=opts.z_dim or 100, c_dim=c_dim, img_resolution=res, img_channels=img_channels,
+                      ngf=opts.ngf or 64),
+        D_kwargs=dict(c_dim=c_dim, img_resolution=res, img_channels=img_channels, ndf=opts.ndf or 64),
         G_opt=dict(lr=opts.glr or lr, betas=(0.5, 0.999), eps=1e-8),
         D_opt=dict(lr=opts.dlr or lr, betas=(0.5, 0.999), eps=1e-8),
         G_reg_interval=None, D_reg_interval=16 if gamma > 0 else None, r1_gamma=float(gamma), pl_weight=0.0,
         style_mixing=0.0, ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else batch * 10 / 32,
         ema_ramp=None if transfer else (opts.ema_ramp if opts.ema_ramp is not None else 0.05),
         ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), extra=dict())
+
+
+def _resolve_lite(opts: TrainOptions, *, res: int, img_channels: int, c_dim: int, world: int,
+                  transfer: bool) -> ResolvedConfig:
+    """lite (FastGAN-like): Adam 2e-4, betas (0.5, 0.999), hinge loss, no R1; EMA like FastGAN's
+    0.999 per step (a half-life of ~693 steps). Widths from :data:`LITE_PRESETS`."""
+    if not LITE_MIN_RES <= res <= LITE_MAX_RES:
+        raise UsageError(f"lite trains at {LITE_MIN_RES} to {LITE_MAX_RES} px; this dataset is {res} px "
+                         f"(use --res {min(max(res, LITE_MIN_RES), LITE_MAX_RES)})")
+    pre = lite_preset(opts.cfg)
+    batch = opts.batch or max(pre.mb, world)
+    if batch % world:
+        raise UsageError(f"--batch {batch} is not divisible by the {world} processes")
+    lr = 2e-4
+    gamma = opts.gamma if opts.gamma is not None else 0.0
+    ngf, ndf = opts.ngf or pre.ngf, opts.ndf or pre.ndf
+    return ResolvedConfig(
+        arch="lite", res=res, batch=batch, batch_per_rank=batch // world,
+        total_kimg=opts.kimg if opts.kimg is not None else pre.kimg,
+        G_kwargs=dict(z_dim=opts.z_dim or pre.z_dim, c_dim=c_dim, img_resolution=res, img_channels=img_channels,
+                      ngf=ngf),
+        D_kwargs=dict(c_dim=c_dim, img_resolution=res, img_channels=img_channels, ndf=ndf),
+        G_opt=dict(lr=opts.glr or lr, betas=(0.5, 0.999), eps=1e-8),
+        D_opt=dict(lr=opts.dlr or lr, betas=(0.5, 0.999), eps=1e-8),
+        G_reg_interval=None, D_reg_interval=16 if gamma > 0 else None, r1_gamma=float(gamma), pl_weight=0.0,
+        style_mixing=0.0, ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else batch * 0.693,
+        ema_ramp=None if transfer else (opts.ema_ramp if opts.ema_ramp is not None else 0.05),
+        ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), extra=dict(preset=dataclasses.asdict(pre)))
 
 
 def lazy_optimizer_kwargs(opt: dict[str, Any], reg_interval: int | None) -> dict[str, Any]:

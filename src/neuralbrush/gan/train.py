@@ -1,4 +1,4 @@
-"""The GAN training loop (StyleGAN2-ADA and DCGAN share it).
+"""The GAN training loop (StyleGAN2-ADA, DCGAN and lite share it).
 
 ``train(TrainOptions(data='blooms/', cfg='small', minutes=10))`` creates
 ``runs/NNNNN-<dataset>-<cfg>/`` through :class:`neuralbrush.core.training.TrainingRun`:
@@ -32,12 +32,12 @@ from ..core.errors import UsageError
 from ..core.progress import ProgressFn
 from ..core.runs import latest_snapshot
 from ..core.sources import SNAPSHOT
-from ..core.training import (OPTIONS_FILE, Budget, TrainingRun, check_overrides, latest_resumable_run,
-                             restore_state_tensors, run_trainer, saved_options, state_tensors)
+from ..core.training import (OPTIONS_FILE, Budget, Cadence, TrainingRun, check_overrides, latest_resumable_run,
+                             restore_state_tensors, run_trainer, saved_options, snapshot_minutes, state_tensors)
 from . import build_discriminator, build_generator
-from .augment import AdaController, make_augment_pipe
+from .augment import AdaController, AugmentPipe, make_augment_pipe
 from .loading import gan_source
-from .loss import GANLoss
+from .loss import GANLoss, LiteLoss
 from .metrics import MetricRunner
 from .presets import TrainOptions, lazy_optimizer_kwargs, resolve
 from .snapshot import load_snapshot, restore_networks, save_snapshot
@@ -48,8 +48,8 @@ _set_threads = set_threads  # the benchmarks' name for it
 
 # What a continued run may change; everything else (network shape, data, losses) comes from the
 # run being continued, whose snapshot holds the weights.
-CONTINUE_OVERRIDES = ("kimg", "minutes", "tick", "snap", "keep", "device", "precision", "metrics", "metric_images",
-                      "workers", "threads")
+CONTINUE_OVERRIDES = ("kimg", "minutes", "tick", "tick_minutes", "snap", "snap_minutes", "keep", "device", "precision",
+                      "metrics", "metric_images", "workers", "threads")
 RUN_LENGTH = ("kimg", "minutes")  # given on a continuation, they replace the saved run length
 
 
@@ -130,7 +130,7 @@ class _Loop:
         self.G, self.D, self.G_ema = (self.runtime.module(m) for m in (G, D, G_ema))
         if self.world > 1:  # per-rank streams for augmentation and noise from here on
             seed_everything(opts.seed * self.world + self.rank)
-        self.pipe = make_augment_pipe(opts.aug, opts.p)
+        self.pipe = make_augment_pipe(opts.aug, opts.p, policy=opts.diffaugment)
         if self.pipe is not None:
             self.pipe = self.pipe.to(self.runtime.device)
         self.ada = AdaController(target=opts.target, ada_kimg=cfg.ada_kimg) if opts.aug == "ada" else None
@@ -140,9 +140,11 @@ class _Loop:
         self.state = dict(cur_nimg=0, tick=0, batch_idx=0)
         self.data_gen = torch.Generator().manual_seed(opts.seed)
         self.z_gen = torch.Generator().manual_seed(opts.seed + 1)
-        self.loss = GANLoss(self.G, self.D, augment_pipe=self.pipe, r1_gamma=cfg.r1_gamma,
-                            style_mixing_prob=cfg.style_mixing, pl_weight=cfg.pl_weight,
-                            autocast=self.runtime.autocast, noise_mode=opts.noise_mode, reduce_mean=dist.all_reduce_mean)
+        loss_class = LiteLoss if cfg.arch == "lite" else GANLoss  # lite: hinge + D's reconstructions
+        self.loss = loss_class(self.G, self.D, augment_pipe=self.pipe, r1_gamma=cfg.r1_gamma,
+                               style_mixing_prob=cfg.style_mixing, pl_weight=cfg.pl_weight,
+                               autocast=self.runtime.autocast, noise_mode=opts.noise_mode,
+                               reduce_mean=dist.all_reduce_mean)
         if self.ada is not None:
             self.loss.real_logits_hook = self.ada.accumulate
         self.snapshot_from = self._restore() if continue_dir is not None else None
@@ -168,8 +170,10 @@ class _Loop:
                               generators={"data": self.data_gen, "z": self.z_gen}, where=path)
         if self.rank:  # the saved global torch RNG is rank 0's; other ranks keep their own stream
             torch.manual_seed(self.opts.seed * self.world + self.rank + int(snap.meta["cur_nimg"]))
-        if self.pipe is not None and "augment.p" in extra:
+        if isinstance(self.pipe, AugmentPipe) and "augment.p" in extra:
             self.pipe.p.copy_(extra["augment.p"])
+        if self.ada is not None and self.rank == 0 and "ada.sums" in extra:  # see _gather_ada_sums
+            self.ada.sign_sum, self.ada.count = extra["ada.sums"].tolist()
         if "loss.pl_mean" in extra:
             self.loss.pl_mean = extra["loss.pl_mean"].clone()
         for k in self.state:
@@ -178,7 +182,7 @@ class _Loop:
 
     @property
     def p(self) -> float:
-        return float(self.pipe.p) if self.pipe is not None else 0.0
+        return float(self.pipe.p) if isinstance(self.pipe, AugmentPipe) else 0.0
 
     # -- one minibatch ---------------------------------------------------------------------------------
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,8 +277,10 @@ class _Loop:
         extra = {**state_tensors(optimizers={"G": self.opt_G, "D": self.opt_D},
                                  generators={"data": self.data_gen, "z": self.z_gen}),
                  "loss.pl_mean": self.loss.pl_mean.cpu()}
-        if self.pipe is not None:
+        if isinstance(self.pipe, AugmentPipe):
             extra["augment.p"] = self.pipe.p.detach().cpu().clone()
+        if self.ada is not None:
+            extra["ada.sums"] = torch.tensor([self.ada.sign_sum, self.ada.count], dtype=torch.float64)
         meta = dict(self.state, augment_p=self.p, kimg=self.state["cur_nimg"] / 1000,
                     training_options=self.opts.to_dict(), resolution=self.cfg.res)
         path = save_snapshot(self.run.snapshot_path(kimg), arch=self.cfg.arch, G=self.G, D=self.D, G_ema=self.G_ema,
@@ -284,6 +290,17 @@ class _Loop:
         self.run.event("snapshot", self.state["cur_nimg"] / 1000, self.budget.bar(self.state["cur_nimg"]),
                        snapshot=path, preview=grid, message=path.name)
         return path
+
+    def _gather_ada_sums(self) -> None:
+        """Before a snapshot (every rank): ADA's statistics since its last p update, summed onto rank 0
+        (the others hold zero). The snapshot carries them, and the next update sums the same totals,
+        so a snapshot between two updates (by the clock, or at the end) resumes exactly."""
+        if self.ada is None:
+            return
+        sums = torch.tensor([self.ada.sign_sum, self.ada.count], dtype=torch.float64)
+        if self.world > 1:
+            reduce_sum(sums)
+        self.ada.sign_sum, self.ada.count = sums.tolist() if self.rank == 0 else (0.0, 0.0)
 
     def _run_metrics(self, kimg: float) -> dict[str, float]:
         if self.metrics is None or not self.metrics.active:
@@ -300,10 +317,11 @@ class _Loop:
     def _open_run(self) -> TrainingRun:
         opts, cfg = self.opts, self.cfg
         resolved = {**cfg.to_dict(), "world_size": self.world, "runtime": self.runtime.describe(),
-                    "num_images": len(self.dataset)}
+                    "num_images": len(self.dataset),
+                    "snap_minutes": snapshot_minutes(opts.snap_minutes, self.runtime.device.type)}
         common = dict(trainer="gan", unit="kimg", keep=opts.keep, progress=self.progress)
         if self.continue_dir is None:
-            name = f"{self.dataset.name}-{opts.cfg if cfg.arch == 'stylegan2' else 'dcgan'}"
+            name = f"{self.dataset.name}-{opts.cfg if cfg.arch == 'stylegan2' else cfg.arch}"
             return TrainingRun.start(opts.outdir, name, opts.to_dict(), resolved, **common)
         run = TrainingRun.continue_(self.continue_dir, **common)
         run.record_resume(opts.to_dict(), resolved, snapshot=self.snapshot_from, at=self.state["cur_nimg"] / 1000,
@@ -348,7 +366,11 @@ class _Loop:
                 init_metrics = self._run_metrics(0.0)
                 if init_metrics:
                     run.stats(0, {"kimg": 0.0, **init_metrics})
-        tick_start_nimg, tick_start_time = self.state["cur_nimg"], time.time()
+        # Ticks every --tick kimg, else every --tick-minutes; a snapshot every --snap ticks or when
+        # the snapshot clock (--snap-minutes) runs out, which also ends the tick.
+        cadence = Cadence(tick_s=opts.tick_minutes * 60 if opts.tick is None else None,
+                          snap_s=snapshot_minutes(opts.snap_minutes, self.runtime.device.type) * 60)
+        tick_start_nimg = self.state["cur_nimg"]
         done = False
         while not done:
             self.step()
@@ -357,24 +379,32 @@ class _Loop:
             kimg, losses = nimg / 1000, self.loss.stats.values
             run.event("step", kimg, budget.bar(nimg), message=f"kimg {kimg:.2f} p {self.p:.3f} G "
                       f"{losses.get('loss/G', 0):.2f} D {losses.get('loss/D', 0):.2f}")
-            if not done and nimg < tick_start_nimg + opts.tick * 1000:
+            now = cadence.now()
+            snap_by_clock = cadence.snapshot_due(now)
+            tick_over = cadence.tick_due(now) if opts.tick is None else nimg >= tick_start_nimg + opts.tick * 1000
+            if not (done or tick_over or snap_by_clock):
                 continue
             self.state["tick"] += 1
-            sec_per_kimg = (time.time() - tick_start_time) / max((nimg - tick_start_nimg) / 1000, 1e-9)
+            sec_per_kimg = (now - cadence.tick_start) / max((nimg - tick_start_nimg) / 1000, 1e-9)
             tick_stats = {"kimg": kimg, "tick": self.state["tick"], "sec_per_kimg": sec_per_kimg,
                           "augment_p": self.p, **losses}
             if self.ada is not None and not math.isnan(self.ada.last_rt):
                 tick_stats["ada_rt"] = self.ada.last_rt
+            snapshot_due = done or snap_by_clock or self.state["tick"] % opts.snap == 0
+            if snapshot_due:
+                self._gather_ada_sums()
             if run.main:
                 run.log(f"tick {self.state['tick']:4d} kimg {kimg:8.2f} sec/kimg {sec_per_kimg:7.1f} "
                         f"eta {budget.remaining_s(nimg, sec_per_kimg / 1000) / 60:6.1f} min p {self.p:.3f} "
                         + " ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in losses.items()))
                 snap_path = None
-                if done or self.state["tick"] % opts.snap == 0:
+                if snapshot_due:
                     snap_path = self.snapshot()
                     tick_stats.update(self._run_metrics(kimg))
                 run.stats(nimg, tick_stats)
                 run.event("tick", kimg, budget.bar(nimg), stats=tick_stats, snapshot=snap_path,
                           message=f"tick {self.state['tick']}")
-            tick_start_nimg, tick_start_time = self.state["cur_nimg"], time.time()
+            # the next tick starts after this one's writing (a snapshot restarts the snapshot clock)
+            tick_start_nimg = self.state["cur_nimg"]
+            cadence.new_tick(cadence.snapshot_written() if snapshot_due else cadence.now())
         run.log(f"done at kimg {self.state['cur_nimg'] / 1000:.2f}: {run.run_dir}")
