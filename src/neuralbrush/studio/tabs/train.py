@@ -261,8 +261,9 @@ def build(ctx: Any) -> None:
                 resume_btn = gr.Button("Continue this run", scale=1, elem_id="train-resume")
             status = gr.Markdown(elem_id="train-status")
             with gr.Row():
-                grid = gr.Image(label="Newest sample grid", type="filepath", interactive=False, elem_id="train-grid")
-                animation = gr.Image(label="Progress animation", type="filepath", interactive=False,
+                grid = gr.Image(label="Newest sample grid", type="filepath", interactive=False, height=340,
+                                elem_id="train-grid")
+                animation = gr.Image(label="Progress animation", type="filepath", interactive=False, height=340,
                                      elem_id="train-animation")
             with gr.Row():
                 loss_plot = gr.LinePlot(x="x", y="value", color="series", label="Losses", x_title="kimg / step",
@@ -368,6 +369,8 @@ def build(ctx: Any) -> None:
 
     # -- the live view -------------------------------------------------------------------------
     def refresh(choice, old_signature, old_choices):
+        if not choice or not ws.contains(choice) or not (ws.root / choice).is_dir():
+            choice = NEWEST  # a run deleted meanwhile (or a typed name that is none): the newest one
         run, job = shown_run(ws, runner, choice)
         text = status_text(ws, run, job)
         choices = run_choices(ws, runner)
