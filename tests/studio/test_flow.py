@@ -119,6 +119,8 @@ def test_whole_flow_from_an_empty_workspace(studio_server, page, ui, screenshot,
     page.locator("#explore-keep").click()
     wait_gallery(page, "explore-tray", 1)
     screenshot(page, "explore")
+    page.locator("#explore-grid").scroll_into_view_if_needed()
+    screenshot(page, "explore-view", full_page=False)  # the README's gallery row
 
     # project a picture, then pick a neighbour into the tray
     ui.select_tab(page, "Project")
@@ -167,6 +169,8 @@ def test_whole_flow_from_an_empty_workspace(studio_server, page, ui, screenshot,
     wait_src_change(page, "#fx-preview img", preview)
     assert "--colors 4" in page.locator("#fx-command textarea").input_value()
     screenshot(page, "paint")
+    page.locator("#paint-run").scroll_into_view_if_needed()
+    screenshot(page, "paint-view", full_page=False)  # the README's gallery row
 
     # pix2pix apply (the model: a few-second pix2pix run written by the library)
     from neuralbrush.pix2pix.options import TrainOptions
