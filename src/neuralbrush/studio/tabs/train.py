@@ -25,7 +25,8 @@ MODES = ("from scratch", "transfer from a model", "continue a run")
 NEWEST = "newest"
 REFRESH_S = 1.5
 GAN_MAIN = ("cfg", "res", "kimg", "minutes", "batch", "mirror", "aug", "tick", "snap", "metrics", "seed")
-GAN_MORE = ("gamma", "glr", "dlr", "map_depth", "cbase", "cmax", "mbstd", "ema_kimg", "style_mixing", "pl_weight",
+GAN_MORE = ("tick_minutes", "snap_minutes", "gamma", "glr", "dlr", "map_depth", "cbase", "cmax", "mbstd", "ema_kimg",
+            "style_mixing", "pl_weight",
             "p", "target", "ada_kimg", "freezed", "keep", "grid", "metric_images", "workers", "threads", "cond",
             "device", "precision")
 # Starting values for a laptop: the CPU-sized preset for ten minutes (the command shows them).
@@ -243,7 +244,9 @@ def build(ctx: Any) -> None:
             with gr.Group(visible=True) as gan_box:
                 gan_form = OptionsForm(GanOptions, GAN_MAIN, values=GAN_START, elem_prefix="train-gan-",
                                        labels={"cfg": "Preset", "res": "Resolution", "kimg": "kimg",
-                                               "tick": "Tick (kimg)", "snap": "Snapshot every (ticks)"})
+                                               "tick": "Tick (kimg)", "snap": "Snapshot every (ticks)"},
+                                       infos={"tick": "Progress/stats interval in kimg (empty: by the clock, see "
+                                                      "More options)"})
                 with gr.Accordion("More options", open=False):
                     gan_more = OptionsForm(GanOptions, GAN_MORE, values=GAN_START, elem_prefix="train-gan-")
             with gr.Group(visible=False) as p2p_box:
