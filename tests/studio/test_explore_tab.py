@@ -39,8 +39,8 @@ def src(page, selector: str) -> str:
 
 
 def wait_src_change(page, selector: str, old: str, timeout: float = 30_000) -> str:
-    page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel); return i && i.src && i.src !== old; }",
-                           arg=[selector, old], timeout=timeout)
+    page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel); "
+                           "return i && i.src && i.src !== old; }", arg=[selector, old], timeout=timeout)
     return src(page, selector)
 
 
@@ -142,5 +142,7 @@ def test_breed_selection_and_bad_model(studio, model_run, page, ui):
     box.fill("runs/no-such-run")
     box.press("Enter")
     page.locator("#explore-load").click()
-    text = ui.toast(page)
-    assert "no-such-run" in text and "Traceback" not in text
+    toast = page.locator("[data-testid=toast-body]", has_text="no-such-run")
+    toast.last.wait_for(state="visible")  # (the breed refusal's toast may still be showing)
+    text = toast.last.inner_text()
+    assert "does not exist" in text and "Traceback" not in text

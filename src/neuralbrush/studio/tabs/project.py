@@ -31,8 +31,9 @@ def build(ctx) -> None:
     ws = ctx.workspace
     tray = Tray(ws.tray_dir)
 
+    runs = model_choices(ws)  # newest first: the newest run is the default
     with gr.Row():
-        model_box = gr.Dropdown(choices=model_choices(ws), value=None, allow_custom_value=True,
+        model_box = gr.Dropdown(choices=runs, value=runs[0] if runs else None, allow_custom_value=True,
                                 label="Model: run folder, snapshot, weights-store name or .pkl (inside the workspace)",
                                 elem_id="project-model", scale=4)
         refresh_btn = gr.Button("Refresh list", elem_id="project-refresh", scale=1)

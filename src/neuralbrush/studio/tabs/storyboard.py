@@ -141,8 +141,9 @@ def build(ctx) -> None:
     tray = Tray(ws.tray_dir)
     boards = ws.art / "storyboards"
 
+    runs = model_choices(ws)  # newest first: the newest run is the default
     with gr.Row():
-        model_box = gr.Dropdown(choices=model_choices(ws), value=None, allow_custom_value=True,
+        model_box = gr.Dropdown(choices=runs, value=runs[0] if runs else None, allow_custom_value=True,
                                 label="Model the tray latents belong to", elem_id="storyboard-model", scale=4)
         refresh_btn = gr.Button("Refresh", elem_id="storyboard-refresh", scale=1)
     tray_gallery = gr.Gallery(value=tray.gallery, label="Tray: click an item to add it as the next keyframe",
@@ -189,9 +190,10 @@ def build(ctx) -> None:
         i = int(evt.index)
         if i >= len(items):
             raise UsageError("that tray item is gone; refresh")
+        first = not rows_of(rows)
         rows = rows_of(rows) + [default_row(items[i])]
         model = gr.update()
-        if not (text or "").strip() and items[i].model:
+        if items[i].model and (first or not (text or "").strip()):
             model = gr.update(value=items[i].model)  # the model the latent was made with
         return rows, model, f"Added tray item {items[i].id} as keyframe {len(rows)}"
 
