@@ -59,7 +59,7 @@ class LoadedModel:
 
     def describe(self) -> str:
         G = self.G
-        kind = f"StyleGAN2, w {G.w_dim} x {G.num_ws}" if self.has_w else "DCGAN (z only)"
+        kind = f"StyleGAN2, w {G.w_dim} x {G.num_ws}" if self.has_w else "no w space (z only: DCGAN or lite)"
         return f"**{self.text}**: {self.resolution} px, z {G.z_dim}, {kind}, on {self.runtime.describe()}"
 
 
