@@ -5,7 +5,7 @@ A checkpoint is a ``.safetensors`` file whose header metadata holds one key,
 ``version``, constructor kwargs and any training state that is not a tensor. Loading needs no
 pickle. Writes go to a temporary file in the same folder, are fsynced, then renamed over the
 target, so a killed process never leaves a half-written checkpoint (a ``kill -9`` can leave the
-hidden temporary itself, ``.NAME.XXXXXXXX.tmp.SUFFIX``; :func:`clean_stale_temporaries` removes
+hidden temporary itself, ``.NAME.<random>.tmp.SUFFIX``; :func:`clean_stale_temporaries` removes
 those when a run resumes). Every way a checkpoint can be damaged (a header that is not JSON, a
 header length past the end of the file, a truncated file, metadata that is not a JSON object)
 ends as one :class:`CheckpointError` naming the file, raised here so every reader gets it.

@@ -80,7 +80,7 @@ class _SpectralNorm:
 
     def normalized_weight(self) -> torch.Tensor:
         dev = self.weight.device.type
-        with torch.autocast(dev, enabled=False) if dev in ("cpu", "cuda", "mps") else contextlib.nullcontext():
+        with torch.autocast(dev, enabled=False) if torch.amp.is_autocast_available(dev) else contextlib.nullcontext():
             w = self.weight.float().flatten(1)
             if self.training:
                 with torch.no_grad():

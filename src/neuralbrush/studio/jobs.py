@@ -236,20 +236,14 @@ def pid_alive(pid: int | None, job_id: str | None = None) -> bool:
 
 
 def device_slot(device: str | None) -> str:
-    """The device a job occupies: ``auto`` resolved the way the library resolves it."""
-    d = (device or "auto").lower()
-    if d == "auto":
-        try:
-            import torch
+    """The device a job occupies: ``auto`` resolved the way the library resolves it (core.device)."""
+    from ..core.device import resolve_device
+    from ..core.errors import UsageError
 
-            if torch.cuda.is_available():
-                return "cuda:0"
-            if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-                return "mps"
-        except ImportError:  # pragma: no cover
-            pass
-        return "cpu"
-    return "cuda:0" if d == "cuda" else d
+    try:
+        return str(resolve_device(device or "auto"))
+    except UsageError:  # a device this machine lacks: the job itself will say so; queue it by name
+        return (device or "auto").lower()
 
 
 # ------------------------------------------------------------------------------------- the runner
