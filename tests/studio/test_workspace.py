@@ -127,5 +127,6 @@ def test_empty_workspace_offers_sample_data_in_the_page(studio, ui, page, screen
     assert Image.open(blooms[0]).size == (64, 64)
     page.reload()
     page.wait_for_selector("#studio-tabs")
-    assert page.locator("#sample-data").is_hidden()  # offered only while the workspace is empty
+    # offered only while the workspace is empty: the page's load event hides it (it may show for a moment)
+    page.locator("#sample-data").wait_for(state="hidden", timeout=30_000)
     screenshot(page, "workspace", full_page=False)
