@@ -8,7 +8,8 @@ headless Chromium (Debian's /usr/bin/chromium), and helpers for gradio pages and
 - ``page``: a fresh browser page (1280x900); ``ui`` the page helpers: ``ui.open(page, url)`` loads
   the studio and waits for it, ``ui.select_tab(page, "Explore")``, ``ui.toast(page)`` reads gradio's
   error/warning toast, ``ui.text(page)`` the page's text, ``ui.get(url)`` an HTTP GET (status, body).
-- ``screenshot(page, "explore")`` saves docs/images/studio-explore.png (the docs' pictures).
+- ``screenshot(page, "explore")`` saves studio-explore.png: into docs/images/ (the docs' pictures)
+  with NEURALBRUSH_SCREENSHOTS=1, else into a temporary folder.
 """
 
 from __future__ import annotations
@@ -211,12 +212,15 @@ def page_text(page) -> str:
 
 
 @pytest.fixture()
-def screenshot():
-    """``screenshot(page, name)``: docs/images/studio-<name>.png (full page), returns the path."""
+def screenshot(tmp_path_factory):
+    """``screenshot(page, name)``: studio-<name>.png (full page), returns the path. The docs'
+    pictures are refreshed only when asked (NEURALBRUSH_SCREENSHOTS=1: into docs/images/), so an
+    ordinary test run leaves the checkout as it was; otherwise they go to a temporary folder."""
+    folder = IMAGES if os.environ.get("NEURALBRUSH_SCREENSHOTS") else tmp_path_factory.mktemp("screenshots")
 
     def take(page, name: str, *, full_page: bool = True) -> Path:
-        IMAGES.mkdir(parents=True, exist_ok=True)
-        path = IMAGES / f"studio-{name}.png"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"studio-{name}.png"
         page.screenshot(path=str(path), full_page=full_page)
         return path
 

@@ -2,7 +2,8 @@
 a short StyleGAN2 training whose grid updates in the page -> explore (a slider changes the image,
 clicking a seed selects it, the tray) -> project -> a neighbour picked into the tray -> storyboard
 quick preview -> style transfer (random VGG, said in the page) -> quantize preview -> pix2pix apply.
-Screenshots of every tab go to docs/images/studio-<tab>.png (the docs' pictures).
+Screenshots of every tab go to docs/images/studio-<tab>.png (the docs' pictures) when the run sets
+NEURALBRUSH_SCREENSHOTS=1; otherwise to a temporary folder.
 
 Tiny sizes throughout (32 px, a 30-second training) so it runs in CI in a few minutes. The pix2pix
 model is the one piece not made in the page: a few-second pix2pix run written by the library into
