@@ -18,6 +18,10 @@ One resume meaning for both trainers: ``resume(run_dir, **overrides)`` continues
 the run's saved options and its snapshot decide every shape, and only the trainer's listed
 run-length/device keys may change (:func:`check_overrides`). ``--resume latest`` is the newest run
 of ``--outdir`` made by that trainer that has a snapshot (:func:`latest_resumable_run`).
+
+Over 400 lines on purpose: this is the one place for run-folder bookkeeping (DESIGN: one obvious
+place per concept); its parts (run, state tensors, budget, cadence, events) are small and used
+together by both trainers.
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 """Training options (declared once: the library, the CLI and training_options.json share them)
-and the configuration presets of StyleGAN2-ADA (REFERENCE.md table) plus ``small`` for CPUs."""
+and the configuration presets of StyleGAN2-ADA (REFERENCE.md table) plus ``small`` for CPUs.
+
+Over 400 lines on purpose: the options dataclass (one field per CLI flag, each with its help,
+bounds and checks) and the preset tables it resolves against are one unit; splitting them would
+put an option's default and its preset override in different files.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ its cores): the focus image is re-rendered from its latent with the library's ow
 does for one seed, so a slider gives a new picture in well under a second at 256 px. Actions that
 make files call the library's command functions (``generate``, ``write_directions``,
 ``style_mix``, ``breed``) into ``art/explore/`` and show the equivalent command line.
+
+Over 400 lines on purpose: one tab's page wiring (grid, focus, directions, mixing, breeding,
+tray), each a few gradio callbacks that share the tab's state; the work itself is library calls.
 """
 
 from __future__ import annotations

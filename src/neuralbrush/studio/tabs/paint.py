@@ -12,6 +12,9 @@ and folders or videos painted as jobs.
 - **Folders and videos** run as worker-process jobs (:func:`style_job`, :func:`effect_job`).
 
 Outputs go to ``art/style/`` and ``art/effects/``; every action shows its command line.
+
+Over 400 lines on purpose: the Paint tab's three sections share its upload and output helpers;
+the job bodies already live in studio/paint_jobs.py and the work in the library.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ The live view reads only the run folder (newest sample grid, ``progress.gif``, `
 and the job file (step, kimg, stop requested), so a closed tab or a restarted studio shows a
 running training again at once, and runs made by the CLI show the same way. Stop asks the
 trainer to write a snapshot and end (:meth:`neuralbrush.studio.jobs.JobRunner.stop`).
+
+Over 400 lines on purpose: the start form for three trainers and the live run view share the
+tab's state and refresh timer; the training itself is the library's, run as a job.
 """
 
 from __future__ import annotations
