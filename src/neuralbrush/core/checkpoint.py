@@ -20,13 +20,28 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-import torch
 from safetensors import SafetensorError as SafetensorsError
-from safetensors.torch import load_file, save_file
 
 from .errors import CheckpointError
+
+if TYPE_CHECKING:  # torch loads with the first checkpoint, not with the JSON and atomic-write helpers
+    import torch
+
+
+def save_file(tensors: Mapping[str, torch.Tensor], filename: str, metadata: dict | None = None) -> None:
+    """safetensors' writer (imported on first use: image-only commands never load torch)."""
+    from safetensors.torch import save_file as write
+
+    write(tensors, filename, metadata=metadata)
+
+
+def load_file(filename: str, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """safetensors' reader (imported on first use)."""
+    from safetensors.torch import load_file as read
+
+    return read(filename, device=device)
 
 META_KEY = "neuralbrush"
 
@@ -288,6 +303,8 @@ def read_torch_state_dict(path: str | os.PathLike, *, what: str = "weights") -> 
     expected.
     """
     from collections.abc import Mapping
+
+    import torch
 
     from .torchfile import load_torch_file
 

@@ -16,11 +16,16 @@ import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import sys
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ImageLoadError, UsageError
+
+if TYPE_CHECKING:  # torch is imported by the code that makes tensors; image-only commands start without it
+    import torch
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own default (~13k x 13k): refuse beyond
@@ -205,7 +210,8 @@ def to_pil(x: Image.Image | np.ndarray | torch.Tensor, *, value_range: tuple[flo
     """Convert a uint8/float array (HWC or HW) or a tensor (CHW / 1xCHW, in ``value_range``) to PIL."""
     if isinstance(x, Image.Image):
         return x
-    if isinstance(x, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor can only exist if torch is loaded
+    if torch is not None and isinstance(x, torch.Tensor):
         t = x.detach().float().cpu()
         if t.dim() == 4:
             if t.shape[0] != 1:
@@ -225,6 +231,8 @@ def to_pil(x: Image.Image | np.ndarray | torch.Tensor, *, value_range: tuple[flo
 
 def to_tensor(img: Image.Image | np.ndarray, *, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
     """PIL/uint8 array -> float CHW tensor scaled to ``value_range`` (default [-1, 1])."""
+    import torch
+
     arr = np.array(img, dtype=np.uint8, copy=True)
     if arr.ndim == 2:
         arr = arr[:, :, None]

@@ -13,14 +13,19 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+import sys
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import UsageError
 from .imageio import save_image, to_pil
 
-ImageLike = Image.Image | np.ndarray | torch.Tensor
+if TYPE_CHECKING:  # tensors are accepted, but torch loads with the code that makes them
+    import torch
+
+    ImageLike = Image.Image | np.ndarray | torch.Tensor
 
 
 def auto_grid_size(width: int, height: int, count: int | None = None) -> tuple[int, int]:
@@ -38,7 +43,8 @@ def auto_grid_size(width: int, height: int, count: int | None = None) -> tuple[i
 
 
 def _as_pil_list(images: Iterable[ImageLike] | torch.Tensor, value_range: tuple[float, float]) -> list[Image.Image]:
-    if isinstance(images, torch.Tensor) and images.dim() == 4:
+    torch = sys.modules.get("torch")  # a tensor can only exist if torch is loaded
+    if torch is not None and isinstance(images, torch.Tensor) and images.dim() == 4:
         return [to_pil(t, value_range=value_range) for t in images]
     return [to_pil(im, value_range=value_range) if not isinstance(im, Image.Image) else im for im in images]
 
