@@ -111,11 +111,24 @@ def test_auth_guards_the_page_and_the_files(studio_server, ui, page):
     page.wait_for_selector("#studio-tabs", timeout=60_000)
 
 
+def _fill_folder(page, text: str) -> None:
+    """Type the upload folder and wait until the page holds it (a fill can race the page's
+    hydration under load, leaving the default in place)."""
+    box = page.locator("#upload-folder textarea, #upload-folder input").first
+    for _ in range(3):
+        box.fill(text)
+        box.press("Tab")
+        if box.input_value() == text:
+            return
+        page.wait_for_timeout(500)
+    assert box.input_value() == text
+
+
 def test_malicious_uploads_get_a_clear_message_in_the_page(studio, ui, page, tmp_path):
     files = _bad_files(tmp_path / "uploads")
     ui.open(page, studio.url)
     page.locator("#upload-panel").get_by_text("Add images to the workspace").click()
-    page.locator("#upload-folder textarea, #upload-folder input").first.fill("mixed")
+    _fill_folder(page, "mixed")
     page.locator("#upload-files input[type=file]").set_input_files([str(p) for p in files.values()])
     for p in files.values():
         page.locator("#upload-files").get_by_text(p.stem, exact=True).first.wait_for(timeout=60_000)
@@ -138,7 +151,7 @@ def test_upload_outside_images_is_refused_in_the_page(studio, ui, page, tmp_path
     Image.new("RGB", (16, 16), (0, 0, 0)).save(good)
     ui.open(page, studio.url)
     page.locator("#upload-panel").get_by_text("Add images to the workspace").click()
-    page.locator("#upload-folder textarea, #upload-folder input").first.fill("../../../../outside")
+    _fill_folder(page, "../../../../outside")
     page.locator("#upload-files input[type=file]").set_input_files([str(good)])
     page.locator("#upload-files").get_by_text("ok", exact=True).first.wait_for(timeout=60_000)
     page.locator("#upload-add").click()
