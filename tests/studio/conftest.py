@@ -240,3 +240,20 @@ class UI:
 @pytest.fixture()
 def ui() -> UI:
     return UI()
+
+
+TINY_RUN = "runs/00000-tiny-small"  # test_explore_tab / test_project_tab type this name
+
+
+@pytest.fixture(scope="module")
+def model_run(studio):
+    """A tiny random-weight StyleGAN2 snapshot as a run of the module's studio workspace."""
+    from gan_helpers import small_stylegan
+
+    from neuralbrush.gan.snapshot import save_snapshot, snapshot_name
+
+    run = studio.workspace.root / TINY_RUN
+    run.mkdir(parents=True)
+    G = small_stylegan(res=32, dim=32)
+    save_snapshot(run / snapshot_name(0), arch="stylegan2", G=G, G_ema=G)
+    return run

@@ -9,24 +9,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-RUN = "runs/00000-tiny-small"
-
-
-@pytest.fixture(scope="module")
-def model_run(studio):
-    from gan_helpers import small_stylegan
-
-    from neuralbrush.gan.snapshot import save_snapshot, snapshot_name
-
-    run = studio.workspace.root / RUN
-    run.mkdir(parents=True)
-    G = small_stylegan(res=32, dim=32)
-    save_snapshot(run / snapshot_name(0), arch="stylegan2", G=G, G_ema=G)
-    return run
+RUN = "runs/00000-tiny-small"  # where conftest's model_run fixture puts the tiny model
 
 
 def thumbs(page, elem: str):

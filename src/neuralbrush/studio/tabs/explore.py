@@ -66,6 +66,19 @@ class LoadedModel:
         return f"**{self.text}**: {self.resolution} px, z {G.z_dim}, {kind}, on {self.runtime.describe()}"
 
 
+def model_picker(ws, prefix: str):
+    """The model dropdown (workspace runs, newest first, or any name the resolver takes) and its
+    "Refresh list" button, for the tabs that work on a GAN; call inside a ``gr.Row``."""
+    import gradio as gr
+
+    runs = model_choices(ws)  # newest first: the newest run is the default
+    box = gr.Dropdown(choices=runs, value=runs[0] if runs else None, allow_custom_value=True,
+                      label="Model: run folder, snapshot, weights-store name or .pkl (inside the workspace)",
+                      elem_id=f"{prefix}-model", scale=4)
+    refresh = gr.Button("Refresh list", elem_id=f"{prefix}-refresh", scale=1)
+    return box, refresh
+
+
 def model_choices(ws) -> list[str]:
     """Run folders of the workspace that hold a GAN snapshot (newest first), workspace-relative."""
     from ...gan.loading import gan_source
@@ -236,12 +249,8 @@ def build(ctx) -> None:
     ws = ctx.workspace
     tray = Tray(ws.tray_dir)
 
-    runs = model_choices(ws)  # newest first: the newest run is the default
     with gr.Row():
-        model_box = gr.Dropdown(choices=runs, value=runs[0] if runs else None, allow_custom_value=True,
-                                label="Model: run folder, snapshot, weights-store name or .pkl (inside the workspace)",
-                                elem_id="explore-model", scale=4)
-        refresh_btn = gr.Button("Refresh list", elem_id="explore-refresh", scale=1)
+        model_box, refresh_btn = model_picker(ws, "explore")
         load_btn = gr.Button("Load model", variant="primary", elem_id="explore-load", scale=1)
     model_info = gr.Markdown("No model loaded.", elem_id="explore-model-info")
     with gr.Row():

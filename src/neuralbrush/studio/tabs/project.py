@@ -26,17 +26,13 @@ def build(ctx) -> None:
     from ...core.progress import preview_of
     from ...latent.render import for_display
     from ..tray import Tray, link_views
-    from .explore import load, model_choices, numbered_folder, render_focus
+    from .explore import load, model_choices, model_picker, numbered_folder, render_focus
 
     ws = ctx.workspace
     tray = Tray(ws.tray_dir)
 
-    runs = model_choices(ws)  # newest first: the newest run is the default
     with gr.Row():
-        model_box = gr.Dropdown(choices=runs, value=runs[0] if runs else None, allow_custom_value=True,
-                                label="Model: run folder, snapshot, weights-store name or .pkl (inside the workspace)",
-                                elem_id="project-model", scale=4)
-        refresh_btn = gr.Button("Refresh list", elem_id="project-refresh", scale=1)
+        model_box, refresh_btn = model_picker(ws, "project")
     with gr.Row():
         with gr.Column(scale=1):
             # a File, not an Image: the upload is checked by the studio (dataset build's validation)
