@@ -1,0 +1,309 @@
+"""The first hour on a CPU: which GAN draws recognisable blooms soonest (issue 14).
+
+Contenders train on the same 64 px species blooms (``samples.bloom(..., species=True)``) with the
+same budget of **CPU time**: every training process runs with one torch thread and no decoding
+workers, and a watcher reads its CPU seconds from /proc and asks it to stop (the trainer's stop
+file: it snapshots and ends) when the budget is spent. Two processes run at a time on the 2
+cores, so contenders share the same machine moments, and a busy machine stretches the wall
+clock without changing what each contender got. A run is stopped at the first budget (10 min),
+evaluated, then continued with ``--resume`` (exact: tests/test_gan_train.py) to the next (30 min).
+
+Evaluation, the same for every contender: 1024 G_ema images on fixed z (truncation 1) against
+1024 training images, SWD as the trainer computes it (``gan.metrics.swd``: Laplacian pyramid
+64/32/16 px, 7x7 patches, x1000); plus the noise floor (1024 fresh species blooms against the
+training set) and an 8x4 grid of fixed seeds for the docs.
+
+    python benchmarks/bench_gan_first_hour.py sweep   # the `small` preset sweep (short budget)
+    python benchmarks/bench_gan_first_hour.py study   # lite / small old / small new / DCGAN
+    python benchmarks/bench_gan_first_hour.py study --seeds 0 --budgets 10,30
+
+Results: docs/benchmarks/gan-first-hour-<mode>.json and .md; grids in docs/images/first-hour/.
+Runs live in --work (default /tmp/nb-first-hour); a rerun skips legs already recorded in the
+JSON whose run folders still exist, so an interrupted study continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RESULTS = "gan-first-hour-*.json"
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "benchmarks"
+IMAGES = ROOT / "docs" / "images" / "first-hour"
+RES = 64
+DATASET_IMAGES = 1000  # the seeds' collections: 300-1000 images
+EVAL_IMAGES = 1024  # the trainer's default --metric-images
+
+# The `small` preset as it was before issue 14's sweep, spelled out so that it stays reproducible
+# after the preset changes (every value below was the preset's).
+SMALL_OLD = dict(arch="stylegan2", cfg="small", batch=16, mbstd=4, glr=0.0025, dlr=0.0025, gamma=0.05,
+                 map_depth=2, cbase=1024, cmax=128, ema_kimg=5.0, ema_ramp=0.05, pl_weight=0.0, style_mixing=0.0)
+
+STUDY = {
+    "lite": dict(arch="lite"),
+    "small-old": SMALL_OLD,
+    "small-new": dict(arch="stylegan2", cfg="small"),
+    "dcgan": dict(arch="dcgan", batch=16),  # docs/gan-training.md: batch 16 on a CPU
+}
+
+# One change at a time from the old preset (then the winners together), a short budget each.
+SWEEP = {
+    "old": {},
+    "batch8": dict(batch=8),
+    "lr0.005": dict(glr=0.005, dlr=0.005),
+    "gamma0": dict(gamma=0.0),
+    "wide": dict(cbase=2048, cmax=256),
+    "map1": dict(map_depth=1),
+    "batch8+lr0.005": dict(batch=8, glr=0.005, dlr=0.005),
+}
+
+
+def headline(result: dict) -> tuple[float | None, str]:
+    rows = result["rows"]
+    if result.get("mode") == "sweep":
+        best = min(rows, key=lambda r: r["swd"])
+        old = [r for r in rows if r["name"] == "old"]
+        ratio = old[0]["swd"] / best["swd"] if old else None
+        return ratio, (f"small preset sweep, {result['budgets'][0]:g} CPU-min at {result['res']} px: best "
+                       f"{best['name']} SWD {best['swd']:.1f}" + (f" vs old {old[0]['swd']:.1f}" if old else ""))
+
+    def mean(name: str, budget: float) -> float | None:
+        v = [r["swd"] for r in rows if r["name"] == name and r["budget"] == budget]
+        return sum(v) / len(v) if v else None
+
+    top = max(result["budgets"])
+    old, new = mean("small-old", top), mean("small-new", top)
+    parts = [f"{n} {mean(n, top):.1f}" for n in ("lite", "dcgan", "small-new", "small-old") if mean(n, top)]
+    return (old / new if old and new else None,
+            f"SWD at {top:g} CPU-min, 64 px species blooms (mean over seeds): " + ", ".join(parts)
+            + "; ratio = old small / new small")
+
+
+@dataclass
+class Leg:
+    name: str
+    options: dict
+    seed: int
+    budgets: list[float]  # CPU minutes, ascending; the run stops, is evaluated and continues at each
+    done: list[float] = field(default_factory=list)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def make_dataset(work: Path) -> Path:
+    from neuralbrush.datasets.samples import write_blooms
+
+    data = work / "blooms64-species"
+    if not (data / f"bloom_{DATASET_IMAGES - 1:05d}.png").exists():
+        write_blooms(data, DATASET_IMAGES, RES, seed=0, species=True)
+    return data
+
+
+class Running:
+    """One training process of a leg, stopped when its CPU seconds reach the budget."""
+
+    def __init__(self, leg: Leg, work: Path, data: Path, budget_min: float, cpu_before: float):
+        self.leg, self.budget_min, self.cpu_before = leg, budget_min, cpu_before
+        self.dir = work / "runs" / f"{leg.name}-s{leg.seed}"
+        self.stop = work / "runs" / f"{leg.name}-s{leg.seed}.STOP"
+        self.stop.unlink(missing_ok=True)
+        env = dict(os.environ, NEURALBRUSH_STOP_FILE=str(self.stop), OMP_NUM_THREADS="1")
+        common = ["--threads", "1", "--workers", "0", "--metrics", "none", "--minutes", "100000",
+                  "--snap", "1000000", "--snap-minutes", "0", "--tick-minutes", "1", "--grid", "8x4"]
+        existing = sorted(self.dir.glob("*/network-snapshot-*.safetensors"))
+        if existing:
+            cmd = ["train", "--resume", str(existing[-1].parent)] + common
+        else:
+            cfg = dict(leg.options, data=str(data), outdir=str(self.dir), res=RES, seed=leg.seed)
+            self.dir.mkdir(parents=True, exist_ok=True)
+            (self.dir / "options.json").write_text(json.dumps(cfg, indent=1))
+            cmd = ["train", "--config", str(self.dir / "options.json")] + common
+        self.log = open(self.dir.parent / f"{leg.name}-s{leg.seed}.log", "a")
+        self.proc = subprocess.Popen([sys.executable, "-m", "neuralbrush", *cmd], env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        self.cpu = 0.0
+        self.asked = False
+
+    def poll(self) -> bool:
+        """True when the process has ended."""
+        if self.proc.poll() is not None:
+            self.log.close()
+            return True
+        try:
+            self.cpu = cpu_seconds(self.proc.pid)
+        except (OSError, IndexError):
+            return False
+        if not self.asked and self.cpu_before + self.cpu >= self.budget_min * 60:
+            self.stop.write_text("budget spent")
+            self.asked = True
+        return False
+
+
+def reference(reals):
+    """The reals' SWD descriptors, computed once (gan.metrics.swd with the same seed)."""
+    from neuralbrush.gan.metrics import SWDReference, swd_descriptors
+
+    d, r = swd_descriptors(reals, seed=123)
+    return SWDReference(d, reals.shape[1], r)
+
+
+def evaluate(run_root: Path, reals, label: str) -> dict:
+    """SWD of G_ema's images (fixed z, fp32) against the training set; the 8x4 grid saved for the docs."""
+    import torch
+
+    from neuralbrush.core.media import save_grid
+    from neuralbrush.gan.loading import load_gan
+    from neuralbrush.gan.metrics import swd
+    from neuralbrush.gan.trainer_state import generate_images
+
+    snaps = sorted(run_root.glob("*/network-snapshot-*.safetensors"))
+    snap = load_gan(snaps[-1])
+    G = snap.generator("G_ema").eval()
+    z = torch.randn(EVAL_IMAGES, G.z_dim, generator=torch.Generator().manual_seed(1234))
+    with torch.no_grad():
+        fakes = generate_images(G, z, torch.zeros(EVAL_IMAGES, 0), batch=64)
+    result = swd(reals, fakes)
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    grid_path = IMAGES / f"{label}.png"
+    save_grid(fakes[:32], grid_path, (8, 4))
+    nimg = snap.meta.get("cur_nimg")
+    return {"swd": round(result["swd"], 2),
+            "swd_levels": {k: round(v, 2) for k, v in result.items() if k != "swd"},
+            "kimg": round(float(nimg) / 1000, 2) if nimg is not None else None,
+            "snapshot": str(snaps[-1].relative_to(run_root)), "grid": str(grid_path.relative_to(ROOT))}
+
+
+def load_images(paths: list[Path]):
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    arr = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+
+
+def noise_floor(work: Path, reals) -> float:
+    """SWD of fresh species blooms (another seed) against the training set: what a perfect G scores."""
+    from neuralbrush.datasets.samples import write_blooms
+    from neuralbrush.gan.metrics import swd
+
+    fresh = work / "blooms64-species-fresh"
+    if not (fresh / f"bloom_{EVAL_IMAGES - 1:05d}.png").exists():
+        write_blooms(fresh, EVAL_IMAGES, RES, seed=99, species=True)
+    return round(swd(reals, load_images(sorted(fresh.glob("*.png"))[:EVAL_IMAGES]))["swd"], 2)
+
+
+def write_results(path: Path, result: dict) -> None:
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    md = [f"# {result['title']} (`benchmarks/bench_gan_first_hour.py {result['mode']}`)", "",
+          result["protocol"], "", f"Noise floor (fresh species blooms vs the training set): SWD {result['floor']}", "",
+          "| contender | seed | CPU min | kimg | SWD | SWD 64/32/16 | grid |", "|---|---|---|---|---|---|---|"]
+    for r in sorted(result["rows"], key=lambda r: (r["budget"], r["name"], r["seed"])):
+        lv = r["swd_levels"]
+        levels = "/".join(f"{lv[k]:.0f}" for k in sorted(lv, key=lambda k: -int(k.split("/")[1])))
+        md.append(f"| {r['name']} | {r['seed']} | {r['budget']:g} | {r['kimg']} | {r['swd']:.1f} | {levels} | "
+                  f"![{r['name']}](../{Path(r['grid']).relative_to('docs')}) |")
+    path.with_suffix(".md").write_text("\n".join(md) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("mode", choices=("sweep", "study"))
+    ap.add_argument("--seeds", default=None, help="comma-separated (default: study 0,1; sweep 0)")
+    ap.add_argument("--budgets", default=None, help="CPU minutes, comma-separated (default: study 10,30; sweep 5)")
+    ap.add_argument("--only", default=None, help="comma-separated contender names")
+    ap.add_argument("--slots", type=int, default=2, help="training processes at a time (one per core)")
+    ap.add_argument("--work", default="/tmp/nb-first-hour")
+    args = ap.parse_args()
+    table = SWEEP if args.mode == "sweep" else STUDY
+    seeds = [int(s) for s in (args.seeds or ("0" if args.mode == "sweep" else "0,1")).split(",")]
+    budgets = sorted(float(b) for b in (args.budgets or ("5" if args.mode == "sweep" else "10,30")).split(","))
+    names = args.only.split(",") if args.only else list(table)
+    work = Path(args.work) / args.mode
+    work.mkdir(parents=True, exist_ok=True)
+    out = OUT / f"gan-first-hour-{args.mode}.json"
+    data = make_dataset(Path(args.work))
+    reals = reference(load_images(sorted(data.glob("*.png"))[:EVAL_IMAGES]))
+    result = json.loads(out.read_text()) if out.exists() else {"rows": []}
+    result.update(mode=args.mode, res=RES, budgets=budgets, dataset_images=DATASET_IMAGES, eval_images=EVAL_IMAGES,
+                  machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                  title="The first hour: SWD per CPU budget" if args.mode == "study" else "`small` preset sweep",
+                  protocol=(f"64 px species blooms ({DATASET_IMAGES} images); each contender one torch thread, "
+                            f"{args.slots} at a time, stopped by its own CPU seconds; SWD of {EVAL_IMAGES} G_ema "
+                            "images (fixed z) against the training set. Lower is better."),
+                  options={n: dict(SMALL_OLD, **table[n]) if args.mode == "sweep" else table[n] for n in names})
+    if "floor" not in result:
+        result["floor"] = noise_floor(Path(args.work), reals)
+    done = {(r["name"], r["seed"], r["budget"]) for r in result["rows"]}
+    # the first budget contender by contender (in --only's order), later ones seed by seed
+    legs = [Leg(n, dict(SMALL_OLD, **table[n]) if args.mode == "sweep" else table[n], s, budgets)
+            for n in names for s in seeds]
+    for leg in legs:  # legs whose run folder is gone start again from nothing
+        if not (work / "runs" / f"{leg.name}-s{leg.seed}").exists():
+            result["rows"] = [r for r in result["rows"] if (r["name"], r["seed"]) != (leg.name, leg.seed)]
+        leg.done = [b for b in budgets if (leg.name, leg.seed, b) in done and (work / "runs" / f"{leg.name}-s{leg.seed}").exists()]
+    queue = [leg for leg in legs if len(leg.done) < len(budgets)]
+    # first budgets first: every contender's 10-minute leg before anybody's 30-minute one
+    # (the harness reads the presets when each process starts: run it from a frozen copy of the tree)
+    import torch
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch.set_num_threads(1)
+    evaluator = ThreadPoolExecutor(1)  # evaluations run beside the training processes, which keep being polled
+    pending: list = []
+    running: list[Running] = []
+    started = time.time()
+    while queue or running or pending:
+        while queue and len(running) < args.slots:
+            queue.sort(key=lambda leg: (len(leg.done), leg.seed if leg.done else 0, legs.index(leg)))
+            leg = queue.pop(0)
+            budget = budgets[len(leg.done)]
+            before = sum(r["cpu_s"] for r in result["rows"] if (r["name"], r["seed"]) == (leg.name, leg.seed)
+                         and r["budget"] == (leg.done[-1] if leg.done else None))
+            running.append(Running(leg, work, data, budget, before))
+            print(f"[{time.time() - started:6.0f} s] start {leg.name} seed {leg.seed} -> {budget:g} CPU-min", flush=True)
+        time.sleep(1)
+        for run in list(running):
+            if not run.poll():
+                continue
+            running.remove(run)
+            leg, budget = run.leg, run.budget_min
+            if run.proc.returncode != 0:
+                print(f"{leg.name} seed {leg.seed} failed (exit {run.proc.returncode}); see its log", flush=True)
+                continue
+            row = {"name": leg.name, "seed": leg.seed, "budget": budget, "cpu_s": round(run.cpu_before + run.cpu, 1)}
+            label = f"{args.mode}-{leg.name}-s{leg.seed}-{budget:g}min"
+            pending.append((leg, row, evaluator.submit(evaluate, run.dir, reals, label)))
+            leg.done.append(budget)  # the next leg may start while this one is evaluated (it reads this snapshot first)
+        for item in list(pending):
+            leg, row, fut = item
+            if not fut.done():
+                continue
+            pending.remove(item)
+            row.update(fut.result())
+            result["rows"] = [r for r in result["rows"]
+                              if (r["name"], r["seed"], r["budget"]) != (leg.name, leg.seed, row["budget"])]
+            result["rows"].append(row)
+            write_results(out, result)
+            print(f"[{time.time() - started:6.0f} s] {leg.name} seed {leg.seed} at {row['budget']:g} CPU-min: "
+                  f"kimg {row['kimg']}, SWD {row['swd']}", flush=True)
+            if len(leg.done) < len(budgets):
+                queue.append(leg)
+    write_results(out, result)
+
+
+if __name__ == "__main__":
+    main()
