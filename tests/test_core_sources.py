@@ -27,7 +27,7 @@ class Refused:
     """A UsageError of one line containing ``words``, listing the store names of ``kind`` and ``shape``."""
 
     words: str
-    kind: str
+    kind: str | tuple[str, ...]
     shape: str
 
 
@@ -106,8 +106,8 @@ FAMILIES = {"gan": _gan, "pix2pix": _pix2pix, "vgg": _vgg, "lpips-vgg16": _lpips
 
 GAN_RUN, P2P_RUN = "runs/00000-blooms-small", "runs/00001-blooms-pix2pix"
 GAN_NEWEST, P2P_NEWEST = f"{GAN_RUN}/network-snapshot-000040.safetensors", f"{P2P_RUN}/network-snapshot-0000010.safetensors"
-GAN_NO = lambda words: Refused(words, "stylegan2-pkl", "a .pkl file")  # noqa: E731
-P2P_NO = lambda words: Refused(words, "pix2pix-g", "a .pth file")  # noqa: E731
+GAN_NO = lambda words: Refused(words, ("stylegan2-pkl", "gan-snapshot"), "a .pkl file")  # noqa: E731
+P2P_NO = lambda words: Refused(words, ("pix2pix-g", "pix2pix-snapshot"), "a .pth file")  # noqa: E731
 VGG_NO = lambda words: Refused(words, "vgg19", "a .pth file")  # noqa: E731
 V16_NO = lambda words: Refused(words, "vgg16", "a .pth file")  # noqa: E731
 LIN_NO = lambda words: Refused(words, "lpips", "a .pth file")  # noqa: E731
@@ -201,7 +201,7 @@ def test_every_kind_of_argument_for_every_consumer(world, family, arg):
             resolve(text)
         msg = str(e.value)
         assert "\n" not in msg and expect.words in msg, msg
-        names = store.names_of_kind(expect.kind)
+        names = store.names_of_kind(*expect.kind) if isinstance(expect.kind, tuple) else store.names_of_kind(expect.kind)
         assert names and all(n in msg for n in names), msg  # every valid name of the expected kind
         others = [n for n in store.CATALOGUE if n not in names and n != text]
         assert not [n for n in others if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", msg)], msg  # only those

@@ -68,7 +68,9 @@ def test_catalogue_covers_the_families():
             "cifar10", "ffhq256", "pix2pix-edges2shoes", "pix2pix-facades-label2photo"} <= names
     assert store.CATALOGUE["ffhq256"].url.endswith("transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl")
     for e in store.list_entries():
-        assert e.url.startswith("http") and e.licence and e.filename
+        assert (e.bundled or e.url.startswith("http")) and e.licence and e.filename
+    assert {e.name for e in store.list_entries() if e.bundled} == {"blooms64-stylegan2", "blooms64-lite",
+                                                                   "blooms64-pix2pix-edges"}
 
 
 def test_missing_weights_message_names_url_and_path():

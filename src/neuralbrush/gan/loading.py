@@ -7,7 +7,8 @@ networks:
   with ``network-snapshot-*.pkl`` works too), or a folder of runs (the newest GAN run),
 * a snapshot ``.safetensors`` file (:mod:`.snapshot`),
 * an NVIDIA ``.pkl`` network file (read by the allowlisting importer in :mod:`.nvidia_pkl`),
-* a weights-store name whose catalogue kind is ``stylegan2-pkl`` (e.g. ``ffhq256``).
+* a weights-store name whose catalogue kind is ``stylegan2-pkl`` (e.g. ``ffhq256``) or a bundled demo
+  model (``blooms64-stylegan2``, ``blooms64-lite``).
 
 Transfer learning copies matching tensors with :func:`.trainer_state.copy_matching`.
 """
@@ -28,7 +29,7 @@ from .snapshot import FORMAT, Snapshot, load_snapshot
 def gan_source(source: str | os.PathLike) -> Source:
     """Where ``source`` points, for a consumer of GAN networks (one sentence listing the valid
     names and shapes when it names nothing usable)."""
-    return resolve_source(source, kinds=("stylegan2-pkl",), what="GAN generator", formats=(FORMAT,),
+    return resolve_source(source, kinds=("stylegan2-pkl", "gan-snapshot"), what="GAN generator", formats=(FORMAT,),
                           suffixes=(".pkl",), snapshot_globs=(SNAPSHOT_GLOB, NVLABS_SNAPSHOT_GLOB))
 
 

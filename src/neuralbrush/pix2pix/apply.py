@@ -37,7 +37,7 @@ def pix2pix_source(model: str | os.PathLike) -> Source:
     """Where ``model`` points, for a pix2pix generator: a run folder (its newest snapshot), a folder
     of runs (the newest pix2pix run), a snapshot, a junyanz ``.pth`` file or a weights-store name of
     kind ``pix2pix-g``; anything else is one sentence listing those."""
-    return resolve_source(model, kinds=("pix2pix-g",), what="pix2pix generator", formats=(FORMAT,),
+    return resolve_source(model, kinds=("pix2pix-g", "pix2pix-snapshot"), what="pix2pix generator", formats=(FORMAT,),
                           suffixes=(".pth",))
 
 

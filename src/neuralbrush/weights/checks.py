@@ -152,7 +152,18 @@ CHECKS: dict[str, Callable[[Path, object], None]] = {
     "inception": lambda p, e: check_inception(p),
     "pix2pix-g": lambda p, e: check_pix2pix_generator(p, getattr(e, "resolution", None)),
     "stylegan2-pkl": lambda p, e: check_stylegan2_pkl(p),
+    "gan-snapshot": lambda p, e: check_snapshot(p, "neuralbrush.gan"),
+    "pix2pix-snapshot": lambda p, e: check_snapshot(p, "neuralbrush.pix2pix"),
 }
+
+
+def check_snapshot(path: Path, fmt: str) -> None:
+    """A neuralbrush safetensors snapshot of the format ``fmt`` (read with the safe reader)."""
+    from ..core.checkpoint import read_meta
+
+    got = read_meta(path).get("format")
+    if got != fmt:
+        raise WeightsMissingError(f"{path} is a {got or 'non-neuralbrush'} file, not a {fmt} snapshot")
 
 
 def check_weights_file(entry: object, path: str | Path) -> None:

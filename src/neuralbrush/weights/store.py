@@ -33,7 +33,7 @@ P2P = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch"
 @dataclass(frozen=True)
 class WeightsEntry:
     name: str
-    kind: str  # vgg19 | vgg16 | lpips | stylegan2-pkl | pix2pix-g | inception
+    kind: str  # vgg19 | vgg16 | lpips | stylegan2-pkl | pix2pix-g | inception | gan-snapshot | pix2pix-snapshot
     url: str
     filename: str
     licence: str
@@ -41,6 +41,22 @@ class WeightsEntry:
     sha256: str | None = None  # full hex digest, or a published prefix (torchvision's 8 hex digits)
     description: str = ""
     resolution: int | None = None
+    bundled: bool = False  # shipped inside the package (weights/bundled/): always present, never downloaded
+
+
+# The demo models: trained by this project on its own procedural species blooms (64 px), generator
+# only, stored in float16. Each file has a ``.json`` record beside it: the exact commands and run
+# record that made it, and what it scored (neuralbrush.weights.export writes both).
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+_OWN = "MIT (neuralbrush; trained on its own procedural data)"
+BUNDLED = [
+    WeightsEntry("blooms64-stylegan2", "gan-snapshot", "", "blooms64-stylegan2.safetensors", _OWN, None, None,
+                 "StyleGAN2-ADA `small` preset trained on 64 px species blooms (demo model)", 64, True),
+    WeightsEntry("blooms64-lite", "gan-snapshot", "", "blooms64-lite.safetensors", _OWN, None, None,
+                 "lite (FastGAN-like) trained on 64 px species blooms (demo model)", 64, True),
+    WeightsEntry("blooms64-pix2pix-edges", "pix2pix-snapshot", "", "blooms64-pix2pix-edges.safetensors", _OWN, None,
+                 None, "pix2pix U-Net: edges -> species blooms at 64 px (demo model)", 64, True),
+]
 
 
 def _nv(name: str, file: str, res: int, size: float, desc: str, tl: bool = False) -> WeightsEntry:
@@ -85,12 +101,14 @@ _ENTRIES = [
     _p2p("map2sat", "map to satellite photo"),
     _p2p("facades_label2photo", "facade labels to photo"),
     _p2p("day2night", "day to night"),
+    *BUNDLED,
 ]
 
 CATALOGUE: dict[str, WeightsEntry] = {e.name: e for e in _ENTRIES}
 
 # Each catalogue kind in words, for sentences that list the names of one kind ("GAN weights names: ...").
-KIND_WORDS: dict[str, str] = {"stylegan2-pkl": "GAN", "pix2pix-g": "pix2pix", "vgg19": "VGG-19", "vgg16": "VGG-16",
+KIND_WORDS: dict[str, str] = {"stylegan2-pkl": "GAN", "gan-snapshot": "GAN", "pix2pix-g": "pix2pix",
+                              "pix2pix-snapshot": "pix2pix", "vgg19": "VGG-19", "vgg16": "VGG-16",
                               "lpips": "LPIPS", "inception": "Inception"}
 
 
@@ -120,8 +138,18 @@ def entry(name: str) -> WeightsEntry:
 
 
 def path_for(name: str) -> Path:
-    """Where the file for ``name`` lives (whether or not it is there yet)."""
-    return store_dir() / entry(name).filename
+    """Where the file for ``name`` lives (whether or not it is there yet); bundled models live in the package."""
+    e = entry(name)
+    return (BUNDLED_DIR if e.bundled else store_dir()) / e.filename
+
+
+def bundled_record(name: str) -> dict:
+    """The record beside a bundled model (commands, run record, scores); {} when there is none."""
+    import json
+
+    p = path_for(name)
+    rec = p.with_name(p.name + ".json")
+    return json.loads(rec.read_text(encoding="utf-8")) if rec.is_file() else {}
 
 
 def find(name: str) -> Path | None:
@@ -132,6 +160,9 @@ def find(name: str) -> Path | None:
 
 def _missing_message(e: WeightsEntry, why: str = "") -> str:
     dest = store_dir() / e.filename
+    if e.bundled:
+        return (f"the bundled model {e.name!r} is missing from the installed package ({path_for(e.name)}); "
+                f"reinstall neuralbrush")
     return (f"weights {e.name!r} are not in the store{why}: download {e.url} and put it at {dest} "
             f"(or run: neuralbrush weights import {e.name} FILE)")
 
@@ -184,6 +215,8 @@ def fetch(name: str, *, force: bool = False, timeout: float = 30.0, progress: Pr
     from ..core.progress import ProgressEvent, presenting
 
     e = entry(name)
+    if e.bundled:  # nothing to download: it ships with the package
+        return require(name)
     dest = store_dir() / e.filename
     if dest.is_file() and not force:
         return dest
@@ -210,6 +243,8 @@ def fetch(name: str, *, force: bool = False, timeout: float = 30.0, progress: Pr
 def import_file(name: str, file: str | os.PathLike) -> Path:
     """Copy a file the user obtained elsewhere into the store, verifying it first."""
     e = entry(name)
+    if e.bundled:
+        raise UsageError(f"{name!r} is a model bundled with neuralbrush; it cannot be replaced by an import")
     src = Path(file)
     if not src.exists():
         raise UsageError(f"{src} does not exist")
