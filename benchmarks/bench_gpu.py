@@ -146,8 +146,9 @@ def bench_train(cfg_name: str, res: int, precision: str, compiled: bool, args) -
     G_ema = runtime.module(build_generator("stylegan2", **cfg.G_kwargs).eval().requires_grad_(False))
     G_ema.load_state_dict(G.state_dict())
     pipe = make_augment_pipe("ada", 0.2).to(dev)
-    opt_G = torch.optim.Adam(G.parameters(), **lazy_optimizer_kwargs(cfg.G_opt, cfg.G_reg_interval))
-    opt_D = torch.optim.Adam(D.parameters(), **lazy_optimizer_kwargs(cfg.D_opt, cfg.D_reg_interval))
+    fused = {"fused": True} if dev.type in ("cpu", "cuda") else {}  # as the lean training loop (gan/train.py)
+    opt_G = torch.optim.Adam(G.parameters(), **lazy_optimizer_kwargs(cfg.G_opt, cfg.G_reg_interval), **fused)
+    opt_D = torch.optim.Adam(D.parameters(), **lazy_optimizer_kwargs(cfg.D_opt, cfg.D_reg_interval), **fused)
 
     def make_loss(g, d) -> GANLoss:
         return GANLoss(g, d, augment_pipe=pipe, r1_gamma=cfg.r1_gamma, style_mixing_prob=cfg.style_mixing,
