@@ -12,7 +12,7 @@ import typer
 
 from ..core.framecache import RESTART_HELP
 from ..core.outputs import claim_output
-from ..core.options import RuntimeOptions, cli_from
+from ..core.options import CompileOptions, RuntimeOptions, cli_from
 from ..latent.options import (GenerateOptions, MixOptions, NeighboursOptions, ProjectOptions,
                              StoryboardOptions, WalkOptions)
 
@@ -49,12 +49,12 @@ def _setup(model: str, rt: RuntimeOptions):
     return G, runtime
 
 
-@cli_from(GenerateOptions, rt=RuntimeOptions)
+@cli_from(GenerateOptions, rt=RuntimeOptions, cc=CompileOptions)
 def generate_cmd(
         model: str = typer.Argument(..., help=MODEL_HELP),
         out: Path = typer.Option(Path("out/generate"), "-o", "--out", help="Output folder."),
         edit: Optional[list[str]] = EDIT,
-        *, opts: GenerateOptions, rt: RuntimeOptions) -> None:
+        *, opts: GenerateOptions, rt: RuntimeOptions, cc: CompileOptions) -> None:
     """Images from seeds, one PNG + latents (.npz with z and w) each, and a labelled grid."""
     from ..core.progress import info
     from ..latent.generate import generate
@@ -62,16 +62,16 @@ def generate_cmd(
     edits = _check_edits(edit)
     claim_output(out, "folder")  # an unwritable -o is refused before the model loads
     G, runtime = _setup(model, rt)
-    res = generate(G, out, opts, runtime, model=model, edits=edits)
+    res = generate(G, out, opts, runtime, model=model, edits=edits, compile=cc.compile)
     info(f"wrote {len(res.images)} images and {res.grid}")
 
 
-@cli_from(MixOptions, rt=RuntimeOptions)
+@cli_from(MixOptions, rt=RuntimeOptions, cc=CompileOptions)
 def mix_cmd(
         model: str = typer.Argument(..., help=MODEL_HELP),
         out: Path = typer.Option(Path("out/mix"), "-o", "--out", help="Output folder."),
         edit: Optional[list[str]] = EDIT,
-        *, opts: MixOptions, rt: RuntimeOptions) -> None:
+        *, opts: MixOptions, rt: RuntimeOptions, cc: CompileOptions) -> None:
     """Style-mixing grid: row and column headers are the source images."""
     from ..core.progress import info
     from ..latent.mix import style_mix
@@ -80,7 +80,8 @@ def mix_cmd(
     claim_output(out, "folder")
     G, runtime = _setup(model, rt)
     res = style_mix(G, out, rows=opts.rows, cols=opts.cols, styles=opts.styles, trunc=opts.trunc,
-                    noise_mode=opts.noise_mode, class_idx=opts.class_idx, runtime=runtime, model=model, edits=edits)
+                    noise_mode=opts.noise_mode, class_idx=opts.class_idx, runtime=runtime, model=model, edits=edits,
+                    compile=cc.compile)
     info(f"wrote {res.grid}")
 
 
@@ -110,13 +111,13 @@ def project_cmd(
          + (f", {res.edited_w}, {res.edited}" if edits else ""))
 
 
-@cli_from(NeighboursOptions, rt=RuntimeOptions)
+@cli_from(NeighboursOptions, rt=RuntimeOptions, cc=CompileOptions)
 def neighbours_cmd(
         model: str = typer.Argument(..., help=MODEL_HELP),
         w_file: Path = typer.Option(..., "--w", help="Latent file (.npz with w or z), e.g. projected_w.npz."),
         out: Path = typer.Option(Path("out/neighbours/sheet.png"), "-o", "--out", help="Contact sheet (.png)."),
         edit: Optional[list[str]] = EDIT,
-        *, opts: NeighboursOptions, rt: RuntimeOptions) -> None:
+        *, opts: NeighboursOptions, rt: RuntimeOptions, cc: CompileOptions) -> None:
     """Gaussian neighbours of a latent on a numbered contact sheet, each latent saved."""
     from ..core.progress import info
     from ..latent.latents import load_latents
@@ -127,18 +128,19 @@ def neighbours_cmd(
     claim_output(out, "file")
     G, runtime = _setup(model, rt)
     res = neighbours_sheet(G, w_file, out, count=opts.count, sigma=opts.sigma, space=opts.space, seed=opts.seed,
-                           pick=opts.pick, runtime=runtime, batch=opts.batch, model=model, edits=edits)
+                           pick=opts.pick, runtime=runtime, batch=opts.batch, model=model, edits=edits,
+                           noise_mode=opts.noise_mode, compile=cc.compile)
     info(f"wrote {res.sheet} and {res.latents}" + (f"; keyframe {res.keyframe}" if opts.pick is not None else ""))
 
 
 @video_app.command("walk")
-@cli_from(WalkOptions, rt=RuntimeOptions)
+@cli_from(WalkOptions, rt=RuntimeOptions, cc=CompileOptions)
 def walk_cmd(
         model: str = typer.Argument(..., help=MODEL_HELP),
         out: Path = typer.Option(Path("out/walk.mp4"), "-o", "--out", help="Video file (.mp4 or .gif)."),
         edit: Optional[list[str]] = typer.Option(None, "--edit", help=EDIT_HELP + " Kind direction: one with a "
                                                  "range LO..HI, e.g. dirs.npz:3:-3..3."),
-        *, opts: WalkOptions, rt: RuntimeOptions) -> None:
+        *, opts: WalkOptions, rt: RuntimeOptions, cc: CompileOptions) -> None:
     """A latent walk or seamless loop as MP4 or GIF, frames rendered in batches and streamed."""
     from ..core.progress import info
     from ..latent.walk import render_walk
@@ -146,18 +148,18 @@ def walk_cmd(
     edits = _check_edits(edit)
     claim_output(out, "file")
     G, runtime = _setup(model, rt)
-    res = render_walk(G, out, opts, runtime, model=model, edits=edits)
+    res = render_walk(G, out, opts, runtime, model=model, edits=edits, compile=cc.compile)
     info(f"wrote {res.video} ({res.frames} frames)")
 
 
 @video_app.command("storyboard")
-@cli_from(StoryboardOptions, rt=RuntimeOptions)
+@cli_from(StoryboardOptions, rt=RuntimeOptions, cc=CompileOptions)
 def storyboard_cmd(
         story: Path = typer.Argument(..., help="Storyboard YAML (keyframes, loops, transitions; see docs/latent.md)."),
         out: Path = typer.Option(Path("film.mp4"), "-o", "--out", help="Video file (.mp4 or .gif)."),
         cache: Optional[Path] = typer.Option(None, "--cache", help="Frame/projection cache folder (default OUT.cache)."),
         restart: bool = typer.Option(False, "--restart", help=RESTART_HELP),
-        *, opts: StoryboardOptions, rt: RuntimeOptions) -> None:
+        *, opts: StoryboardOptions, rt: RuntimeOptions, cc: CompileOptions) -> None:
     """Render a storyboard film; resumes from cached frames, shards frames under torchrun."""
     from ..core.device import resolve_runtime
     from ..core.progress import info
@@ -167,7 +169,7 @@ def storyboard_cmd(
     claim_output(cache or out.with_name(out.stem + ".cache"), "folder", what="cache folder")
     runtime = resolve_runtime(rt.device, rt.precision)
     res = render_storyboard(story, out, model=opts.model, runtime=runtime, cache=cache, batch=opts.batch,
-                            restart=restart)
+                            restart=restart, compile=cc.compile)
     info(f"wrote {res.video}: {res.frames} frames ({res.seconds:.1f} s), {res.rendered} rendered now, "
          f"{res.cached} from the cache")
 

@@ -340,6 +340,16 @@ class RuntimeOptions:
         return self
 
 
+@dataclasses.dataclass
+class CompileOptions:
+    """Whether a command's network runs through ``torch.compile`` (the latent commands' generator:
+    :mod:`neuralbrush.latent.compiled`)."""
+
+    compile: Literal["auto", "on", "off"] = option(
+        "auto", "torch.compile the generator: auto (only when the job is long enough to repay the compile time, "
+                "estimated from the first batch), on or off.")
+
+
 def check_device(device: Any, name: str = "--device") -> str:
     import re
 

@@ -39,16 +39,16 @@ def _fmt_psi(p: float) -> str:
 
 
 def generate(G: torch.nn.Module, outdir: str | Path, opts: GenerateOptions, runtime: Runtime, *,
-             model: str | None = None, edits=(), progress: ProgressFn | None = None) -> GenerateResult:
+             model: str | None = None, edits=(), progress: ProgressFn | None = None,
+             compile: str = "auto") -> GenerateResult:
     """Render the images, save each with its latents, and a labelled grid; returns the paths.
     ``progress`` gets an event (with the image as preview) as images are done (None: a bar).
 
     ``edits`` (``--edit`` texts, see :mod:`neuralbrush.latent.edits`) move every w before it is
     rendered and saved. Every option is checked (and a ``--w`` file read against ``G``) before
-    the folder is made."""
+    the folder is made. ``compile`` (auto, on, off): see :mod:`neuralbrush.latent.compiled`."""
     opts.validate()
     psis = parse_float_sweep(opts.trunc, what="--trunc")
-    r = Renderer(G, runtime, psi=1.0, noise_mode=opts.noise_mode, class_idx=opts.class_idx, batch=opts.batch)
     space = "w" if has_w(G) else "z"
     images: list[np.ndarray] = []
     labels: list[str] = []
@@ -61,6 +61,8 @@ def generate(G: torch.nn.Module, outdir: str | Path, opts: GenerateOptions, runt
     else:
         seeds = parse_int_list(opts.seeds)
         count = len(seeds) * len(psis)
+    r = Renderer(G, runtime, psi=1.0, noise_mode=opts.noise_mode, class_idx=opts.class_idx, batch=opts.batch,
+                 compile=compile, images_expected=count)
     side = grid_cell_side(max(count, grid[0] * grid[1] if grid else 0), int(G.img_resolution))
     fixed, _ = resolve_edits(G, edits)
     history = read_history(opts.w_file, lat.w) if fixed and lat is not None else None

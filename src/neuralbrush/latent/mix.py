@@ -34,24 +34,26 @@ class MixResult:
 
 def style_mix(G: torch.nn.Module, outdir: str | Path, *, rows: str, cols: str, styles: str, trunc: float = 1.0,
               noise_mode: str = "const", class_idx: int | None = None, runtime: Runtime | None = None, model: str | None = None,
-              edits=(), progress: ProgressFn | None = None) -> MixResult:
+              edits=(), progress: ProgressFn | None = None, compile: str = "auto") -> MixResult:
     """NVIDIA-style style-mixing grid: row sources keep their w except the ``styles`` layers,
     which come from the column sources. Headers: the sources themselves. ``edits`` (``--edit``
     texts) move every source's w first, so every cell is edited alike. ``progress`` gets an
-    event per finished row (its first mixed image as preview; None: a bar)."""
+    event per finished row (its first mixed image as preview; None: a bar). ``compile`` (auto,
+    on, off): see :mod:`neuralbrush.latent.compiled`."""
     runtime = runtime or Runtime.default()
     opts = MixOptions(rows=rows, cols=cols, styles=styles, trunc=trunc, noise_mode=noise_mode, class_idx=class_idx)
     opts.validate()
     if not has_w(G):
         raise UsageError("style mixing needs a style-based generator (StyleGAN2); this one (DCGAN or lite) has no w")
     row_seeds, col_seeds, layers = opts.validate(G.num_ws)
-    r = Renderer(G, runtime, noise_mode=noise_mode, class_idx=class_idx)
+    all_seeds = sorted(set(row_seeds + col_seeds))
+    r = Renderer(G, runtime, noise_mode=noise_mode, class_idx=class_idx, compile=compile,
+                 images_expected=len(all_seeds) + len(row_seeds) * len(col_seeds))
     res = int(G.img_resolution)
     side = grid_cell_side((len(col_seeds) + 1) * (len(row_seeds) + 1), res)
     fixed, _ = resolve_edits(G, edits)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    all_seeds = sorted(set(row_seeds + col_seeds))
     lat, _ = edit_latents(latents_from_seeds(G, all_seeds, psi=trunc, class_idx=class_idx), fixed)
     w_of = {s: lat.w[i] for i, s in enumerate(all_seeds)}
     src_frames = [shrink(f, side) for chunk in lat.w.split(r.batch) for f in r.frames(chunk, "w")]

@@ -55,11 +55,12 @@ def neighbour_latents(G: torch.nn.Module, source: Latents, *, count: int = 100, 
 def neighbours_sheet(G: torch.nn.Module, latent_file: str | Path, sheet: str | Path, *, count: int = 100,
                      sigma: float = 0.5, space: str = "w", seed: int = 0, pick: int | None = None, runtime: Runtime | None = None,
                      batch: int = 8, model: str | None = None, noise_mode: str = "const", edits=(),
-                     progress: ProgressFn | None = None) -> NeighboursResult:
+                     progress: ProgressFn | None = None, compile: str = "auto") -> NeighboursResult:
     """Write the numbered sheet and every neighbour's latent; promote ``pick`` to a keyframe.
     ``progress`` gets an event per rendered batch (its first image as preview; None: a bar).
 
-    ``edits`` (``--edit`` texts) move the source latent first: its neighbours surround the edit."""
+    ``edits`` (``--edit`` texts) move the source latent first: its neighbours surround the edit.
+    ``compile`` (auto, on, off): see :mod:`neuralbrush.latent.compiled`."""
     runtime = runtime or Runtime.default()
     NeighboursOptions(count=count, sigma=sigma, space=space, seed=seed, pick=pick, batch=batch,
                       noise_mode=noise_mode).validate()
@@ -74,7 +75,7 @@ def neighbours_sheet(G: torch.nn.Module, latent_file: str | Path, sheet: str | P
             raise UsageError("--edit moves w: take neighbours with --space w")
         source, _ = edit_latents(source, fixed, read_history(latent_file, source.w))
     lat = neighbour_latents(G, source, count=count, sigma=sigma, space=space, seed=seed)
-    r = Renderer(G, runtime, noise_mode=noise_mode, batch=batch)
+    r = Renderer(G, runtime, noise_mode=noise_mode, batch=batch, compile=compile, images_expected=count)
     side = grid_cell_side(count, int(G.img_resolution))
     outdir = sheet.parent
     outdir.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@
 ``.safetensors``, a weights-store name, an NVIDIA ``.pkl``) and returns the EMA generator on
 the chosen device with gradients off. ``Renderer`` maps z (fp32; it is cheap) and runs the
 synthesis network under the runtime's autocast (bf16 + channels_last on AMX CPUs), returning
-uint8 HWC frames ready for PNG or video.
+uint8 HWC frames ready for PNG or video. Its ``compile`` (``--compile auto|on|off``) runs the
+synthesis network through ``torch.compile`` where that pays (:mod:`neuralbrush.latent.compiled`).
 """
 
 from __future__ import annotations
@@ -63,13 +64,19 @@ class Renderer:
     class_idx: int | None = None
     batch: int = 8
     noise_seed: int = 0
+    compile: str = "off"  # auto | on | off: see neuralbrush.latent.compiled
+    images_expected: int | None = None  # images this job renders in all (what --compile auto weighs)
 
     def __post_init__(self) -> None:
+        from .compiled import generator_forward
+
         if self.noise_mode not in NOISE_MODES:
             raise UsageError(f"unknown noise mode {self.noise_mode!r}; choose const, random or none")
         if self.batch < 1:
             raise UsageError("batch size must be at least 1")
         class_labels(self.G, self.class_idx, 1)  # validates --class early
+        self.forward = generator_forward(self.G, self.runtime, self.compile, noise_mode=self.noise_mode,
+                                         images_expected=self.images_expected)
 
     @property
     def resolution(self) -> int:
@@ -92,11 +99,11 @@ class Renderer:
             else:
                 ws = lat
             with self.runtime.autocast():
-                img = self.G.synthesis(ws, noise_mode=self.noise_mode)
+                img = self.forward(ws)  # G.synthesis(ws, noise_mode=...), eager or compiled
         else:
             z = lat if self.psi == 1 else lat * self.psi  # z-space truncation (DCGAN, lite)
             with self.runtime.autocast():
-                img = self.G(z, c)
+                img = self.forward(z, c)  # G(z, c), eager or compiled
         return img.float().cpu()
 
     def frames(self, latents: torch.Tensor, space: str) -> np.ndarray:

@@ -183,10 +183,11 @@ class StoryboardResult:
 
 def render_storyboard(story: str | Path, output: str | Path, *, model: str | None = None, runtime: Runtime | None = None,
                       cache: str | Path | None = None, batch: int | None = None, G=None,
-                      progress: ProgressFn | None = None, restart: bool = False) -> StoryboardResult:
+                      progress: ProgressFn | None = None, restart: bool = False,
+                      compile: str = "auto") -> StoryboardResult:
     """Render a storyboard to ``output`` (.mp4 or .gif), resuming from cached frames;
     ``progress`` gets a FrameEvent per frame of this rank's share, then (rank 0) an event per
-    frame encoded (None: bars)."""
+    frame encoded (None: bars). ``compile`` (auto, on, off): see :mod:`neuralbrush.latent.compiled`."""
     from ..core import distributed
     from ..core.media import VideoWriter
     from ..core.progress import FrameEvent, ProgressEvent, info, presenting
@@ -229,7 +230,7 @@ def render_storyboard(story: str | Path, output: str | Path, *, model: str | Non
     if cached:
         info(f"resuming: {cached} of {len(mine)} frames already rendered in {frames_dir}")
     r = Renderer(G, runtime, psi=sb.trunc if sb.space == "z" else 1.0, noise_mode=sb.noise_mode,
-                 batch=batch or sb.batch, noise_seed=sb.seed)
+                 batch=batch or sb.batch, noise_seed=sb.seed, compile=compile, images_expected=len(todo))
     with presenting(progress, "rendering frames") as report:
         done = cached
         for start in range(0, len(todo), r.batch):

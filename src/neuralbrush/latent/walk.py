@@ -317,11 +317,13 @@ class _SegmentWithEnd(LatentPath):
 def walk(G: torch.nn.Module, keyframes: Sequence[int | torch.Tensor], *, kind: str = "slerp", frames: int = 150,
          space: str = "z", easing: str = "linear", loop: bool = False, radius: float = 1.0, sigma: float = 1.0,
          harmonics: int = 3, seed: int = 0, psi: float = 1.0, cutoff: int | None = None, noise_mode: str = "const",
-         class_idx: int | None = None, batch: int = 8, runtime: Runtime | None = None) -> Iterator[np.ndarray]:
+         class_idx: int | None = None, batch: int = 8, runtime: Runtime | None = None,
+         compile: str = "auto") -> Iterator[np.ndarray]:
     """Yield uint8 frames [H, W, 3] of a walk through ``keyframes`` (seeds or latents).
 
     Seeds become z (NVIDIA's RandomState rule) and, in w space, truncated w. ``radius`` and
-    ``sigma`` are in units of the space's natural spread (see :func:`walk_path`).
+    ``sigma`` are in units of the space's natural spread (see :func:`walk_path`). ``compile``
+    (auto, on, off): see :mod:`neuralbrush.latent.compiled`.
     """
     from .render import Renderer
 
@@ -329,7 +331,7 @@ def walk(G: torch.nn.Module, keyframes: Sequence[int | torch.Tensor], *, kind: s
     path = walk_path(G, keyframes, kind=kind, frames=frames, space=space, easing=easing, loop=loop, radius=radius,
                      sigma=sigma, harmonics=harmonics, seed=seed, psi=psi, cutoff=cutoff, class_idx=class_idx)
     r = Renderer(G, runtime, psi=psi if space == "z" else 1.0, cutoff=cutoff, noise_mode=noise_mode,
-                 class_idx=class_idx, batch=batch)
+                 class_idx=class_idx, batch=batch, compile=compile, images_expected=len(path))
     yield from r.stream(path.at, len(path), space)
 
 
@@ -381,13 +383,14 @@ class WalkResult:
     frames: int
 
 def render_walk(G: torch.nn.Module, output: str | Path, opts: WalkOptions, runtime: Runtime, *, model: str | None = None,
-                edits=(), progress: ProgressFn | None = None) -> WalkResult:
+                edits=(), progress: ProgressFn | None = None, compile: str = "auto") -> WalkResult:
     """Render one walk (or a grid of walks, each starting at the next keyframe) to MP4/GIF;
     ``progress`` gets an event per rendered batch, the latest frame as preview (None: a bar).
 
     ``edits`` (``--edit`` texts, see :mod:`neuralbrush.latent.edits`) move every frame's w. Kind
     ``direction`` sweeps the one edit given with a range (``dirs.npz:3:-3..3``) from its low to
-    its high amount and back, a seamless loop of ``frames`` frames, always in w."""
+    its high amount and back, a seamless loop of ``frames`` frames, always in w. ``compile``
+    (auto, on, off): see :mod:`neuralbrush.latent.compiled`."""
     from .edits import DirectionPath, OffsetPath, edits_offset, resolve_edits
     from ..core.checkpoint import write_json
     from ..core.media import VideoWriter, make_grid
@@ -430,7 +433,7 @@ def render_walk(G: torch.nn.Module, output: str | Path, opts: WalkOptions, runti
     total = len(paths[0])
     r = Renderer(G, runtime, psi=opts.trunc if space == "z" else 1.0, cutoff=opts.trunc_cutoff,
                  noise_mode=opts.noise_mode, class_idx=opts.class_idx, batch=max(1, opts.batch // cells) * cells,
-                 noise_seed=opts.seed)
+                 noise_seed=opts.seed, compile=compile, images_expected=total * cells)
     per = max(1, opts.batch // cells)
     output = Path(output)
     with presenting(progress, f"rendering {output.name}") as report, VideoWriter(output, opts.fps) as writer:
