@@ -208,10 +208,24 @@ def noise_floor(work: Path, reals) -> float:
 
 def write_results(path: Path, result: dict) -> None:
     path.write_text(json.dumps(result, indent=1) + "\n")
+    rows = result["rows"]
     md = [f"# {result['title']} (`benchmarks/bench_gan_first_hour.py {result['mode']}`)", "",
-          result["protocol"], "", f"Noise floor (fresh species blooms vs the training set): SWD {result['floor']}", "",
-          "| contender | seed | CPU min | kimg | SWD | SWD 64/32/16 | grid |", "|---|---|---|---|---|---|---|"]
-    for r in sorted(result["rows"], key=lambda r: (r["budget"], r["name"], r["seed"])):
+          result["protocol"], "", f"Noise floor (fresh species blooms vs the training set): SWD {result['floor']}", ""]
+    if result["mode"] == "study":
+        budgets = sorted({r["budget"] for r in rows})
+        md += ["Mean SWD over seeds (each seed in brackets) and mean kimg reached:", "",
+               "| contender | " + " | ".join(f"{b:g} CPU-min" for b in budgets) + " |", "|---" * (1 + len(budgets)) + "|"]
+        for n in dict.fromkeys(r["name"] for r in rows):
+            cells = []
+            for b in budgets:
+                rs = sorted((r for r in rows if r["name"] == n and r["budget"] == b), key=lambda r: r["seed"])
+                cells.append(f"**{sum(r['swd'] for r in rs) / len(rs):.1f}** ("
+                             + ", ".join(f"{r['swd']:.1f}" for r in rs)
+                             + f"), {sum(r['kimg'] for r in rs) / len(rs):.1f} kimg" if rs else "-")
+            md.append(f"| {n} | " + " | ".join(cells) + " |")
+        md += ["", "Every run:", ""]
+    md += ["| contender | seed | CPU min | kimg | SWD | SWD 64/32/16 | grid |", "|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["budget"], r["name"], r["seed"])):
         lv = r["swd_levels"]
         levels = "/".join(f"{lv[k]:.0f}" for k in sorted(lv, key=lambda k: -int(k.split("/")[1])))
         md.append(f"| {r['name']} | {r['seed']} | {r['budget']:g} | {r['kimg']} | {r['swd']:.1f} | {levels} | "
@@ -226,8 +240,16 @@ def main() -> None:
     ap.add_argument("--budgets", default=None, help="CPU minutes, comma-separated (default: study 10,30; sweep 5)")
     ap.add_argument("--only", default=None, help="comma-separated contender names")
     ap.add_argument("--slots", type=int, default=2, help="training processes at a time (one per core)")
+    ap.add_argument("--order", choices=("budget", "seed"), default="budget",
+                    help="budget: every first-budget leg before any later one; seed: seed 0's legs (all budgets) "
+                         "before seed 1's")
     ap.add_argument("--work", default="/tmp/nb-first-hour")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the .md from the JSON and stop")
     args = ap.parse_args()
+    if args.report_only:
+        out = OUT / f"gan-first-hour-{args.mode}.json"
+        write_results(out, json.loads(out.read_text()))
+        return
     table = SWEEP if args.mode == "sweep" else STUDY
     seeds = [int(s) for s in (args.seeds or ("0" if args.mode == "sweep" else "0,1")).split(",")]
     budgets = sorted(float(b) for b in (args.budgets or ("5" if args.mode == "sweep" else "10,30")).split(","))
@@ -268,7 +290,10 @@ def main() -> None:
     started = time.time()
     while queue or running or pending:
         while queue and len(running) < args.slots:
-            queue.sort(key=lambda leg: (len(leg.done), leg.seed if leg.done else 0, legs.index(leg)))
+            if args.order == "seed":
+                queue.sort(key=lambda leg: (leg.seed, len(leg.done), legs.index(leg)))
+            else:
+                queue.sort(key=lambda leg: (len(leg.done), leg.seed if leg.done else 0, legs.index(leg)))
             leg = queue.pop(0)
             budget = budgets[len(leg.done)]
             before = sum(r["cpu_s"] for r in result["rows"] if (r["name"], r["seed"]) == (leg.name, leg.seed)
