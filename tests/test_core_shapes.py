@@ -138,8 +138,10 @@ def test_checks_cost_nothing_worth_measuring(monkeypatch):
     with torch.no_grad():
         D(G(z))
     assert calls > 30  # every block and layer of G and D checked what it received
-    t = time.perf_counter()
-    for _ in range(calls):
-        real(z, [None, 16])
-    checks = time.perf_counter() - t
+    checks = float("inf")
+    for _ in range(5):  # best of 5, like the forward: a shared machine may deschedule any one loop
+        t = time.perf_counter()
+        for _ in range(calls):
+            real(z, [None, 16])
+        checks = min(checks, time.perf_counter() - t)
     assert checks < 0.05 * forward_seconds()
