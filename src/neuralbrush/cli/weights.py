@@ -22,8 +22,10 @@ def list_cmd() -> None:
     for col in ("name", "kind", "stored", "size MB", "licence", "description"):
         table.add_column(col)
     for e in store.list_entries():
-        table.add_row(e.name, e.kind, "yes" if store.find(e.name) else "-", f"{e.size_mb:g}" if e.size_mb else "?",
-                      e.licence, e.description)
+        found = store.find(e.name)
+        stored = ("bundled" if e.bundled else "yes") if found else "-"
+        size = e.size_mb or (round(found.stat().st_size / 2**20, 1) if found else None)
+        table.add_row(e.name, e.kind, stored, f"{size:g}" if size else "?", e.licence, e.description)
     console.print(table)
 
 
