@@ -36,10 +36,11 @@ def test_demo_fast_makes_every_gallery_item(tmp_path):
                                                             "dataset": str(tmp_path / "blooms")})
     titles = [i["title"] for i in items]
     assert titles == ["Seed grid", "Truncation sweep", "Style mixing", "Latent walk (slerp loop)", "Noise loops",
-                      "Projection of a dataset image", "Neighbours of the projection"]
+                      "Projection of a dataset image", "Neighbours of the projection", "Storyboard film"]
     for it in items:
         p = tmp_path / "out" / it["path"]
         assert p.is_file() and p.stat().st_size > 100 and it["caption"]
+        assert it["caption"].endswith("(model: the model net.safetensors)")
         assert it["path"].startswith("latent/")
 
 

@@ -1,8 +1,10 @@
-"""Demo stage: art from the generator the GAN stage trained.
+"""Demo stage: art from the generator the GAN stage chose (the bundled blooms64-stylegan2 when
+the package has it, else the live run).
 
 Seed grid, truncation sweep, style-mixing grid, a slerp loop and a noise loop as GIFs, a
-projection of a dataset image (pixel loss, so no pretrained weights are needed) and a
-neighbours contact sheet around it; with ``full`` also a storyboard film.
+projection of a bloom the model never saw (pixel loss, so no pretrained weights are needed), a
+neighbours contact sheet around it, and a storyboard film joining a seed, the projection and a
+neighbour (longer with ``full``). Every caption names the model.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ def _item(out: Path, path: Path, title: str, caption: str) -> dict:
     return {"title": title, "path": str(path.relative_to(out)), "caption": caption}
 
 
-def _first_dataset_image(context: dict):
+def _projection_target(context: dict, res: int):
+    """A bloom the model did not train on: a species bloom of an unused seed for the bundled models
+    (trained on species blooms 0..999), else the first dataset image."""
+    if context.get("gan_model_caption", "").startswith("the bundled"):
+        from ..datasets.samples import bloom
+
+        return bloom(res, 5000, species=True)
     ds = context.get("dataset")
     if not ds:
         return None
@@ -56,6 +64,7 @@ def run_demo(out: Path, *, full: bool, context: dict) -> list[dict]:
     res = int(G.img_resolution)
     items: list[dict] = []
     t0 = time.perf_counter()
+    model_words = context.get("gan_model_caption", f"the model {Path(ckpt).name}")
 
     seeds = "0-31" if full else "0-15"
     r = generate(G, root / "seeds", GenerateOptions(seeds=seeds, trunc="0.7"), runtime, model=str(ckpt))
@@ -83,13 +92,15 @@ def run_demo(out: Path, *, full: bool, context: dict) -> list[dict]:
     items.append(_item(out, noise_gif, "Noise loops", "four closed paths through smooth periodic noise around seeds "
                                                       "4, 1, 2, 3 ... (a 2x2 grid); the last frame leads into the first"))
 
-    target = _first_dataset_image(context)
+    target = _projection_target(context, res)
     if target is not None:
         tpath = save_image(target, root / "projection-target.png")
         steps = 1000 if full else 150
         popts = ProjectOptions(steps=steps, space="w+" if style else "z", loss="mse", w_avg_samples=10000 if full else 3000)
         pr = project_file(G, tpath, root / "projection", popts, runtime, save_video=full, model=str(ckpt))
-        items.append(_item(out, pr.side_by_side, "Projection of a dataset image",
+        unseen = context.get("gan_model_caption", "").startswith("the bundled")
+        items.append(_item(out, pr.side_by_side, "Projection of a bloom it never saw" if unseen
+                           else "Projection of a dataset image",
                            f"target | projection ({popts.space}, pixel loss, {steps} steps): PSNR {pr.psnr:.1f} dB"))
         if full:
             items.append(_item(out, pr.video, "Projection, step by step", "target | synthesis at every step"))
@@ -98,20 +109,24 @@ def run_demo(out: Path, *, full: bool, context: dict) -> list[dict]:
                               space="w" if style else "z", pick=3, runtime=runtime, model=str(ckpt))
         items.append(_item(out, nb.sheet, "Neighbours of the projection",
                            f"{count} Gaussian neighbours (sigma 0.5); each latent saved, #3 promoted to a keyframe"))
-        if full:
-            from .storyboard import render_storyboard
+        # the storyboard joins a seed, the projection and a neighbour
+        from .storyboard import render_storyboard
 
-            story = root / "story.yaml"
-            story.write_text(
-                f"model: {Path(ckpt).resolve()}\nfps: 30\nspace: {space}\ntrunc: 0.8\n"
-                "loop: {stops: 4, frames_per_stop: 30, sigma: 0.3}\ntransition: {frames: 60, easing: ease-in-out}\n"
-                "keyframes:\n  - seed: 1\n"
-                f"  - latent: {pr.w.resolve()}\n  - latent: {nb.keyframe.resolve()}\n", encoding="utf-8")
-            film = render_storyboard(story, root / "storyboard.mp4", runtime=runtime, G=G)
-            items.append(_item(out, film.video, "Storyboard film",
-                               f"{film.frames} frames: seed 1, the projection and a neighbour, each with a noise "
-                               "loop, joined by slerp transitions"))
+        stops, per_stop, trans = (4, 30, 60) if full else (2, 12, 24)
+        story = root / "story.yaml"
+        story.write_text(
+            f"model: {Path(ckpt).resolve()}\nfps: {30 if full else 15}\nspace: {space}\ntrunc: 0.8\n"
+            f"loop: {{stops: {stops}, frames_per_stop: {per_stop}, sigma: 0.3}}\n"
+            f"transition: {{frames: {trans}, easing: ease-in-out}}\n"
+            "keyframes:\n  - seed: 1\n"
+            f"  - latent: {pr.w.resolve()}\n  - latent: {nb.keyframe.resolve()}\n", encoding="utf-8")
+        film = render_storyboard(story, root / "storyboard.mp4", runtime=runtime, G=G)
+        items.append(_item(out, film.video, "Storyboard film",
+                           f"{film.frames} frames: seed 1, the projection and a neighbour, each with a noise "
+                           "loop, joined by slerp transitions"))
     else:
         info("latent demo: no dataset image in the context; skipping projection and neighbours")
+    for item in items:
+        item["caption"] += f" (model: {model_words})"
     info(f"latent demo: {len(items)} items in {time.perf_counter() - t0:.0f} s ({res}px, {runtime.describe()})")
     return items

@@ -94,3 +94,28 @@ def snapshot_grid(G: nn.Module, pairs: PairSet, rt: Runtime):
         cells += [a[i], fake[i], b[i]]
     labels = ["input", "output", "target"] + [""] * (len(cells) - 3)
     return make_grid(torch.stack(cells), (3, a.shape[0]), labels=labels, pad=2)
+
+
+def unseen_blooms_check(G: nn.Module, rt: Runtime, folder: str | os.PathLike, *, count: int = 64, seed: int = 4242,
+                        baseline_count: int = 256, rows: int = 6, size: int | None = None) -> dict:
+    """How an edges -> blooms generator does on species blooms it never saw.
+
+    Writes ``count`` fresh species blooms (``seed``: not a training seed) and ``baseline_count``
+    training-seed blooms under ``folder``, derives their edges as training does, and returns the
+    held-out L1 (RGB and luma, [-1, 1] units) against the mean-image baseline (the mean of the
+    training-seed blooms), plus an input | output | target grid of the first ``rows``."""
+    from pathlib import Path
+
+    from ..datasets.samples import write_blooms
+
+    folder = Path(folder)
+    size = int(size or 2 ** G.depth)
+    write_blooms(folder / "unseen", count, size, seed=seed, species=True)
+    write_blooms(folder / "train-like", baseline_count, size, seed=0, species=True)
+    unseen, _ = load_training_pairs(folder / "unseen", input_kind="edges", size=size, holdout=0.0, progress=lambda e: None)
+    train_like, _ = load_training_pairs(folder / "train-like", input_kind="edges", size=size, holdout=0.0,
+                                        progress=lambda e: None)
+    result = {**evaluate_l1(rt.module(G), unseen, rt), **mean_image_l1(train_like, unseen), "images": count}
+    k = min(rows, count)
+    result["grid"] = snapshot_grid(G, PairSet(unseen.a[:k], unseen.b[:k], unseen.names[:k]), rt)
+    return result
