@@ -114,6 +114,23 @@ class SNLinear(nn.Linear, _SpectralNorm):
         return F.linear(x, self.normalized_weight(), self.bias)
 
 
+@torch.no_grad()
+def settle_spectral_norms(module: nn.Module, iters: int = 10) -> None:
+    """Power-iterate every spectral norm's vectors on the current weights. Called after
+    initialisation: with the random starting vectors an eval-mode network (the EMA generator's
+    first grid, a fresh network's samples) divided its weights by a meaningless sigma and drew
+    NaN; training calls refine the vectors from here as before."""
+    for m in module.modules():
+        if isinstance(m, _SpectralNorm):
+            w = m.weight.float().flatten(1)
+            u, v = m.sn_u.float(), m.sn_v.float()
+            for _ in range(iters):
+                v = F.normalize(w.t() @ u, dim=0, eps=1e-12)
+                u = F.normalize(w @ v, dim=0, eps=1e-12)
+            m.sn_u.copy_(u)
+            m.sn_v.copy_(v)
+
+
 def _init_weights(m: nn.Module) -> None:
     if isinstance(m, (nn.Conv2d, nn.Linear)):
         nn.init.normal_(m.weight, 0.0, 0.02)
@@ -214,6 +231,7 @@ class LiteGenerator(nn.Module):
             setattr(self, f"sle{dst}", SkipLayerExcitation(ch[src], ch[dst]))
         self.torgb = SNConv2d(ch[img_resolution], img_channels, 3, 1, 1, bias=True)
         self.apply(_init_weights)
+        settle_spectral_norms(self)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, noise_mode: str = "const", **_: object) -> torch.Tensor:
@@ -339,6 +357,7 @@ class LiteDiscriminator(nn.Module):
         if c_dim > 0:  # projection discriminator: every patch logit += <embed(c), pooled 8x8 features>
             self.embed = nn.Linear(c_dim, ch[8], bias=False)
         self.apply(_init_weights)
+        settle_spectral_norms(self)
 
     def score(self, img: torch.Tensor, c: torch.Tensor | None = None, *, reconstruct: bool = False,
               part: int | None = None) -> LiteScores:
