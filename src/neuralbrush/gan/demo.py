@@ -35,7 +35,7 @@ def _train(dataset: str, outdir: Path, *, arch: str, minutes: float, tick: float
 
     opts = TrainOptions(data=dataset, outdir=str(outdir), arch=arch, cfg="small", res=32, minutes=minutes,
                         tick=tick, snap=snap, grid="8x4", metric_images=192, device="auto", precision="auto",
-                        batch=None if arch == "stylegan2" else 32)  # stylegan2: the preset's (8)
+                        batch=None if arch == "stylegan2" else 32)  # stylegan2: the preset's (16)
     return train(opts)
 
 
@@ -93,7 +93,7 @@ def bundled_caption(name: str) -> str:
     if sc.get("swd") is not None:
         bits.append(f"SWD {sc['swd']:.0f} (real blooms against each other: {sc.get('swd_floor', '?')})")
     if rec.get("commands"):
-        bits.append(f"made by `{rec['commands'][0]}`")
+        bits.append(f"made by `{rec['commands'][-1]}`")
     return "; ".join(bits) + "."
 
 

@@ -65,10 +65,11 @@ PRESETS: dict[str, Preset] = {
     "paper1024": Preset(ref_gpus=8, kimg=25000, mb=32, mbstd=4, fmaps=1, lrate=0.002, gamma=2, ema=10, ramp=None, map=8),
     "cifar": Preset(ref_gpus=2, kimg=100000, mb=64, mbstd=32, fmaps=1, lrate=0.0025, gamma=0.01, ema=500, ramp=0.05, map=2),
     # CPU-sized: narrow (channels min(1024 // res, 128): 128 up to 8 px, 64 at 16 px, 32 at 32 px, 16 at
-    # 64 px), shallow mapping, gentle R1, short EMA with ramp. Batch 8 and lr 0.005 since issue 14's
-    # sweep (docs/benchmarks/gan-first-hour-sweep.md: SWD 111 vs 137 for batch 16 / lr 0.0025 after 5
-    # CPU-minutes at 64 px; wider channels or no R1 did not buy quality per CPU minute).
-    "small": Preset(ref_gpus=1, kimg=1000, mb=8, mbstd=4, fmaps=1 / 32, lrate=0.005, gamma=0.05, ema=5.0,
+    # 64 px), shallow mapping, batch 16, gentle R1, short EMA with ramp. Issue 14's sweep
+    # (docs/gan-training.md, "The first hour on a CPU") found batch 8 + lr 0.005 best after 5
+    # CPU-minutes, but it did not hold: at 10 and 30 CPU-minutes it was worse than these values
+    # (SWD 147 / 105 against 100 / 94), so they stay.
+    "small": Preset(ref_gpus=1, kimg=1000, mb=16, mbstd=4, fmaps=1 / 32, lrate=0.0025, gamma=0.05, ema=5.0,
                     ramp=0.05, map=2, cmax=128, cbase=1024),
 }
 

@@ -74,7 +74,7 @@ def _bundled_words() -> str:
     from ..weights import store
 
     rec = store.bundled_record(BUNDLED)
-    cmd = (rec.get("commands") or [""])[0]
+    cmd = (rec.get("commands") or [""])[-1]
     return f"Bundled model {BUNDLED}, trained by this project" + (f" with `{cmd}`" if cmd else "")
 
 

@@ -79,8 +79,16 @@ def model_picker(ws, prefix: str):
     return box, refresh
 
 
+def bundled_models(names: tuple[str, ...]) -> list[str]:
+    """The demo models bundled with neuralbrush (weights-store names), after the workspace's runs."""
+    from ...weights import store
+
+    return [n for n in names if store.find(n)]
+
+
 def model_choices(ws) -> list[str]:
-    """Run folders of the workspace that hold a GAN snapshot (newest first), workspace-relative."""
+    """Run folders of the workspace that hold a GAN snapshot (newest first), workspace-relative, then the
+    bundled demo GANs."""
     from ...gan.loading import gan_source
 
     out = []
@@ -92,7 +100,7 @@ def model_choices(ws) -> list[str]:
         except (NeuralbrushError, OSError):
             continue
         out.append(ws.relative(run))
-    return out
+    return out + bundled_models(("blooms64-stylegan2", "blooms64-lite"))
 
 
 def model_argument(ws, text: str) -> tuple[str, str]:

@@ -16,8 +16,9 @@ from .paint import IMAGE_TYPES, VIDEO_TYPES, job_view, pick_image, unique_path, 
 
 
 def model_choices(ws) -> list[str]:
-    """Workspace runs holding a pix2pix snapshot, newest first (workspace-relative)."""
+    """Workspace runs holding a pix2pix snapshot, newest first (workspace-relative), then the bundled model."""
     from ...pix2pix.apply import pix2pix_source
+    from .explore import bundled_models
 
     runs = sorted((p for p in ws.runs.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True) \
         if ws.runs.is_dir() else []
@@ -28,7 +29,7 @@ def model_choices(ws) -> list[str]:
         except (NeuralbrushError, OSError):
             continue
         out.append(ws.relative(run))
-    return out
+    return out + bundled_models(("blooms64-pix2pix-edges",))
 
 
 def model_argument(ctx, text: str | None) -> tuple[str, str]:
