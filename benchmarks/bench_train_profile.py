@@ -39,8 +39,8 @@ def headline(result: dict) -> tuple[float | None, str]:
     before, after = rows.get(("fp32", False)), rows.get(("bf16", True))
     if not before or not after:
         return None, "incomplete"
-    share = after["parts"]
-    outside = 1 - (share["Gmain"] + share["Greg"] + share["Dmain"] + share["Dreg"]) / after["ms_per_step"]
+    share = after["parts"]  # one round's parts (the round nearest the median), so share of their own sum
+    outside = 1 - (share["Gmain"] + share["Greg"] + share["Dmain"] + share["Dreg"]) / sum(share.values())
     return (before["ms_per_step"] / after["ms_per_step"],
             f"small@64 batch {result['batch']} minibatch: fp32 plain {before['ms_per_step']:.0f} ms -> bf16 lean "
             f"{after['ms_per_step']:.0f} ms; {outside * 100:.0f} % of the lean bf16 step is outside the G/D phases")
