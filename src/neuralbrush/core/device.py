@@ -145,6 +145,11 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     return Runtime(device=dev, precision=prec, channels_last=channels_last)
 
 
+def fused_optimizer_kwargs(device: torch.device) -> dict:
+    """``{"fused": True}`` where torch has fused Adam kernels (CPU, CUDA), else ``{}`` (the foreach path)."""
+    return {"fused": True} if device.type in ("cpu", "cuda") else {}
+
+
 def distributed_backend(device: torch.device) -> str:
     """The torch.distributed backend for a device: nccl on CUDA, gloo elsewhere."""
     return "nccl" if device.type == "cuda" else "gloo"

@@ -111,7 +111,7 @@ class _Loop:
 
     def __init__(self, opts: TrainOptions, *, progress: ProgressFn | None, continue_dir: Path | None = None,
                  overrides: dict | None = None, lean: bool | None = None) -> None:
-        from ..core.device import resolve_runtime, seed_everything
+        from ..core.device import fused_optimizer_kwargs, resolve_runtime, seed_everything
         from ..datasets.reader import ImageDataset
 
         self.lean = self.LEAN if lean is None else bool(lean)
@@ -143,7 +143,7 @@ class _Loop:
         if self.pipe is not None:
             self.pipe = self.pipe.to(self.runtime.device)
         self.ada = AdaController(target=opts.target, ada_kimg=cfg.ada_kimg) if opts.aug == "ada" else None
-        fused = {"fused": True} if self.lean and self.runtime.device.type in ("cpu", "cuda") else {}
+        fused = fused_optimizer_kwargs(self.runtime.device) if self.lean else {}
         self.opt_G = torch.optim.Adam(self.G.parameters(), **lazy_optimizer_kwargs(cfg.G_opt, cfg.G_reg_interval), **fused)
         self.opt_D = torch.optim.Adam(self.D.parameters(), **lazy_optimizer_kwargs(cfg.D_opt, cfg.D_reg_interval), **fused)
         self._ema_pairs = ([p for p in self.G_ema.parameters()], [p for p in self.G.parameters()],
