@@ -64,7 +64,7 @@ def run_demo(out: Path, *, full: bool, context: dict) -> list[dict]:
     fakes = sorted(run_dir.glob("fakes[0-9]*.png"))
     if fakes:
         items.append({"title": "StyleGAN2-ADA samples (fixed seeds)", "path": rel(fakes[-1]),
-                      "caption": f"G_ema after {minutes:g} minutes on the CPU.{_swd_caption(run_dir)}"})
+                      "caption": f"G_ema after {minutes:g} minute{'s' if minutes != 1 else ''} on the CPU.{_swd_caption(run_dir)}"})
     if (run_dir / "progress.gif").exists():
         items.append({"title": "How the generator learned", "path": rel(run_dir / "progress.gif"),
                       "caption": "The same seeds at every snapshot, from random initialisation on."})
