@@ -68,7 +68,7 @@ PRESETS: dict[str, Preset] = {
     # 64 px), shallow mapping, batch 16, gentle R1, short EMA with ramp. Issue 14's sweep
     # (docs/gan-training.md, "The first hour on a CPU") found batch 8 + lr 0.005 best after 5
     # CPU-minutes, but it did not hold: at 10 and 30 CPU-minutes it was worse than these values
-    # (SWD 147 / 105 against 100 / 94), so they stay.
+    # (seed 0: SWD 147 / 105 against 100 / 94), so they stay.
     "small": Preset(ref_gpus=1, kimg=1000, mb=16, mbstd=4, fmaps=1 / 32, lrate=0.0025, gamma=0.05, ema=5.0,
                     ramp=0.05, map=2, cmax=128, cbase=1024),
 }
