@@ -44,6 +44,14 @@ def wait_text(page, elem_id: str, text: str, timeout: float = 60_000) -> str:
     return page.locator(f"#{elem_id}").inner_text()
 
 
+def wait_value(page, selector: str, text: str, timeout: float = 60_000) -> str:
+    """The value of a textbox once it contains ``text`` (the command box updates in its own event,
+    which may land after the preview image on a loaded machine)."""
+    page.wait_for_function("([sel, t]) => (document.querySelector(sel)?.value || '').includes(t)",
+                           arg=[selector, text], timeout=timeout)
+    return page.locator(selector).input_value()
+
+
 def gallery_count(page, elem_id: str) -> int:
     return page.locator(f"#{elem_id} img").count()
 
@@ -168,7 +176,7 @@ def test_whole_flow_from_an_empty_workspace(studio_server, page, ui, screenshot,
     preview = wait_src_change(page, "#fx-preview img", "")
     fill(page, "fx-colors", 4)
     wait_src_change(page, "#fx-preview img", preview)
-    assert "--colors 4" in page.locator("#fx-command textarea").input_value()
+    assert "--colors 4" in wait_value(page, "#fx-command textarea", "--colors 4")
     screenshot(page, "paint")
     page.locator("#paint-run").scroll_into_view_if_needed()
     screenshot(page, "paint-view", full_page=False)  # the README's gallery row
