@@ -38,6 +38,20 @@ def _init_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
+
+def z_space_input(z: torch.Tensor, c: torch.Tensor | None, *, z_dim: int, c_dim: int,
+                  truncation_psi: float = 1) -> torch.Tensor:
+    """What a z-space generator (DCGAN, lite) reads: z checked, truncated in z (``z * psi``), with
+    the labels appended for a conditional network."""
+    assert_shape(z, [None, z_dim], "z")
+    x = z * truncation_psi if truncation_psi != 1 else z
+    if c_dim > 0:
+        if c is None:
+            raise ValueError(f"c must have shape [N, {c_dim}] (conditional network)")
+        assert_shape(c, [z.shape[0], c_dim], "c (conditional network)")
+        x = torch.cat([x, c.to(x.dtype)], dim=1)
+    return x
+
 class DCGANGenerator(nn.Module):
     """``G(z [N, z_dim], c [N, c_dim]) -> img [N, C, R, R]`` in [-1, 1]."""
 
@@ -70,13 +84,7 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, noise_mode: str = "random", **_: object) -> torch.Tensor:
-        assert_shape(z, [None, self.z_dim], "z")
-        x = z * truncation_psi if truncation_psi != 1 else z
-        if self.c_dim > 0:
-            if c is None:
-                raise ValueError(f"c must have shape [N, {self.c_dim}] (conditional network)")
-            assert_shape(c, [z.shape[0], self.c_dim], "c (conditional network)")
-            x = torch.cat([x, c.to(x.dtype)], dim=1)
+        x = z_space_input(z, c, z_dim=self.z_dim, c_dim=self.c_dim, truncation_psi=truncation_psi)
         img = self.main(x[:, :, None, None]).float()
         assert_shape(img, [z.shape[0], self.img_channels, self.img_resolution, self.img_resolution], "DCGAN output")
         return img

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.shapes import assert_shape
+from .dcgan import z_space_input
 
 MIN_RES, MAX_RES = 32, 1024
 # FastGAN's channel multipliers per resolution (times ngf or ndf).
@@ -236,15 +237,9 @@ class LiteGenerator(nn.Module):
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, noise_mode: str = "const", **_: object) -> torch.Tensor:
         """``noise_mode`` const (the default: repeatable pictures), random (training) or none."""
-        assert_shape(z, [None, self.z_dim], "z")
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, not {noise_mode!r}")
-        x = z * truncation_psi if truncation_psi != 1 else z
-        if self.c_dim > 0:
-            if c is None:
-                raise ValueError(f"c must have shape [N, {self.c_dim}] (conditional network)")
-            assert_shape(c, [z.shape[0], self.c_dim], "c (conditional network)")
-            x = torch.cat([x, c.to(x.dtype)], dim=1)
+        x = z_space_input(z, c, z_dim=self.z_dim, c_dim=self.c_dim, truncation_psi=truncation_psi)
         x = self.init(x).view(z.shape[0], -1, 4, 4)
         feats = {4: F.glu(self.init_bn(x), dim=1)}
         for r in self.resolutions:
