@@ -43,3 +43,31 @@ def test_every_command_help_runs(capsys):
         if path:
             assert run(list(path) + ["--help"]) == 0, path
     capsys.readouterr()
+
+
+def test_command_index_is_current():
+    """commands.json (what --help lists and which module each command needs) matches the modules;
+    if this fails, run `python -m neuralbrush.cli.index`."""
+    from neuralbrush.cli import index
+
+    assert index.load() == index.compute()
+
+
+def test_help_imports_no_command_module_and_quantize_no_numpy():
+    """`neuralbrush --help` lists every command from the index; `quantize --help` imports the effects
+    command module but neither numpy nor torch (issue 15: start-up)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, contextlib, io\n"
+             "from neuralbrush.cli.main import run\n"
+             "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+             "    code = run(sys.argv[1:])\n"
+             "mods = [m for m in ('numpy', 'torch', 'PIL', 'neuralbrush.cli.effects', 'neuralbrush.cli.train') "
+             "if m in sys.modules]\n"
+             "print(code, ','.join(mods), 'quantize' in out.getvalue())\n")
+    top = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True, text=True, check=True)
+    assert top.stdout.split() == ["0", "True"]  # nothing heavy, and the listing names quantize
+    sub = subprocess.run([sys.executable, "-c", probe, "quantize", "--help"], capture_output=True, text=True,
+                         check=True)
+    assert sub.stdout.split() == ["0", "neuralbrush.cli.effects", "True"]

@@ -12,9 +12,7 @@ from typing import Optional
 import typer
 
 from ..core.options import cli_from
-from ..effects.enhance import EnhanceOptions
-from ..effects.quantize import QuantizeOptions
-from ..effects.superpixels import SuperpixelOptions
+from ..effects.options import EnhanceOptions, QuantizeOptions, SuperpixelOptions
 
 _INPUT_HELP = "An image, a folder of images (a folder is written), or a video (.mp4, .gif: a video is written)."
 _OUTPUT_HELP = ("Output image (.png), folder, or video (.mp4/.gif); by default beside the input, named "

@@ -29,19 +29,9 @@ COMMAND_MODULES = (
     "weights",
 )
 
-app = typer.Typer(
-    name="neuralbrush",
-    help="An AI art studio: datasets, GAN training, latent art, style transfer and effects.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
 _state = {"debug": False}
 
 
-@app.callback()
 def _main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="Hide progress bars and status lines.")) -> None:
     """neuralbrush: turn a folder of your images into a generative model, then into art."""
@@ -52,8 +42,51 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show full traceback
         os.environ["NEURALBRUSH_QUIET"] = "1"
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"{__package__}.{_name}").register(app)
+def new_app() -> typer.Typer:
+    """The top-level app with its options and no commands yet."""
+    app = typer.Typer(
+        name="neuralbrush",
+        help="An AI art studio: datasets, GAN training, latent art, style transfer and effects.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(_main)
+    return app
+
+
+def build_app(modules: tuple[str, ...] = COMMAND_MODULES) -> typer.Typer:
+    """The app with the commands of ``modules`` (default: every command)."""
+    app = new_app()
+    for name in modules:
+        importlib.import_module(f"{__package__}.{name}").register(app)
+    return app
+
+
+def __getattr__(name: str):
+    """``main.app``: the app with every command (built on first use; ``run`` imports only what it needs)."""
+    if name == "app":
+        globals()["app"] = build_app()
+        return globals()["app"]
+    raise AttributeError(name)
+
+
+def _command_for(args: list[str]):
+    """The click command for ``args``: the named command's module only, or (no command, top-level
+    ``--help``, an unknown name) every command listed from the index without importing any."""
+    from . import index
+
+    entries = index.load()
+    first = next((a for a in args if not a.startswith("-")), None)
+    modules = tuple(dict.fromkeys(e["module"] for e in entries if e["name"] == first))
+    command = typer.main.get_command(build_app(modules))
+    if not modules:
+        from typer.core import TyperCommand
+
+        for e in entries:
+            command.add_command(TyperCommand(e["name"], help=e["help"], hidden=e["hidden"]))
+    return command
 
 
 def _finite_floats(cmd) -> None:
@@ -107,7 +140,7 @@ def run(argv: list[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    command = typer.main.get_command(app)
+    command = _command_for(args)
     _finite_floats(command)
     from ..core.outputs import forget_claims, remove_empty_claims
 

@@ -16,20 +16,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import UsageError
+from .options import SPACES, _check_space  # noqa: F401 (public here too)
 
-SPACES = ("rgb", "lab")
 _CHUNK = 1 << 12  # pixels per nearest-colour chunk: small chunks keep the (n, k) distances in cache
 _LUT_MIN_PIXELS = 1 << 18  # from this many pixels on, match distinct colours once (16 MB lookup table)
 
 
 # ----------------------------------------------------------------------------- colour spaces
-
-def _check_space(space: str) -> str:
-    s = str(space).lower()
-    if s not in SPACES:
-        raise UsageError(f"unknown colour space {space!r}; use rgb or lab")
-    return s
-
 
 def to_space(rgb: np.ndarray, space: str) -> np.ndarray:
     """uint8 RGB (..., 3) -> float32 coordinates in ``space`` (RGB 0..255 or L*a*b*)."""

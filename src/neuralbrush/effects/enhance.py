@@ -7,45 +7,11 @@ CLAHE equalises only L of L*a*b* (OpenCV), so colours stay put.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.errors import UsageError
-from ..core.options import option
+from .options import EnhanceOptions  # noqa: F401 (public here too)
 from .quantize import merge_alpha, split_alpha
-
-
-@dataclass
-class EnhanceOptions:
-    """Everything ``enhance`` can be told; the CLI is built from these defaults (all no-ops)."""
-
-    auto_contrast: bool = option(False, "Stretch luminance so the darkest/brightest --cutoff percent clip.")
-    cutoff: float = option(0.5, "Percent clipped at each end by --auto-contrast.", min=0.0, max=49.9)
-    gamma: float = option(1.0, "Gamma on 0..1 values (out = in ** gamma): below 1 brightens midtones.", min=0.01)
-    saturation: float = option(1.0, "Colourfulness: 0 gray, 1 unchanged, 1.2 a little richer.", min=0.0)
-    clahe: bool = option(False, "Local contrast (CLAHE) on the lightness channel.")
-    clahe_clip: float = option(2.0, "CLAHE clip limit.", min=0.01)
-    clahe_tiles: int = option(8, "CLAHE tiles per side.", min=1)
-    sharpen: bool = option(False, "Unsharp mask.")
-    sharpen_amount: float = option(1.0, "How much of the detail (image minus blur) is added back.", min=0.0)
-    sharpen_radius: float = option(1.5, "Blur sigma in pixels for the unsharp mask.", min=0.01)
-
-    def validate(self) -> "EnhanceOptions":
-        if not 0 <= float(self.cutoff) < 50:
-            raise UsageError(f"--cutoff must be between 0 and 50 percent, got {self.cutoff}")
-        if float(self.gamma) <= 0:
-            raise UsageError(f"--gamma must be positive, got {self.gamma}")
-        if float(self.saturation) < 0:
-            raise UsageError(f"--saturation must not be negative, got {self.saturation}")
-        if float(self.clahe_clip) <= 0 or int(self.clahe_tiles) < 1:
-            raise UsageError("--clahe-clip must be positive and --clahe-tiles at least 1")
-        if float(self.sharpen_radius) <= 0 or float(self.sharpen_amount) < 0:
-            raise UsageError("--sharpen-radius must be positive and --sharpen-amount not negative")
-        return self
-
-    def is_noop(self) -> bool:
-        return not (self.auto_contrast or self.clahe or self.sharpen or self.gamma != 1.0 or self.saturation != 1.0)
 
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)

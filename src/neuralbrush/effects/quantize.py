@@ -16,16 +16,14 @@ are processed in one numpy step. Colour spaces, mapping and dithering live in :m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from ..core.errors import UsageError
-from ..core.options import option
+from .options import DITHERS, QuantizeOptions  # noqa: F401 (public here too)
 from .colormap import (SPACES, _check_space, _nearest, _nearest_dist, _pack, _unpack,  # noqa: F401 (public here too)
                        floyd_steinberg, from_space, map_to_palette, ordered_dither, to_space, unique_colors)
 
-DITHERS = ("none", "floyd", "ordered")
 _MAX_FIT_POINTS = 8192  # beyond this many distinct colours, k-means runs on fine colour-cube cells
 
 
@@ -137,31 +135,6 @@ def _distinct_palette(palette: np.ndarray, colors: np.ndarray, counts: np.ndarra
 
 
 # ----------------------------------------------------------------------------- the effect
-
-@dataclass
-class QuantizeOptions:
-    """Everything ``quantize`` can be told; the CLI is built from these defaults."""
-
-    colors: int = option(8, "Palette size k (k-means colours); the output has exactly k colours when the image "
-                            "has at least k and --dither is none.", min=1, max=256, flag=("--colors", "-k"))
-    space: Literal["rgb", "lab"] = option("rgb", "Colour distances in rgb or lab (perceptual).")
-    dither: Literal["none", "floyd", "ordered"] = option(
-        "none", "none, floyd (Floyd-Steinberg error diffusion) or ordered (8x8 Bayer).")
-    palette: str | None = option(None, "Fixed palette instead of k-means: a file (hex lines, JSON, or an image to "
-                                       "take colours from) or a list like '#112233,#ffcc00,navy'.")
-    seed: int = option(0, "Seed for the pixel sample and k-means initialisation.", min=0)
-    sample: int = option(100_000, "Pixels the palette is fitted on (0 = all).", min=0)
-
-    def validate(self) -> "QuantizeOptions":
-        if not 1 <= int(self.colors) <= 256:
-            raise UsageError(f"--colors must be between 1 and 256, got {self.colors}")
-        _check_space(self.space)
-        if self.dither not in DITHERS:
-            raise UsageError(f"unknown dither {self.dither!r}; use none, floyd or ordered")
-        if self.sample is not None and int(self.sample) < 0:
-            raise UsageError("--sample must be 0 (all pixels) or positive")
-        return self
-
 
 @dataclass
 class QuantizeResult:

@@ -18,40 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core import checks
-from ..core.errors import UsageError
-from ..core.options import option
+from .options import MAX_OUTLINE_WIDTH, MAX_SEGMENTS, SuperpixelOptions  # noqa: F401 (public here too)
 from .quantize import merge_alpha, split_alpha
 
 SLIC_MAX_PIXELS = 4_000_000  # SLIC runs on at most this many pixels (a working size beyond it)
-MAX_SEGMENTS = 100_000  # --segments
-MAX_OUTLINE_WIDTH = 256  # --outline-width, in pixels
 _CHUNK_PIXELS = 1 << 22  # pixels per pass of the mean/fill loops: bounded temporaries on huge photos
-
-
-@dataclass
-class SuperpixelOptions:
-    """Everything ``superpixels`` can be told; the CLI is built from these defaults."""
-
-    segments: int = option(400, "About how many regions SLIC makes.", min=1, flag=("--segments", "-n"))
-    compactness: float = option(10.0, "Higher: squarer, more regular regions; lower: regions hug edges.", min=0.001)
-    outline: str | None = option(None, "Draw region borders in this colour (#hex, r,g,b or a name): stained glass.")
-    outline_width: int = option(1, "Border width in pixels.", min=1)
-    sigma: float = option(0.0, "Gaussian smoothing before segmenting (skimage's default is none).", min=0.0)
-
-    def validate(self) -> "SuperpixelOptions":
-        from ..core.imageio import parse_color
-
-        checks.whole("--segments", self.segments, lo=1, hi=MAX_SEGMENTS)
-        checks.number("--compactness", self.compactness, lo=0, lo_open=True, hi=1e6)
-        if self.outline is not None:
-            try:
-                parse_color(checks.text("--outline", self.outline))
-            except UsageError as e:
-                raise UsageError(f"--outline: {e}") from None
-        checks.whole("--outline-width", self.outline_width, lo=1, hi=MAX_OUTLINE_WIDTH)
-        checks.number("--sigma", self.sigma, lo=0, hi=1000)
-        return self
 
 
 @dataclass
