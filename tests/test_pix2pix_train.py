@@ -85,6 +85,29 @@ def test_snapshot_file_starts_a_new_run_from_its_weights(blooms_dir, tmp_path):
     assert f"starting from the weights of {first.snapshot.name}" in (second.run_dir / "log.txt").read_text()
 
 
+def test_generator_only_file_starts_a_new_run_with_a_fresh_discriminator(blooms_dir, tmp_path):
+    """A weights-store export holds G only (the bundled demo model): --resume starts a new run from that
+    G, in float32, with a fresh D of the run's --ndf (fine-tuning with other losses, e.g. lambda_L1)."""
+    from neuralbrush.core.checkpoint import save_checkpoint
+
+    first = train(TrainOptions(data=str(blooms_dir), input="edges", epochs=1, epochs_decay=0,
+                               outdir=str(tmp_path), **TINY))
+    tensors, meta = load_checkpoint(first.snapshot)
+    g_only = tmp_path / "g-only.safetensors"
+    keep = ("format", "version", "generator", "input", "clusters", "size", "step", "elapsed_s", "sampler")
+    save_checkpoint(g_only, {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()
+                             if k.startswith("G.")},
+                    {k: meta[k] for k in keep})
+    second = train(TrainOptions(data=str(blooms_dir), input="edges", epochs=0, epochs_decay=0, resume=str(g_only),
+                                outdir=str(tmp_path), **dict(TINY, ndf=4)))
+    b, meta2 = load_checkpoint(second.snapshot)
+    assert second.step == 0 and meta2["discriminator"]["ndf"] == 4
+    for k, v in unprefixed(tensors, "G").items():
+        expect = v.half().float() if v.is_floating_point() else v
+        assert b[f"G.{k}"].dtype == v.dtype and torch.equal(b[f"G.{k}"], expect), k
+    assert "starting from the generator of g-only.safetensors" in (second.run_dir / "log.txt").read_text()
+
+
 def test_paired_dataset_and_same_augmentation_on_both_sides(tmp_path, blooms_dir):
     from neuralbrush.datasets.pairs import PairsOptions, build_pairs
 

@@ -131,14 +131,18 @@ def read_resume(source: ResumeSource, opts: TrainOptions) -> ResumeState:
     label = str(source.path)
     tensors, meta = read_snapshot(source.path)
     gcfg = generator_config_from(meta.get("generator"), label)
-    dcfg = discriminator_config_from(meta.get("discriminator"), label)
+    # a generator-only file (a weights-store export such as the bundled demo model) starts a new run
+    # with a fresh discriminator, like a published junyanz generator
+    g_only = "discriminator" not in meta and not unprefixed(tensors, "D") and source.kind == "checkpoint"
+    dcfg = None if g_only else discriminator_config_from(meta.get("discriminator"), label)
     for key, kind in (("step", int), ("elapsed_s", (int, float)), ("sampler", dict)):
         meta_entry(meta, key, kind, label)
     if meta["step"] < 0:
         raise CheckpointError(f"{label} has a negative step count in its metadata; it is damaged")
     with torch.device("meta"):  # names and shapes only: nothing is allocated
         check_state(build_generator(gcfg), unprefixed(tensors, "G"), label, "generator")
-        check_state(build_discriminator(dcfg), unprefixed(tensors, "D"), label, "discriminator")
+        if dcfg is not None:
+            check_state(build_discriminator(dcfg), unprefixed(tensors, "D"), label, "discriminator")
     if opts.size % (2 ** gcfg.depth):
         raise UsageError(f"the checkpoint's {gcfg.arch} needs a size divisible by {2 ** gcfg.depth}, got {opts.size}")
     return ResumeState(source, gcfg, dcfg, tensors, meta)

@@ -226,6 +226,16 @@ class _Session:
             dcfg = PatchConfig(6, opts.ndf, opts.n_layers, gcfg.norm)
             D_plain = init_weights(build_discriminator(dcfg), generator=init_gen)  # only G is published
             self.finetune_note = f"fine-tuning from {source.path.name} ({gcfg.arch}, {gcfg.norm} norm); D starts fresh"
+        if tensors and resumed.dcfg is None:  # a generator-only file: D starts fresh at the run's --ndf
+            gcfg = resumed.gcfg
+            G_plain = build_generator(gcfg)
+            G_plain.load_state_dict(unprefixed(tensors, "G"))  # float16 exports are copied into float32
+            dcfg = PatchConfig(gcfg.in_channels + gcfg.out_channels, opts.ndf, opts.n_layers, gcfg.norm)
+            D_plain = init_weights(build_discriminator(dcfg), generator=init_gen)
+            self.finetune_note = (f"starting from the generator of {source.path.name} (step {int(meta['step'])} of "
+                                  f"its run; {gcfg.arch}, {gcfg.norm} norm); D, step, optimisers and schedule start "
+                                  "afresh")
+            tensors = {}
         if tensors:
             G_plain.load_state_dict(unprefixed(tensors, "G"))
             D_plain.load_state_dict(unprefixed(tensors, "D"))
