@@ -3,10 +3,15 @@
 Measures the real networks (unet_128 at 128 px, unet_256 at 256 px, ngf 64, PatchGAN 70x70,
 batch 1 as in the paper): a training iteration is ``train_step`` (G forward, D on real and
 fake pairs, G through D plus L1, both Adam steps); apply is the generator alone in eval mode
-on one frame. Variants run interleaved (fp32, bf16, fp32, bf16, ...) so machine noise hits
-both alike; the table reports medians and the bf16/fp32 speed ratio.
+on one frame. Variants run interleaved (one repetition of each in turn) so machine noise hits
+all alike; the table reports medians and each variant's speed-up over ``fp32 foreach``:
 
-    python benchmarks/bench_pix2pix.py [--reps 3] [--threads N] [--sizes 128,256]
+* ``fp32 foreach``: fp32 eager with the foreach Adam the trainer used before issue 15;
+* ``fp32``: fp32 eager with fused Adam (the trainer now);
+* ``bf16``: bf16 autocast + channels_last, fused Adam (the default on CPUs with bf16);
+* ``bf16 compiled`` (``--compile``): the same with G and D through ``torch.compile``.
+
+    python benchmarks/bench_pix2pix.py [--reps 3] [--threads N] [--sizes 128,256] [--compile]
 
 Writes docs/benchmarks/pix2pix.md and .json.
 """
@@ -31,15 +36,27 @@ ROOT = Path(__file__).resolve().parents[1]
 GMAC_256 = 6.05  # U-Net-256 forward at 256x256 (REFERENCE.md)
 
 
-def _setup(size: int, rt: Runtime):
+VARIANTS = {  # name: (precision, fused Adam, compiled)
+    "fp32 foreach": ("fp32", False, False),
+    "fp32": ("fp32", True, False),
+    "bf16": ("bf16", True, False),
+    "bf16 compiled": ("bf16", True, True),
+}
+BASE = "fp32 foreach"
+
+
+def _setup(size: int, rt: Runtime, fused: bool = True, compiled: bool = False):
     arch = "unet_256" if size >= 256 else "unet_128"
     g = torch.Generator().manual_seed(0)
     G = rt.module(init_weights(UNetGenerator(arch), generator=g)).train()
     D = rt.module(init_weights(PatchDiscriminator(6), generator=g)).train()
-    opt_G = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    kw = {"fused": True} if fused else {"foreach": True}
+    opt_G = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), **kw)
+    opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), **kw)
     a = rt.tensor(torch.rand(1, 3, size, size, generator=g) * 2 - 1)
     b = rt.tensor(torch.rand(1, 3, size, size, generator=g) * 2 - 1)
+    if compiled:
+        G, D = torch.compile(G), torch.compile(D)
     return G, D, opt_G, opt_D, a, b
 
 
@@ -66,31 +83,34 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions per variant (after one warm-up)")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     ap.add_argument("--sizes", default="128,256", help="comma-separated sizes")
+    ap.add_argument("--compile", action="store_true", help="add the torch.compile variant (minutes of compiling)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "pix2pix"), help="output path without suffix")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     sizes = [int(s) for s in args.sizes.split(",")]
-    variants = {"fp32": resolve_runtime("cpu", "fp32"), "bf16": resolve_runtime("cpu", "bf16")}
+    names = [n for n in VARIANTS if args.compile or not VARIANTS[n][2]]
+    runtimes = {n: resolve_runtime("cpu", VARIANTS[n][0]) for n in names}
     load_before = os.getloadavg()
     results = []
     for size in sizes:
-        states = {name: _setup(size, rt) for name, rt in variants.items()}
+        states = {n: _setup(size, runtimes[n], VARIANTS[n][1], VARIANTS[n][2]) for n in names}
         for what, fn in (("train step", time_train_step), ("apply", time_apply)):
-            times: dict[str, list[float]] = {name: [] for name in variants}
-            for name, rt in variants.items():  # warm-up
-                fn(size, rt, states[name])
+            times: dict[str, list[float]] = {n: [] for n in names}
+            warm = {}
+            for n in names:  # warm-up (the compiled variant compiles here)
+                t = time.perf_counter()
+                fn(size, runtimes[n], states[n])
+                warm[n] = time.perf_counter() - t
             for _ in range(args.reps):
-                for name, rt in variants.items():
-                    times[name].append(fn(size, rt, states[name]))
-            row = {"size": size, "what": what}
-            for name in variants:
-                row[f"{name}_s"] = statistics.median(times[name])
-                row[f"{name}_all"] = times[name]
-            row["bf16_speedup"] = row["fp32_s"] / row["bf16_s"]
+                for n in names:
+                    times[n].append(fn(size, runtimes[n], states[n]))
+            row = {"size": size, "what": what, "warmup_s": warm,
+                   "median_s": {n: statistics.median(times[n]) for n in names}, "all_s": times}
+            row["speedup"] = {n: row["median_s"][BASE] / row["median_s"][n] for n in names}
             results.append(row)
-            print(f"{size:4d}px {what:10s}  fp32 {row['fp32_s']:7.3f} s  bf16 {row['bf16_s']:7.3f} s  "
-                  f"bf16 speed-up x{row['bf16_speedup']:.2f}", flush=True)
+            print(f"{size:4d}px {what:10s}  " + "  ".join(f"{n} {row['median_s'][n]:.3f} s (x{row['speedup'][n]:.2f})"
+                                                        for n in names), flush=True)
         del states
     load_after = os.getloadavg()
     env = {"cpu": platform.processor() or platform.machine(), "amx": cpu_has_amx(), "torch": torch.__version__,
@@ -120,12 +140,13 @@ def main() -> None:
         "A training iteration is D on real and fake pairs, then G through D plus L1, and both Adam steps. "
         f"Apply is one generator forward in eval mode (U-Net-256: {GMAC_256} GMAC per 256x256 frame).",
         "",
-        "| size | what | fp32 (s) | bf16 (s) | bf16 speed-up | fp32 frames/s | bf16 frames/s |",
-        "|---|---|---|---|---|---|---|",
+        "| size | what | " + " | ".join(f"{n} (s)" for n in names) + " | " + " | ".join(
+            f"{n} speed-up" for n in names if n != BASE) + " |",
+        "|---|---|" + "---|" * (2 * len(names) - 1),
     ]
     for r in results:
-        fps = (f"{1 / r['fp32_s']:.2f} | {1 / r['bf16_s']:.2f}") if r["what"] == "apply" else "- | -"
-        lines.append(f"| {r['size']} | {r['what']} | {r['fp32_s']:.3f} | {r['bf16_s']:.3f} | x{r['bf16_speedup']:.2f} | {fps} |")
+        lines.append(f"| {r['size']} | {r['what']} | " + " | ".join(f"{r['median_s'][n]:.3f}" for n in names) + " | "
+                     + " | ".join(f"x{r['speedup'][n]:.2f}" for n in names if n != BASE) + " |")
     lines += ["", "Medians of the timed repetitions; every repetition is in the .json file beside this page.", ""]
     out.with_suffix(".md").write_text("\n".join(lines))
     print(f"wrote {out.with_suffix('.md')}")
@@ -137,11 +158,12 @@ RESULTS = "pix2pix.json"
 
 
 def headline(result: dict) -> tuple[float | None, str]:
-    """Apply speed at the largest size: bf16 over fp32 (the training step's ratio beside it)."""
+    """Training-step speed at the largest size: the default (bf16, fused Adam) over fp32 as before."""
     size = max(r["size"] for r in result["results"])
     rows = {r["what"]: r for r in result["results"] if r["size"] == size}
-    return (rows["apply"]["bf16_speedup"],
-            f"pix2pix apply at {size} px: bf16 vs fp32; train step x{rows['train step']['bf16_speedup']:.2f}")
+    return (rows["train step"]["speedup"]["bf16"],
+            f"pix2pix train step at {size} px: bf16 + fused Adam vs fp32 with foreach Adam; "
+            f"apply x{rows['apply']['speedup']['bf16']:.2f}")
 
 
 if __name__ == "__main__":
