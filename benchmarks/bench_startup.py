@@ -10,8 +10,10 @@ hits all of them alike:
 * ``neuralbrush superpixels --segments 400`` against a plain scikit-image script (SLIC + label2rgb
   'avg') that writes a PNG.
 
-Peak memory comes from ``/usr/bin/time -f %M`` when present. The table reports the best and the
-median time of each and the ratio of the plain script's median to ours (> 1: we are faster).
+Peak memory and CPU seconds (user + system, which a busy machine inflates far less than the
+wall clock) come from ``/usr/bin/time`` when present. The table reports the best and the median
+wall time of each, the median CPU time, and the ratio of the plain script's median to ours (> 1:
+we are faster).
 
     python benchmarks/bench_startup.py [--rounds 5] [--out docs/benchmarks/startup.md]
 """
@@ -55,22 +57,23 @@ Image.fromarray(out).save(sys.argv[2])
 """
 
 
-def _timed(cmd: list[str], cwd: Path) -> tuple[float, float | None]:
-    """Wall seconds and peak resident MB (None without /usr/bin/time)."""
+def _timed(cmd: list[str], cwd: Path) -> tuple[float, float | None, float | None]:
+    """Wall seconds, peak resident MB and CPU seconds (user + system; None without /usr/bin/time)."""
     timer = shutil.which("time") if os.path.exists("/usr/bin/time") else None
-    full = ["/usr/bin/time", "-f", "%M"] + cmd if timer else cmd
+    full = ["/usr/bin/time", "-f", "%M %U %S"] + cmd if timer else cmd
     t0 = time.perf_counter()
     p = subprocess.run(full, cwd=cwd, capture_output=True, text=True)
     dt = time.perf_counter() - t0
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {p.stderr[-400:]}")
-    mb = None
+    mb = cpu = None
     if timer:
         try:
-            mb = int(p.stderr.strip().splitlines()[-1]) / 1024
+            kb, user, system = p.stderr.strip().splitlines()[-1].split()
+            mb, cpu = int(kb) / 1024, float(user) + float(system)
         except ValueError:
-            mb = None
-    return dt, mb
+            mb = cpu = None
+    return dt, mb, cpu
 
 
 def main() -> None:
@@ -101,13 +104,16 @@ def main() -> None:
         }
         times: dict[str, list[float]] = {k: [] for k in contenders}
         mem: dict[str, list[float]] = {k: [] for k in contenders}
+        cpus: dict[str, list[float]] = {k: [] for k in contenders}
         for _ in range(args.rounds):
             for name, cmd in contenders.items():
-                dt, mb = _timed(cmd, work)
+                dt, mb, cpu = _timed(cmd, work)
                 times[name].append(dt)
                 if mb is not None:
                     mem[name].append(mb)
+                    cpus[name].append(cpu)
     rows = [{"variant": k, "best_s": min(v), "median_s": statistics.median(v),
+             "cpu_s": statistics.median(cpus[k]) if cpus[k] else None,
              "peak_mb": max(mem[k]) if mem[k] else None} for k, v in times.items()]
     med = {r["variant"]: r["median_s"] for r in rows}
     result = {
@@ -122,10 +128,11 @@ def main() -> None:
     lines = ["# Start-up and whole-process cost (image-only commands)", "",
              f"{args.rounds} interleaved rounds, fresh processes, 1 MP photo; load average before: "
              f"{result['meta']['load_before']:.1f} on {result['meta']['cores']} cores.", "",
-             "| process | best s | median s | peak MB |", "|---|---|---|---|"]
+             "| process | best s | median s | median CPU s | peak MB |", "|---|---|---|---|---|"]
     for r in rows:
         peak = f"{r['peak_mb']:.0f}" if r["peak_mb"] is not None else "-"
-        lines.append(f"| {r['variant']} | {r['best_s']:.2f} | {r['median_s']:.2f} | {peak} |")
+        cpu = f"{r['cpu_s']:.2f}" if r["cpu_s"] is not None else "-"
+        lines.append(f"| {r['variant']} | {r['best_s']:.2f} | {r['median_s']:.2f} | {cpu} | {peak} |")
     lines += ["", f"Plain script / ours (median): quantize x{result['quantize_ratio']:.2f}, "
               f"superpixels x{result['superpixels_ratio']:.2f} (> 1: neuralbrush is faster).",
               "", "Regenerate: `python benchmarks/bench_startup.py`."]
