@@ -16,7 +16,8 @@ NAMES = [e.name for e in store.BUNDLED]
 @pytest.mark.parametrize("name", NAMES)
 def test_bundled_file_is_in_the_package_with_a_record_that_matches_it(name):
     path = store.require(name)  # no download, no store: the package's own file
-    assert path.parent == store.BUNDLED_DIR and path.stat().st_size < 8 * 2**20
+    # small enough to ship in the wheel (the largest, pix2pix ngf 32, is 14 MB in float16)
+    assert path.parent == store.BUNDLED_DIR and path.stat().st_size < 16 * 2**20
     rec = store.bundled_record(name)
     assert rec["sha256"] == store.sha256_file(path)
     assert store.verify(name) == rec["sha256"]
