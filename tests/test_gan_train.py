@@ -49,6 +49,13 @@ def test_presets_match_reference_table():
     cfg = resolve(TrainOptions(cfg="paper256"), res=256)
     assert cfg.G_kwargs["synthesis_kwargs"]["channel_base"] == 16384 and cfg.G_kwargs["mapping_kwargs"]["num_layers"] == 8
     assert cfg.G_opt == dict(lr=0.0025, betas=(0.0, 0.99), eps=1e-8) and cfg.ema_ramp is None
+    # the CPU preset chosen by issue 14's study: lr 0.005, R1 gamma 1, DiffAugment through --aug auto
+    small = resolve(TrainOptions(cfg="small"), res=64)
+    assert small.G_opt["lr"] == small.D_opt["lr"] == 0.005 and small.r1_gamma == 1.0 and small.aug == "diffaugment"
+    assert (small.batch, small.pl_weight, small.style_mixing) == (16, 0.0, 0.0)
+    assert resolve(TrainOptions(cfg="small", aug="ada"), res=64).aug == "ada"  # an explicit --aug wins
+    assert {resolve(TrainOptions(cfg=c, arch=a), res=64).aug for c, a in
+            (("auto", "stylegan2"), ("paper256", "stylegan2"), ("small", "dcgan"), ("small", "lite"))} == {"ada"}
     cifar = resolve(TrainOptions(cfg="cifar"), res=32)
     assert cifar.pl_weight == 0 and cifar.style_mixing == 0 and cifar.D_kwargs["architecture"] == "orig"
     # Every option overrides the preset.

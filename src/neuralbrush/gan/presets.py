@@ -19,7 +19,7 @@ from ..core.options import option
 
 ARCHS = ("stylegan2", "dcgan", "lite")
 CFGS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "small")
-AUGS = ("ada", "fixed", "noaug", "diffaugment")
+AUGS = ("auto", "ada", "fixed", "noaug", "diffaugment")
 DIFFAUGMENT_OPS = ("color", "translation", "cutout")  # gan/diffaugment.py applies them in this order
 METRICS = ("swd", "fid", "kid", "none")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -56,6 +56,7 @@ class Preset:
     map: int
     cmax: int = 512
     cbase: int | None = None  # None: fmaps * 32768
+    aug: str = "ada"  # what --aug auto means with this preset
 
 
 PRESETS: dict[str, Preset] = {
@@ -65,12 +66,12 @@ PRESETS: dict[str, Preset] = {
     "paper1024": Preset(ref_gpus=8, kimg=25000, mb=32, mbstd=4, fmaps=1, lrate=0.002, gamma=2, ema=10, ramp=None, map=8),
     "cifar": Preset(ref_gpus=2, kimg=100000, mb=64, mbstd=32, fmaps=1, lrate=0.0025, gamma=0.01, ema=500, ramp=0.05, map=2),
     # CPU-sized: narrow (channels min(1024 // res, 128): 128 up to 8 px, 64 at 16 px, 32 at 32 px, 16 at
-    # 64 px), shallow mapping, batch 16, gentle R1, short EMA with ramp. Issue 14's sweep
-    # (docs/gan-training.md, "The first hour on a CPU") found batch 8 + lr 0.005 best after 5
-    # CPU-minutes, but it did not hold: at 10 and 30 CPU-minutes it was worse than these values
-    # (seed 0: SWD 147 / 105 against 100 / 94), so they stay.
-    "small": Preset(ref_gpus=1, kimg=1000, mb=16, mbstd=4, fmaps=1 / 32, lrate=0.0025, gamma=0.05, ema=5.0,
-                    ramp=0.05, map=2, cmax=128, cbase=1024),
+    # 64 px), shallow mapping, batch 16, short EMA with ramp; lr 0.005 with R1 gamma 1 and DiffAugment
+    # (--aug auto), chosen by issue 14's two-round sweep and study (docs/gan-training.md, "The first
+    # hour on a CPU"): lower SWD than the former lr 0.0025 / gamma 0.05 / ADA at 10 and 30
+    # CPU-minutes on both seeds, and star-shaped blooms where the former drew blurred discs.
+    "small": Preset(ref_gpus=1, kimg=1000, mb=16, mbstd=4, fmaps=1 / 32, lrate=0.005, gamma=1.0, ema=5.0,
+                    ramp=0.05, map=2, cmax=128, cbase=1024, aug="diffaugment"),
 }
 
 
@@ -175,10 +176,12 @@ class TrainOptions:
     ngf: int | None = option(None, "DCGAN / lite generator width (default: DCGAN 64, lite by preset).", cli=False)
     ndf: int | None = option(None, "DCGAN / lite discriminator width (default: DCGAN 64, lite by preset).",
                              cli=False)
-    aug: Literal["ada", "fixed", "noaug", "diffaugment"] = option(
-        "ada", "Augmentation of everything D sees: ada (adaptive p), fixed (--p), noaug, or diffaugment (Zhao et al. "
-               "2020: --diffaugment's operations on every image).")
-    diffaugment: str = option("color,translation,cutout", "DiffAugment policy for --aug diffaugment: "
+    aug: Literal["auto", "ada", "fixed", "noaug", "diffaugment"] = option(
+        "auto", "Augmentation of everything D sees: auto (the preset's: diffaugment for --cfg small, ada otherwise), "
+                "ada (adaptive p), fixed (--p), noaug, or diffaugment (Zhao et al. 2020: --diffaugment's operations "
+                "on every image).")
+    diffaugment: str = option("color,translation,cutout", "DiffAugment policy for --aug diffaugment (or auto with "
+                                                          "--cfg small): "
                                                           "comma-separated color, translation, cutout.")
     p: float = option(0.0, "Augmentation probability (start value for ada, constant for fixed).", min=0.0, max=1.0)
     target: float = option(0.6, "ADA target for E[sign(D(real))].")
@@ -325,6 +328,7 @@ class ResolvedConfig:
     ema_kimg: float
     ema_ramp: float | None
     ada_kimg: float
+    aug: str = "ada"  # --aug with auto resolved
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -383,7 +387,7 @@ def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int =
         r1_gamma=float(gamma), pl_weight=float(pl_weight),
         style_mixing=float(style_mixing),
         ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else pre.ema, ema_ramp=ema_ramp,
-        ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0),
+        ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), aug=pre.aug if opts.aug == "auto" else opts.aug,
         extra=dict(preset=dataclasses.asdict(pre), mbstd=mbstd, cbase=cbase, cmax=cmax))
 
 
@@ -406,7 +410,8 @@ def _resolve_dcgan(opts: TrainOptions, *, res: int, img_channels: int, c_dim: in
         G_reg_interval=None, D_reg_interval=16 if gamma > 0 else None, r1_gamma=float(gamma), pl_weight=0.0,
         style_mixing=0.0, ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else batch * 10 / 32,
         ema_ramp=None if transfer else (opts.ema_ramp if opts.ema_ramp is not None else 0.05),
-        ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), extra=dict())
+        ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), aug="ada" if opts.aug == "auto" else opts.aug,
+        extra=dict())
 
 
 def _resolve_lite(opts: TrainOptions, *, res: int, img_channels: int, c_dim: int, world: int,
@@ -434,7 +439,8 @@ def _resolve_lite(opts: TrainOptions, *, res: int, img_channels: int, c_dim: int
         G_reg_interval=None, D_reg_interval=16 if gamma > 0 else None, r1_gamma=float(gamma), pl_weight=0.0,
         style_mixing=0.0, ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else batch * 0.693,
         ema_ramp=None if transfer else (opts.ema_ramp if opts.ema_ramp is not None else 0.05),
-        ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), extra=dict(preset=dataclasses.asdict(pre)))
+        ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), aug="ada" if opts.aug == "auto" else opts.aug,
+        extra=dict(preset=dataclasses.asdict(pre)))
 
 
 def lazy_optimizer_kwargs(opt: dict[str, Any], reg_interval: int | None) -> dict[str, Any]:

@@ -139,10 +139,10 @@ class _Loop:
         self.G, self.D, self.G_ema = (self.runtime.module(m) for m in (G, D, G_ema))
         if self.world > 1:  # per-rank streams for augmentation and noise from here on
             seed_everything(opts.seed * self.world + self.rank)
-        self.pipe = make_augment_pipe(opts.aug, opts.p, policy=opts.diffaugment)
+        self.pipe = make_augment_pipe(cfg.aug, opts.p, policy=opts.diffaugment)
         if self.pipe is not None:
             self.pipe = self.pipe.to(self.runtime.device)
-        self.ada = AdaController(target=opts.target, ada_kimg=cfg.ada_kimg) if opts.aug == "ada" else None
+        self.ada = AdaController(target=opts.target, ada_kimg=cfg.ada_kimg) if cfg.aug == "ada" else None
         fused = fused_optimizer_kwargs(self.runtime.device) if self.lean else {}
         self.opt_G = torch.optim.Adam(self.G.parameters(), **lazy_optimizer_kwargs(cfg.G_opt, cfg.G_reg_interval), **fused)
         self.opt_D = torch.optim.Adam(self.D.parameters(), **lazy_optimizer_kwargs(cfg.D_opt, cfg.D_reg_interval), **fused)
