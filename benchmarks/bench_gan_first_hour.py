@@ -97,7 +97,8 @@ def headline(result: dict) -> tuple[float | None, str]:
     parts = [f"{n} {mean(n, top):.1f}" for n in ("lite", "dcgan", "small-old", "small-new") if mean(n, top)]
     return (dcgan / lite if lite and dcgan else None,
             f"SWD after {top:g} CPU-min on 64 px species blooms (floor {result['floor']}): " + ", ".join(parts)
-            + "; ratio = DCGAN / lite (small-old is the kept small preset, small-new the 5-minute sweep winner)")
+            + "; ratio = DCGAN / lite (small-old: the former small preset; small-new: the preset since the "
+            "second sweep round)")
 
 
 @dataclass
