@@ -385,3 +385,24 @@ def test_disk_full_while_writing_a_snapshot_keeps_the_previous_one(tmp_path, mon
         assert "network-snapshot-000004.safetensors" in str(e.value) and "--resume latest" in str(e.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["network-snapshot-000004.safetensors"]
     assert first.read_bytes() == before and load_snapshot(first).G is not None
+
+
+def test_a_continued_run_keeps_its_preset_values_after_the_preset_changes(blooms16, tmp_path, monkeypatch):
+    """Issue 14 changed `small` (lr, R1 gamma, --aug auto): a run started before keeps what it started
+    with, because resume pins the rates, gamma and augmentation from the run record."""
+    import dataclasses
+
+    from neuralbrush.core.checkpoint import read_json
+    from neuralbrush.gan import presets
+
+    old = dataclasses.replace(presets.PRESETS["small"], lrate=0.0025, gamma=0.05, aug="ada")
+    monkeypatch.setitem(presets.PRESETS, "small", old)
+    first = train(TrainOptions(data=str(blooms16), outdir=str(tmp_path), kimg=0.008, metrics="none",
+                               **dict(TINY, snap=1)))
+    started = read_json(first / "training_options.json")
+    assert started["aug"] == "auto" and started["glr"] is None and started["resolved"]["aug"] == "ada"
+    monkeypatch.setitem(presets.PRESETS, "small", dataclasses.replace(old, lrate=0.005, gamma=1.0, aug="diffaugment"))
+    assert train(TrainOptions(resume="latest", outdir=str(tmp_path), kimg=0.016)) == first
+    after = read_json(first / "training_options.json")["resolved"]
+    assert after["G_opt"]["lr"] == after["D_opt"]["lr"] == 0.0025
+    assert after["r1_gamma"] == 0.05 and after["aug"] == "ada"

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from ..core import distributed as dist
+from ..core.checkpoint import read_json
 from ..core.errors import UsageError
 from ..core.progress import ProgressFn
 from ..core.runs import latest_snapshot
@@ -42,7 +43,7 @@ from .augment import AdaController, AugmentPipe, make_augment_pipe
 from .loading import gan_source
 from .loss import GANLoss, LiteLoss
 from .metrics import MetricRunner
-from .presets import TrainOptions, lazy_optimizer_kwargs, resolve
+from .presets import AUGS, TrainOptions, lazy_optimizer_kwargs, resolve
 from .snapshot import load_snapshot, restore_networks, save_snapshot
 from .trainer_state import (RealImages, average_grads, frozen_parameters, generate_images, grid_size,
                             load_transfer_source, reduce_sum, set_threads, to_float)
@@ -85,6 +86,21 @@ def run_to_continue(resume: str | None, outdir: str | os.PathLike) -> Path | Non
     return None
 
 
+def pin_to_record(opts: TrainOptions, resolved: dict | None) -> None:
+    """A continued run keeps the learning rates, R1 weight and augmentation it started with where its
+    options left them to the preset: a preset changed since (issue 14 changed ``small``'s) must not
+    change a run half-way. ``resolved`` is the run record's section of that name."""
+    if not isinstance(resolved, dict):
+        return
+    for name, key, sub in (("glr", "G_opt", "lr"), ("dlr", "D_opt", "lr"), ("gamma", "r1_gamma", None)):
+        value = resolved.get(key)
+        value = value.get(sub) if sub and isinstance(value, dict) else value
+        if getattr(opts, name) is None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            setattr(opts, name, float(value))
+    if opts.aug == "auto":
+        opts.aug = resolved.get("aug") if resolved.get("aug") in AUGS and resolved.get("aug") != "auto" else "ada"
+
+
 def resume(run_dir: str | os.PathLike, *, progress: ProgressFn | None = None, **overrides) -> Path:
     """Continue ``run_dir`` from its newest snapshot, in place. ``overrides`` may only name
     :data:`CONTINUE_OVERRIDES` (a run length given replaces the saved one)."""
@@ -93,6 +109,7 @@ def resume(run_dir: str | os.PathLike, *, progress: ProgressFn | None = None, **
         raise UsageError("give either --kimg or --minutes, not both")
     run_dir = Path(run_dir)
     opts = TrainOptions.from_dict(saved_options(run_dir))
+    pin_to_record(opts, read_json(run_dir / OPTIONS_FILE).get("resolved"))
     if set(overrides) & set(RUN_LENGTH):
         opts.kimg = opts.minutes = None
     for k, v in overrides.items():
