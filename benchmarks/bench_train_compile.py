@@ -80,7 +80,7 @@ def main() -> None:
 
     import torch
 
-    from bench_train_profile import build
+    from bench_train_profile import SCHEDULE, build
     from neuralbrush.datasets.samples import write_blooms
 
     torch.set_num_threads(args.threads)
@@ -114,9 +114,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / RESULTS).write_text(json.dumps(result, indent=1) + "\n")
     lines = ["# A compiled training step (`benchmarks/bench_train_compile.py`)", "",
-             f"StyleGAN2 `small` at 64 px, batch 8, R1 every 16 / path length every 4 minibatches, style mixing 0.9, "
-             f"ADA at p 0.2, lean loop; {args.threads} thread(s); median of {args.rounds} interleaved rounds of "
-             f"{args.steps} minibatches; {result['date']}, torch {result['torch']}, load average {load_before:.1f} "
+             f"{SCHEDULE.format(batch=8)}, lean loop; {args.threads} thread(s); median of {args.rounds} interleaved "
+             f"rounds of {args.steps} minibatches; {result['date']}, torch {result['torch']}, load average {load_before:.1f} "
              f"before and {result['load_after']:.1f} after (a shared machine: read the ratios).", "",
              "Compiled: mapping, synthesis and D through `torch.compile` in the G and D main phases; the "
              "regularisation phases run eagerly (no double backward in compiled code).", "",

@@ -32,6 +32,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 RESULTS = "train-profile.json"
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 PARTS = ("data", "Gmain", "Greg", "Dmain", "Dreg", "optimizer", "ema", "ada", "other")
+# the schedule build() trains (bench_train_compile.py builds the same loop and says the same)
+SCHEDULE = ("StyleGAN2 `small` at 64 px, batch {batch}, R1 every 16 / path length every 4 minibatches, style mixing "
+            "0.9, ADA at p 0.2")
 
 
 def headline(result: dict) -> tuple[float | None, str]:
@@ -155,8 +158,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / RESULTS).write_text(json.dumps(result, indent=1) + "\n")
     md = ["# One training minibatch, part by part (`benchmarks/bench_train_profile.py`)", "",
-          f"StyleGAN2 `small` at 64 px, batch {args.batch}, R1 every 16 / path length every 4 minibatches, style "
-          f"mixing 0.9, ADA at p 0.2; {args.threads} thread(s); median of {args.rounds} interleaved rounds of "
+          f"{SCHEDULE.format(batch=args.batch)}; {args.threads} thread(s); median of {args.rounds} interleaved rounds of "
           f"{args.steps} minibatches; ms per minibatch (lazy regularisers amortised). torch {torch.__version__}, "
           f"load average {result['load_start']:.1f} at the start.", "",
           "| precision | lean loop | ms/step | " + " | ".join(PARTS) + " |", "|---" * (3 + len(PARTS)) + "|"]
