@@ -57,6 +57,13 @@ STUDY = {
     "dcgan": dict(arch="dcgan", batch=16),  # docs/gan-training.md: batch 16 on a CPU
     # the first round's 5-minute winner, which collapsed later (kept as a record, not rerun by default)
     "small-batch8-lr0.005": dict(SMALL_OLD, batch=8, glr=0.005, dlr=0.005),
+    # Third round: small-new's grids have washed-out, greyish backgrounds and its coarse (16 px) SWD
+    # got worse from 10 to 30 minutes; at lr 0.005 G moves fast, and a 3.6 kimg EMA (5 kimg, ramp
+    # 0.05 at 72 kimg) averages colours it has already left. A 1 kimg EMA follows G more closely.
+    "small-ema1": dict(SMALL_OLD, glr=0.005, dlr=0.005, gamma=1.0, aug="diffaugment", ema_kimg=1.0),
+    # bf16 is the last knob: at 64 px NVIDIA's num_fp16_res=4 puts every block but 4 px in low
+    # precision, and bf16 keeps 8 bits of mantissa where fp16 keeps 11. fp32 costs more per image.
+    "small-fp32": dict(SMALL_OLD, glr=0.005, dlr=0.005, gamma=1.0, aug="diffaugment", precision="fp32"),
 }
 STUDY_DEFAULT = ("lite", "small-old", "small-new", "dcgan")
 
@@ -190,12 +197,18 @@ def evaluate(run_root: Path, reals, label: str) -> dict:
     with torch.no_grad():
         fakes = generate_images(G, z, torch.zeros(EVAL_IMAGES, 0), batch=64)
     result = swd(reals, fakes)
+    # the raw G beside it, on the same z: tells what the EMA adds (or takes away) at this point
+    G_raw = snap.G.eval() if snap.G is not None else None
+    raw = None
+    if G_raw is not None:
+        with torch.no_grad():
+            raw = round(swd(reals, generate_images(G_raw, z, torch.zeros(EVAL_IMAGES, 0), batch=64))["swd"], 2)
     IMAGES.mkdir(parents=True, exist_ok=True)
     grid_path = IMAGES / f"{label}.png"
     save_grid(fakes[:32], grid_path, (8, 4))
     nimg = snap.meta.get("cur_nimg")
     return {"swd": round(result["swd"], 2),
-            "swd_levels": {k: round(v, 2) for k, v in result.items() if k != "swd"},
+            "swd_levels": {k: round(v, 2) for k, v in result.items() if k != "swd"}, "swd_raw_G": raw,
             "kimg": round(float(nimg) / 1000, 2) if nimg is not None else None,
             "snapshot": str(snaps[-1].relative_to(run_root)), "grid": str(grid_path.relative_to(ROOT))}
 
