@@ -131,11 +131,17 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512, help="output size of the recipe comparison")
     ap.add_argument("--sizes", default="256,512,1024", help="sizes of the seconds-per-iteration table")
     ap.add_argument("--no-adam", action="store_true", help="skip the coarse-to-fine Adam row")
+    ap.add_argument("--long", default="", help="comma-separated N: also the default recipe with N evaluations at "
+                                               "each scale after the first (a longer default)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    ap.add_argument("--name", default=None, help="results name (default: style, or style-<size>)")
     ap.add_argument("--quick", action="store_true", help="small sizes, for checking the script")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks"))
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     os.environ.setdefault("NEURALBRUSH_QUIET", "1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     vgg = "store" if store.find("vgg19") else "random"
     sizes = [64, 128] if args.quick else [int(v) for v in args.sizes.split(",") if v]
     size = 128 if args.quick else args.size
@@ -152,7 +158,22 @@ def main() -> None:
     auto = resolve_runtime("auto", "auto").precision
     d = asdict(DEFAULTS)
     print(f"recipes at {size} px:", flush=True)
-    recipes = [run_recipe("default", content, style, size, vgg, "auto", {}, evaluator, loss, args.eval_every)]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = args.name or ("style-quick" if args.quick else ("style" if size == 512 else f"style-{size}"))
+    partial = out / f"{name}.partial.json"  # the recipes measured so far, in case a long run is cut short
+
+    def measured(r: dict) -> dict:
+        done = json.loads(partial.read_text()) if partial.exists() else []
+        partial.write_text(json.dumps(done + [{k: v for k, v in r.items() if k != "image"}], indent=1))
+        return r
+
+    recipes = [measured(run_recipe("default", content, style, size, vgg, "auto", {}, evaluator, loss,
+                                   args.eval_every))]
+    for n in (int(v) for v in args.long.split(",") if v):
+        recipes.append(measured(run_recipe(f"coarse-to-fine L-BFGS, {n} evaluations per later scale", content,
+                                           style, size, vgg, "auto", {"iterations": n}, evaluator, loss,
+                                           args.eval_every)))
     if not args.no_adam:
         recipes.append(run_recipe("coarse-to-fine Adam (step 0.02, EMA 0.95)", content, style, size, vgg, "auto",
                                   {"optimizer": "adam", "ema": 0.95}, evaluator, loss, args.eval_every))
@@ -179,10 +200,15 @@ def main() -> None:
         "recipes": [{k: v for k, v in r.items() if k != "image"} for r in (*recipes, classic)],
         "classic_reaches_default_final_loss": {"wall_s": reach[0], "cpu_s": reach[1]} if reach else None,
         "milestones": milestones,
+        # issue 15: each recipe's time to the classic recipe's final loss (curves on the same float
+        # loss), as a fraction of the classic recipe's whole time (target: <= 1/4)
+        "to_classic_final": [{"recipe": r["name"], "classic_evals": classic_evals, "loss": classic["curve"][-1][2],
+                              "classic_wall_s": classic["curve"][-1][0], "classic_cpu_s": classic["curve"][-1][1],
+                              "wall_s": got[0] if got else None, "cpu_s": got[1] if got else None,
+                              "best_loss": min(v for _, _, v in r["curve"])}
+                             for r in recipes for got in [first_reach(r["curve"], classic["curve"][-1][2])]],
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = "style-quick" if args.quick else ("style" if size == 512 else f"style-{size}")
+    partial.unlink(missing_ok=True)
     (out / f"{name}.json").write_text(json.dumps(results, indent=2))
     default["image"].save(out / f"{name}-default-{size}.png")
     (out / f"{name}.md").write_text(markdown(results))
@@ -236,6 +262,19 @@ def markdown(r: dict) -> str:
             lines.append(f"| {m['classic_evals']} | {m['loss']:.4f} | {m['classic_wall_s']:.0f} | "
                          f"{m['default_wall_s']:.0f} | {m['default_wall_s'] / m['classic_wall_s']:.2f} | "
                          f"{m['default_cpu_s'] / m['classic_cpu_s']:.2f} |")
+    if r.get("to_classic_final"):
+        t0 = r["to_classic_final"][0]
+        lines += ["", f"Issue 15's target: each recipe's time to the classic recipe's loss after {t0['classic_evals']} "
+                  f"evaluations ({t0['loss']:.4f}, reached at {t0['classic_wall_s']:.0f} s wall, "
+                  f"{t0['classic_cpu_s']:.0f} s CPU; float images, before 8-bit rounding), as a fraction of that "
+                  "time (target: at most 1/4):", "",
+                  "| recipe | lowest loss | wall s | CPU s | fraction (wall) | fraction (CPU) |", "|---|---|---|---|---|---|"]
+        for t in r["to_classic_final"]:
+            if t["wall_s"] is None:
+                lines.append(f"| {t['recipe']} | {t['best_loss']:.4f} | not reached | | | |")
+            else:
+                lines.append(f"| {t['recipe']} | {t['best_loss']:.4f} | {t['wall_s']:.0f} | {t['cpu_s']:.0f} | "
+                             f"{t['wall_s'] / t['classic_wall_s']:.2f} | {t['cpu_s'] / t['classic_cpu_s']:.2f} |")
     lines += ["", "Loss curves (wall s, CPU s, loss) are in the JSON file next to this page.", ""]
     return "\n".join(lines)
 
