@@ -281,7 +281,7 @@ def markdown(r: dict) -> str:
 
 # The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
 # headline() runs without this script's imports: it may use its argument and builtins only.
-RESULTS = "style.json"
+RESULTS = "style*.json"  # style.json, and named runs (--name style-...)
 
 
 def headline(result: dict) -> tuple[float | None, str]:
@@ -289,10 +289,14 @@ def headline(result: dict) -> tuple[float | None, str]:
     default = next(r for r in result["recipes"] if r["name"] == "default")
     classic = result["classic_reaches_default_final_loss"]
     step = result["step_seconds"][-1]
-    return (classic["wall_s"] / default["wall_s"],
-            f"style transfer {result['size']} px: classic fp32 L-BFGS / default recipe, wall time to the same "
+    text = (f"style transfer {result['size']} px: classic fp32 L-BFGS / default recipe, wall time to the same "
             f"loss ({classic['wall_s']:.0f} vs {default['wall_s']:.0f} s); bf16 step x{step['speedup']:.2f} "
             f"at {step['size']} px")
+    for t in result.get("to_classic_final") or []:  # issue 15's figure, where the run measured it
+        reached = (f"at {t['cpu_s'] / t['classic_cpu_s']:.2f} of its CPU time" if t["cpu_s"] is not None
+                   else "not reached")
+        text += f"; to the classic's {t['classic_evals']}-evaluation loss, {t['recipe']}: {reached}"
+    return classic["wall_s"] / default["wall_s"], text
 
 
 if __name__ == "__main__":
