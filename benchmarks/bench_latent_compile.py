@@ -227,7 +227,7 @@ def main() -> None:
 
 # The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
 # headline() runs without this script's imports: it may use its argument and builtins only.
-RESULTS = "latent-compile.json"
+RESULTS = "latent-compile*.json"  # latent-compile.json, and named reruns (--name)
 
 
 def headline(result: dict) -> tuple[float | None, str]:
