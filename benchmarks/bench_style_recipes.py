@@ -118,6 +118,11 @@ def run_recipe(name: str, content: Image.Image, style: Image.Image, size: int, v
             "final_loss": final, "curve": curve, "scale_end": scale_end, "image": image}
 
 
+def without_image(recipe: dict) -> dict:
+    """A recipe's result as JSON can hold it (the picture is saved apart)."""
+    return {k: v for k, v in recipe.items() if k != "image"}
+
+
 def first_reach(curve: list, target: float) -> tuple[float, float] | None:
     """(wall s, CPU s) when a curve first gets to ``target`` or below."""
     return next(((w, c) for w, c, v in curve if v <= target), None)
@@ -162,10 +167,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     name = args.name or ("style-quick" if args.quick else ("style" if size == 512 else f"style-{size}"))
     partial = out / f"{name}.partial.json"  # the recipes measured so far, in case a long run is cut short
+    partial.unlink(missing_ok=True)  # a cut-short earlier run's rows are not this run's
+    done: list[dict] = []
 
     def measured(r: dict) -> dict:
-        done = json.loads(partial.read_text()) if partial.exists() else []
-        partial.write_text(json.dumps(done + [{k: v for k, v in r.items() if k != "image"}], indent=1))
+        done.append(without_image(r))
+        partial.write_text(json.dumps(done, indent=1))
         return r
 
     recipes = [measured(run_recipe("default", content, style, size, vgg, "auto", {}, evaluator, loss,
@@ -197,7 +204,7 @@ def main() -> None:
         "scales": scale_sizes(size, d["min_scale"], True), "defaults": {k: d[k] for k in (
             "optimizer", "initial_iterations", "iterations", "min_scale", "step_size", "ema")},
         "step_seconds": steps,
-        "recipes": [{k: v for k, v in r.items() if k != "image"} for r in (*recipes, classic)],
+        "recipes": [without_image(r) for r in (*recipes, classic)],
         "classic_reaches_default_final_loss": {"wall_s": reach[0], "cpu_s": reach[1]} if reach else None,
         "milestones": milestones,
         # issue 15: each recipe's time to the classic recipe's final loss (curves on the same float
