@@ -13,8 +13,8 @@ from neuralbrush.core.errors import CheckpointError, UsageError, WeightsMissingE
 from neuralbrush.datasets.samples import bloom, skimage_photo
 from neuralbrush.style import color
 from neuralbrush.style.losses import gram_matrix
-from neuralbrush.style.options import StyleOptions, default_layer_weights
-from neuralbrush.style.schedule import scale_sizes
+from neuralbrush.style.options import FINAL_FACTOR, StyleOptions, default_layer_weights
+from neuralbrush.style.schedule import plan_scales, scale_sizes
 from neuralbrush.style.transfer import StyleTransfer, image_tensor
 from neuralbrush.style.vgg import LAYER_INDEX, VGGFeatures
 
@@ -148,7 +148,29 @@ def test_coarse_to_fine_callback_and_ema(st, style_a):
                      progress=lambda it: seen.append((it.scale, it.size, it.scale_step, it.step, it.total)))
     assert out.size == (128, 128)
     assert [s[1] for s in seen if s[2] == 1] == [(64, 64), (91, 91), (128, 128)]
-    assert seen[-1][3] == seen[-1][4] == 6 + 4 + 4
+    assert seen[-1][3] == seen[-1][4] == 6 + 4 + FINAL_FACTOR * 4
+
+
+def test_final_scale_steps(st, style_a):
+    """--final-iterations sets the output-size scale's steps (default FINAL_FACTOR x --iterations); a
+    single scale keeps --iterations."""
+    plan = plan_scales((512, 384), 512, min_scale=128, coarse_to_fine=True, initial_iterations=200, iterations=80,
+                       final_iterations=300)
+    assert [n for _, n in plan] == [200, 80, 80, 80, 300] and plan[-1][0] == (512, 384)
+    assert [n for _, n in plan_scales((512, 512), 512, min_scale=128, coarse_to_fine=False, initial_iterations=200,
+                                      iterations=80, final_iterations=300)] == [80]
+    assert StyleOptions().final_steps() == FINAL_FACTOR * StyleOptions().iterations
+    assert StyleOptions(iterations=10).final_steps() == FINAL_FACTOR * 10
+    assert StyleOptions(iterations=10, final_iterations=0).final_steps() == 0
+    photo = skimage_photo("astronaut").resize((128, 128))
+    seen = []
+    st.stylize(photo, [style_a], StyleOptions(min_scale=64, iterations=3, initial_iterations=2, final_iterations=7),
+               progress=lambda it: seen.append((it.size, it.scale_steps, it.total)))
+    assert sorted({(s, n) for s, n, _ in seen}) == [((64, 64), 2), ((91, 91), 3), ((128, 128), 7)]
+    assert seen[-1][2] == 2 + 3 + 7
+    for bad in (-1, 2.5, 10**6):
+        with pytest.raises(UsageError, match="--final-iterations"):
+            StyleOptions(final_iterations=bad).check(1)
 
 
 def test_two_style_blend_targets_are_the_weighted_blend(st, content, style_a, style_b):

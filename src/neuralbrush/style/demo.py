@@ -41,7 +41,7 @@ def run_demo(out: Path, *, full: bool, context: dict[str, Any]) -> list[dict[str
     if full:
         chosen: dict[str, Any] = {"size": 512}
     else:
-        chosen = {"size": 160, "min_scale": 112, "initial_iterations": 60, "iterations": 40}
+        chosen = {"size": 160, "min_scale": 112, "initial_iterations": 60, "iterations": 40, "final_iterations": 40}
     opts = StyleOptions(**chosen)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -21,6 +21,9 @@ from ..core.options import choices_of, hints, option
 # Documented limits: a value beyond them is a typo, refused before VGG-19 or any photo loads.
 MAX_SIDE = 8192  # output long side, --max-size and --min-scale, in pixels
 MAX_ITERATIONS = 100_000  # optimisation steps per scale
+# The last scale's steps per --iterations step when --final-iterations is not given (docs/style.md,
+# "Against the classic recipe": the output size is where the deep minimum is reached)
+FINAL_FACTOR = 1
 MAX_STYLE_SCALE = 8.0  # style image size relative to the output
 MAX_SEED = 2**32 - 1
 INIT_CHOICES = ("content", "noise", "style")  # or an image file
@@ -81,6 +84,9 @@ class StyleOptions:
                              min=0, max=MAX_ITERATIONS)
     initial_iterations: int = option(200, "Optimisation steps at the first (smallest) scale.", min=0,
                                      max=MAX_ITERATIONS)
+    final_iterations: int | None = option(
+        None, "Optimisation steps at the last (output-size) scale of several (default: FINAL_FACTOR x --iterations; "
+              "the output size is where the fine strokes settle).", min=0, max=MAX_ITERATIONS)
     scales: bool = option(True, "Coarse-to-fine: optimise from --min-scale up to the output size in sqrt(2) steps.")
     min_scale: int = option(128, "Long side in pixels of the first scale.", min=16, max=MAX_SIDE)
     ema: float = option(0.95, "Adam only: decay of the exponential moving average of the iterates (0 disables).",
@@ -129,6 +135,8 @@ class StyleOptions:
         checks.number("--step-size", self.step_size, lo=0, lo_open=True)
         for k in ("iterations", "initial_iterations"):
             checks.whole("--" + k.replace("_", "-"), getattr(self, k), lo=0, hi=MAX_ITERATIONS)
+        if self.final_iterations is not None:
+            checks.whole("--final-iterations", self.final_iterations, lo=0, hi=MAX_ITERATIONS)
         checks.flag("--scales", self.scales)
         checks.whole("--min-scale", self.min_scale, lo=16, hi=MAX_SIDE)
         checks.number("--ema", self.ema, lo=0, hi=1, hi_open=True)
@@ -144,6 +152,12 @@ class StyleOptions:
                              "these")
         return replace(self, style_weights=None if sw is None else tuple(sw), style_layer_weights=tuple(slw),
                        preserve_color=preserve)
+
+    def final_steps(self) -> int:
+        """Steps at the last of several scales: ``final_iterations``, or FINAL_FACTOR x ``iterations``."""
+        if self.final_iterations is not None:
+            return int(self.final_iterations)
+        return min(MAX_ITERATIONS, FINAL_FACTOR * int(self.iterations))
 
 
 @dataclass(frozen=True)

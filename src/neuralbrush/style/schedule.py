@@ -48,15 +48,19 @@ def scale_sizes(long_side: int, min_scale: int, coarse_to_fine: bool) -> list[in
 
 
 def plan_scales(out_wh: tuple[int, int], long_side: int, *, min_scale: int, coarse_to_fine: bool,
-                initial_iterations: int, iterations: int) -> list[tuple[tuple[int, int], int]]:
+                initial_iterations: int, iterations: int,
+                final_iterations: int | None = None) -> list[tuple[tuple[int, int], int]]:
     """The (width, height) and step count of every scale, coarse to fine: ``initial_iterations``
-    at the first of several scales, ``iterations`` at each later one (and at a single scale)."""
+    at the first of several scales, ``final_iterations`` (default ``iterations``) at the last of
+    several, ``iterations`` at each one between (and at a single scale)."""
     sizes = scale_sizes(long_side, min_scale, coarse_to_fine)
     whs = [fit_size(out_wh, s) if s != long_side else out_wh for s in sizes]
     for wh in whs:
         if min(wh) < 16:
             raise UsageError(f"scale {wh[0]}x{wh[1]} is too small for VGG-19; raise --min-scale")
     steps = [initial_iterations if (i == 0 and len(whs) > 1) else iterations for i in range(len(whs))]
+    if len(whs) > 1 and final_iterations is not None:
+        steps[-1] = final_iterations
     return list(zip(whs, steps))
 
 

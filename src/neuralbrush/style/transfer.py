@@ -218,7 +218,8 @@ class StyleTransfer:
         work_content = color.to_luminance_image(content_full) if mode == "luminance" else content_full
 
         plan = plan_scales(out_wh, long_side, min_scale=int(o.min_scale), initial_iterations=int(o.initial_iterations),
-                           coarse_to_fine=bool(o.scales) and init_image is None, iterations=int(o.iterations))
+                           coarse_to_fine=bool(o.scales) and init_image is None, iterations=int(o.iterations),
+                           final_iterations=o.final_steps())
         # The starting image at the first scale.
         x = self._initial_image(o, plan[0][0], work_content, style_full, gen, init_image)
         layers = tuple(dict.fromkeys((*content_layers, *style_layers)))

@@ -227,7 +227,8 @@ def build(ctx) -> None:
         size_v = int(size_v)
         return StyleOptions(style_weights=parse_weights(weights_text, styles_n), preserve_color=preserve_v,
                             size=size_v, min_scale=min(128, size_v), initial_iterations=int(first_v),
-                            iterations=int(steps_v), style_weight=float(sw if sw is not None else 10.0))
+                            iterations=int(steps_v), final_iterations=int(steps_v),
+                            style_weight=float(sw if sw is not None else 10.0))
 
     def engine_of(vgg_choice) -> TransferOptions:
         if vgg_choice == RANDOM_VGG:
