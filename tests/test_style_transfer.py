@@ -103,6 +103,27 @@ def test_gram_is_size_normalised():
     assert gram_matrix(f).shape == (1, 8, 8)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gram_matches_the_plain_product_and_its_gradient(channels_last):
+    """The one-product backward is the exact gradient (gradcheck in float64), and channels-last
+    features give the same Gram and a channels-last gradient."""
+    g = torch.Generator().manual_seed(3)
+    f = torch.randn(2, 5, 6, 7, dtype=torch.float64, generator=g)
+    if channels_last:
+        f = f.contiguous(memory_format=torch.channels_last)
+    f.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: gram_matrix(t), (f,))
+    plain = f.detach().reshape(2, 5, 42)
+    assert torch.allclose(gram_matrix(f).detach(), plain @ plain.transpose(1, 2) / (5 * 42))
+    t = torch.randn(2, 5, 5, dtype=torch.float64, generator=g)
+    (gram_matrix(f) * t).sum().backward()
+    ref = f.detach().clone().requires_grad_(True)
+    r = ref.reshape(2, 5, 42)
+    ((r @ r.transpose(1, 2) / (5 * 42)) * t).sum().backward()
+    assert torch.allclose(f.grad, ref.grad)
+    assert f.grad.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
 def test_scales_grow_by_sqrt2():
     assert scale_sizes(512, 128, True) == [128, 181, 256, 362, 512]
     assert scale_sizes(512, 128, False) == [512]

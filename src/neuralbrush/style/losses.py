@@ -25,12 +25,41 @@ from torch import nn
 EPS = 1e-12
 
 
+class _Gram(torch.autograd.Function):
+    """G = X^T X * scale for X [N, P, C] (P pixels), in fp32, with a one-product backward.
+
+    Autograd on ``bmm(x.transpose, x)`` sees two operands and returns two products and their sum;
+    here dL/dX = X (dG + dG^T) * scale is one product. The product runs in X's own dtype: for bf16
+    features (autocast) the gradient is rounded to bf16 on its way back into the network anyway,
+    and X is exact in bf16, so only dG's rounding is added (and no fp32 copy of X is kept).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.scale = scale
+        xf = x if x.dtype in (torch.float32, torch.float64) else x.float()
+        return torch.bmm(xf.transpose(1, 2), xf) * scale
+
+    @staticmethod
+    def backward(ctx, dg: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return torch.bmm(x, ((dg + dg.transpose(1, 2)) * ctx.scale).to(x.dtype)), None
+
+
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """N x C x H x W features -> N x C x C Gram matrix divided by C*H*W (fp32)."""
+    """N x C x H x W features -> N x C x C Gram matrix divided by C*H*W (fp32; float64 stays).
+
+    Channels-last features (the VGG passes under bf16) are read as [N, H*W, C] without a copy, so
+    their gradient comes back channels-last too and adds to the convolution's without a relayout.
+    """
     assert features.dim() == 4, f"expected NxCxHxW, got {tuple(features.shape)}"
     n, c, h, w = features.shape
-    f = features.float().reshape(n, c, h * w)
-    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+        pixels = features.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view: pixels are rows in memory already
+    else:
+        pixels = features.reshape(n, c, h * w).transpose(1, 2)
+    return _Gram.apply(pixels, 1.0 / (c * h * w))
 
 
 def relative_mse(x: torch.Tensor, target: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
