@@ -10,7 +10,7 @@ from neuralbrush.cli.main import run
 from neuralbrush.core.media import read_gif
 from neuralbrush.datasets.samples import bloom, skimage_photo
 
-FAST = ["--vgg", "random", "--size", "48", "--iterations", "4", "--initial-iterations", "4"]
+FAST = ["--vgg", "random", "--size", "48", "--iterations", "4", "--initial-iterations", "4", "--final-iterations", "4"]
 
 
 def _inputs(tmp_path):
@@ -30,7 +30,7 @@ def test_style_writes_image_options_snapshots_and_animation(tmp_path):
     assert Image.open(out).size == (48, 32)
     opts = json.loads((tmp_path / "out.json").read_text())
     assert opts["style_weights"] == [100.0, 45.0] and opts["vgg"] == "random" and opts["step_size"] == 0.02
-    assert opts["content_layers"] == ["relu4_2"] and len(opts["styles"]) == 2
+    assert opts["content_layers"] == ["relu4_2"] and len(opts["styles"]) == 2 and opts["final_iterations"] == 4
     # two scales (34 and 48 px long side) of 4 steps each, a snapshot every 2 steps
     snaps = sorted((tmp_path / "out-snapshots").glob("step-*.png"))
     assert [p.name for p in snaps] == [f"step-{i:06d}.png" for i in (2, 4, 6, 8)]
