@@ -201,8 +201,9 @@ def main() -> None:
         "vgg_weights": vgg, "torch": torch.__version__, "threads": torch.get_num_threads(), "amx": cpu_has_amx(),
         "native_bf16": cpu_has_native_bf16(), "cpu": platform.processor() or platform.machine(),
         "loadavg_start": load_start, "loadavg_end": os.getloadavg(), "auto_precision": auto, "size": size,
-        "scales": scale_sizes(size, d["min_scale"], True), "defaults": {k: d[k] for k in (
+        "scales": scale_sizes(size, d["min_scale"], True), "defaults": {**{k: d[k] for k in (
             "optimizer", "initial_iterations", "iterations", "min_scale", "step_size", "ema")},
+            "final_iterations": DEFAULTS.final_steps()},
         "step_seconds": steps,
         "recipes": [without_image(r) for r in (*recipes, classic)],
         "classic_reaches_default_final_loss": {"wall_s": reach[0], "cpu_s": reach[1]} if reach else None,
@@ -241,8 +242,9 @@ def markdown(r: dict) -> str:
     lines += [
         "", f"## Default recipe at {r['size']} px", "",
         f"`--precision auto` is **{r['auto_precision']}** here. Scales {', '.join(str(s) for s in r['scales'])} px; "
-        f"{d['optimizer']} with {d['initial_iterations']} evaluations at the first scale and {d['iterations']} at "
-        f"each later one: **{default['wall_s']:.0f} s wall, {default['cpu_s']:.0f} s CPU**.", "",
+        f"{d['optimizer']} with {d['initial_iterations']} evaluations at the first scale, {d['iterations']} at "
+        f"each one between and {d.get('final_iterations', d['iterations'])} at the last: "
+        f"**{default['wall_s']:.0f} s wall, {default['cpu_s']:.0f} s CPU**.", "",
         "| scale | steps | wall at end (s) | CPU at end (s) |", "|---|---|---|---|"]
     lines += [f"| {k} | {v['steps']} | {v['wall_s']:.0f} | {v['cpu_s']:.0f} |" for k, v in default["scale_end"].items()]
     lines += ["", f"## Recipes on the same fp32 loss at {r['size']} px", "",
