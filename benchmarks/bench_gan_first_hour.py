@@ -69,6 +69,9 @@ STUDY = {
     # against lite's 3.6. Twice the channels (~2.2x the cost per image: the first round's `wide`, which lost
     # at 5 minutes on fewer images) judged where it matters, at 30.
     "small-wide": dict(SMALL_OLD, glr=0.005, dlr=0.005, gamma=1.0, aug="diffaugment", cbase=2048, cmax=256),
+    # Fifth round: every StyleGAN2 sample keeps one silhouette on a grainy ground, so the latent reaches the
+    # colours but not the shape; without per-pixel noise inputs G must take every variation from w.
+    "small-nonoise": dict(SMALL_OLD, glr=0.005, dlr=0.005, gamma=1.0, aug="diffaugment", noise_mode="none"),
 }
 STUDY_DEFAULT = ("lite", "small-old", "small-new", "dcgan")
 
