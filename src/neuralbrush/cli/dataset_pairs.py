@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..core.options import cli_from
-from ..datasets.pairs import PairsOptions
+from ..datasets.pair_options import PairsOptions
 from .dataset import dataset_app
 
 

@@ -17,42 +17,13 @@ Inputs:
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
 from ..core.errors import UsageError
-
-InputKind = Literal["edges", "clusters"]
-INPUT_KINDS = ("edges", "clusters")
-
-#: Cluster colours, darkest cluster first. Kenneth Kelly's sequence of maximally distinct
-#: colours (1965) without its white and black: cluster ``i`` (in order of increasing centre
-#: luminance) is always painted ``CLUSTER_PALETTE[i]``.
-CLUSTER_PALETTE: tuple[tuple[int, int, int], ...] = (
-    (0xF3, 0xC3, 0x00),  # vivid yellow
-    (0x87, 0x56, 0x92),  # strong purple
-    (0xF3, 0x84, 0x00),  # vivid orange
-    (0xA1, 0xCA, 0xF1),  # very light blue
-    (0xBE, 0x00, 0x32),  # vivid red
-    (0xC2, 0xB2, 0x80),  # grayish yellow
-    (0x84, 0x84, 0x82),  # medium gray
-    (0x00, 0x88, 0x56),  # vivid green
-    (0xE6, 0x8F, 0xAC),  # strong purplish pink
-    (0x00, 0x67, 0xA5),  # strong blue
-    (0xF9, 0x93, 0x79),  # strong yellowish pink
-    (0x60, 0x4E, 0x97),  # strong violet
-    (0xF6, 0xA6, 0x00),  # vivid orange yellow
-    (0xB3, 0x44, 0x6C),  # strong purplish red
-    (0xDC, 0xD3, 0x00),  # vivid greenish yellow
-    (0x88, 0x2D, 0x17),  # strong reddish brown
-    (0x8D, 0xB6, 0x00),  # vivid yellowish green
-    (0x65, 0x45, 0x22),  # deep yellowish brown
-    (0xE2, 0x58, 0x22),  # vivid reddish orange
-    (0x2B, 0x3D, 0x26),  # dark olive green
-)
-MAX_CLUSTERS = len(CLUSTER_PALETTE)
+from .pair_options import CLUSTER_PALETTE, INPUT_KINDS, MAX_CLUSTERS, InputKind  # noqa: F401 (public here too)
 
 
 # ----------------------------------------------------------------------------- derivation

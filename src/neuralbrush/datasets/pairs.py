@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from ..core.errors import ImageLoadError, UsageError
 from ..core.progress import ProgressFn
-from ..core.options import option
 from .pair_inputs import (CLUSTER_PALETTE, INPUT_KINDS, MAX_CLUSTERS, InputKind,  # noqa: F401 (public here too)
                           _as_rgb_array, _palette_array, cluster_labels, clusters_input, derive_input,
                           edge_thresholds, edges_input, luminance)
+from .pair_options import CROPS, PairsOptions  # noqa: F401 (public here too)
 
-CROPS = ("center", "pad")
 
 
 # ----------------------------------------------------------------------------- pairs
@@ -130,49 +129,6 @@ def augment_pair(a: Image.Image | np.ndarray, b: Image.Image | np.ndarray, *, si
 
 
 # ----------------------------------------------------------------------------- dataset writer
-
-def _parse_color(text: str) -> tuple[int, int, int]:
-    from ..core.imageio import parse_color
-
-    return parse_color(text)
-
-
-@dataclass
-class PairsOptions:
-    """Options of ``neuralbrush dataset pairs`` (the CLI reads its defaults from here)."""
-
-    input: Literal["edges", "clusters"] = option(
-        "edges", "Input derived from each photo: edges (Canny lines on white) or clusters (k-means colours in a fixed "
-                 "palette).")
-    size: int = option(256, "Side of each half of a pair in pixels (pairs are 2*size x size).", min=8)
-    crop: Literal["center", "pad"] = option("center", "center: crop the middle square; pad: fit the whole photo and "
-                                                      "letterbox.")
-    clusters: int = option(7, "Number of colour clusters for --input clusters.", min=1, max=len(CLUSTER_PALETTE))
-    thickness: int = option(1, "Edge line thickness in pixels for --input edges.", min=1)
-    pad_color: tuple[int, int, int] = option((0, 0, 0), "Letterbox colour for --crop pad (#RRGGBB, r,g,b or a name).",
-                                             parse=lambda text: _parse_color(text))
-    val_fraction: float = option(0.0, "Fraction of pairs written to val/ instead of train/.", min=0.0, max=0.99)
-    min_size: int = option(0, "Reject photos whose shorter side is smaller.", min=0)
-    seed: int = option(0, "Seed for k-means and the train/val split.")
-    contact_sheet: int = option(16, "Pairs shown on the contact sheet.", cli=False)
-    overwrite: bool = option(False, "Replace the pairs of an earlier run in OUT.", flag="--overwrite")
-    palette: list[list[int]] = option(help="Colours of the cluster input, one per cluster.", cli=False,
-                                      default_factory=lambda: [list(c) for c in CLUSTER_PALETTE])
-
-    def validate(self) -> None:
-        if self.input not in INPUT_KINDS:
-            raise UsageError(f"unknown --input {self.input!r}; use edges or clusters")
-        if self.crop not in CROPS:
-            raise UsageError(f"unknown --crop {self.crop!r}; use center or pad")
-        if self.size < 8:
-            raise UsageError(f"--size must be at least 8, got {self.size}")
-        if not 1 <= self.clusters <= len(self.palette):
-            raise UsageError(f"--clusters must be between 1 and {len(self.palette)}, got {self.clusters}")
-        if self.thickness < 1:
-            raise UsageError(f"--thickness must be at least 1, got {self.thickness}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise UsageError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
-
 
 @dataclass
 class PairsResult:
