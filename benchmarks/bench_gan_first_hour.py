@@ -72,6 +72,9 @@ STUDY = {
     # Fifth round: every StyleGAN2 sample keeps one silhouette on a grainy ground, so the latent reaches the
     # colours but not the shape; without per-pixel noise inputs G must take every variation from w.
     "small-nonoise": dict(SMALL_OLD, glr=0.005, dlr=0.005, gamma=1.0, aug="diffaugment", noise_mode="none"),
+    # Sixth round: the mapping network learns at 0.01 of the rate (NVIDIA's lr_multiplier, made for runs of
+    # thousands of kimg), so in the first hour w stays close to a fixed random projection of z; at 0.1 it moves.
+    "small-maplr0.1": dict(SMALL_OLD, glr=0.005, dlr=0.005, gamma=1.0, aug="diffaugment", map_lr_mul=0.1),
 }
 STUDY_DEFAULT = ("lite", "small-old", "small-new", "dcgan")
 

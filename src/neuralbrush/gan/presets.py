@@ -210,6 +210,8 @@ class TrainOptions:
     threads: int = option(0, "Torch CPU threads; 0 = auto (1 when the CPU is already busy).", min=0,
                           max=MAX_THREADS)
     noise_mode: Literal["const", "random", "none"] = option("random", "Noise inputs while training.", cli=False)
+    map_lr_mul: float | None = option(None, "Learning-rate multiplier of StyleGAN2's mapping network (default 0.01, "
+                                            "NVIDIA's).", cli=False)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -304,6 +306,7 @@ class TrainOptions:
         c.whole("--workers", self.workers, lo=0, hi=MAX_WORKERS)
         c.whole("--threads", self.threads, lo=0, hi=MAX_THREADS)
         c.choice("noise_mode", self.noise_mode, NOISE_MODES)
+        c.optional_number("map_lr_mul", self.map_lr_mul, lo=0, lo_open=True, hi=1)
         return self
 
 
@@ -361,7 +364,8 @@ def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int =
     lr = pre.lrate
     G_kwargs = dict(z_dim=opts.z_dim or 512, c_dim=c_dim, w_dim=512 if opts.cfg != "small" else 256,
                     img_resolution=res, img_channels=img_channels,
-                    mapping_kwargs=dict(num_layers=opts.map_depth or pre.map),
+                    mapping_kwargs=dict(num_layers=opts.map_depth or pre.map,
+                                        **({"lr_multiplier": opts.map_lr_mul} if opts.map_lr_mul else {})),
                     synthesis_kwargs=dict(channel_base=cbase, channel_max=cmax, num_fp16_res=4, conv_clamp=256))
     if opts.cfg == "small" and opts.z_dim is None:
         G_kwargs["z_dim"] = 256
