@@ -8,10 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from neuralbrush.cli.main import run
+from neuralbrush.core.errors import UsageError
 from neuralbrush.core.progress import ProgressEvent
 from neuralbrush.core.runs import read_stats, snapshot_files
 from neuralbrush.datasets.samples import write_blooms
@@ -64,6 +66,15 @@ def test_presets_match_reference_table():
     assert (o.batch, o.r1_gamma, o.G_opt["lr"], o.D_opt["lr"], o.total_kimg) == (8, 3, 0.01, 0.02, 7)
     assert o.G_kwargs["mapping_kwargs"]["num_layers"] == 3 and o.D_kwargs["mbstd_group_size"] == 2
     assert o.G_kwargs["synthesis_kwargs"]["channel_base"] == 4096 and o.D_kwargs["channel_max"] == 64
+    # the mapping network's learning-rate multiplier (config only): NVIDIA's 0.01 unless given
+    assert "lr_multiplier" not in o.G_kwargs["mapping_kwargs"]
+    m = resolve(TrainOptions(cfg="small", map_lr_mul=0.1), res=64).G_kwargs
+    assert m["mapping_kwargs"]["lr_multiplier"] == 0.1
+    fc = build_generator("stylegan2", **m).mapping.fc0
+    assert fc.weight_gain == pytest.approx(0.1 / np.sqrt(fc.in_features))
+    for bad in (0, -0.5, 2):
+        with pytest.raises(UsageError, match="map_lr_mul"):
+            TrainOptions(cfg="small", map_lr_mul=bad).validate()
     # Transfer learning: ADA speed 100 kimg, EMA ramp off.
     t = resolve(TrainOptions(cfg="auto"), res=64, transfer=True)
     assert t.ada_kimg == 100 and t.ema_ramp is None
