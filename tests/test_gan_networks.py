@@ -444,3 +444,32 @@ def test_fp16_mixed_precision_path_runs_top_blocks_only():
     assert seen == {"b8": torch.float32, "b32": torch.float16}  # fp16 at 16 and 32 px only
     assert out.dtype == torch.float32 and (out - ref).abs().mean() < 0.01 * ref.abs().mean() + 1e-3
     assert torch.allclose(logits, ref_logits, atol=0.02 * ref_logits.abs().max().item() + 0.01)
+
+
+def test_w_input_gives_each_sample_its_own_first_layout(tmp_path):
+    """input_mode='w': the 4x4 block starts from the constant plus a layout made from w (per sample), so
+    two latents differ before any modulation; with NVIDIA's constant every sample starts from one tensor."""
+    G = small_G(input_mode="w").eval()
+    b4 = G.synthesis.b4
+    assert b4.input_mode == "w" and tuple(b4.input.weight.shape) == (b4.out_channels * 16, G.w_dim)
+    assert G.synthesis.b8.input_mode == "const" and not hasattr(G.synthesis.b8, "input")
+    assert not hasattr(small_G().synthesis.b4, "input")
+    seen = []
+    b4.conv1.register_forward_hook(lambda m, args, out: seen.append(args[0].detach().clone()))
+    ws = G.mapping(zs(2), None)
+    with torch.no_grad():
+        G.synthesis(ws, noise_mode="const")
+    x = seen[0]
+    expected = b4.const + (ws[:, 0] @ (b4.input.weight * b4.input.weight_gain).t() + b4.input.bias).view(2, -1, 4, 4)
+    assert torch.allclose(x, expected, atol=1e-5) and not torch.allclose(x[0], x[1])
+    # it trains (gradients reach the new layer) and survives a snapshot round trip
+    G.train()
+    G(zs(2), None, noise_mode="const").square().mean().backward()
+    assert b4.input.weight.grad is not None and float(b4.input.weight.grad.abs().sum()) > 0
+    G.eval()
+    path = save_snapshot(tmp_path / snapshot_name(1), arch="stylegan2", G=G, D=small_D(), G_ema=G, meta={"cur_nimg": 1000})
+    snap = load_snapshot(path)
+    with torch.no_grad():
+        assert torch.equal(snap.G_ema(zs(3), None, noise_mode="const"), G(zs(3), None, noise_mode="const"))
+    with pytest.raises(ValueError, match="input_mode"):
+        small_G(input_mode="noise")

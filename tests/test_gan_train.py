@@ -75,6 +75,10 @@ def test_presets_match_reference_table():
     for bad in (0, -0.5, 2):
         with pytest.raises(UsageError, match="map_lr_mul"):
             TrainOptions(cfg="small", map_lr_mul=bad).validate()
+    # the first block's input (config only): NVIDIA's constant unless g_input="w"
+    assert "input_mode" not in o.G_kwargs["synthesis_kwargs"]
+    with pytest.raises(UsageError, match="g_input"):
+        TrainOptions(cfg="small", g_input="noise").validate()
     # Transfer learning: ADA speed 100 kimg, EMA ramp off.
     t = resolve(TrainOptions(cfg="auto"), res=64, transfer=True)
     assert t.ada_kimg == 100 and t.ema_ramp is None

@@ -11,7 +11,8 @@ from one of their pickles loads strictly here and gives the same images:
 
 Generator
     ``mapping.fc{i}.{weight,bias}``, ``mapping.w_avg``, ``mapping.embed.*`` (c_dim > 0),
-    ``synthesis.b{R}.resample_filter``, ``synthesis.b4.const``,
+    ``synthesis.b{R}.resample_filter``, ``synthesis.b4.const`` (and ``synthesis.b4.input`` with
+    ``input_mode='w'``, ours only),
     ``synthesis.b{R}.conv0`` (R > 4, 2x up) / ``conv1`` with ``weight, bias, noise_const,
     noise_strength, resample_filter, affine.{weight,bias}``, ``synthesis.b{R}.torgb.{weight,
     bias, affine.weight, affine.bias}``.
@@ -46,6 +47,10 @@ from .layers import (Conv2dLayer, FullyConnectedLayer, bias_act, def_gain, modul
                      setup_filter, upsample2d)
 
 NOISE_MODES = ("random", "const", "none")
+# The first block's input: NVIDIA's learned constant, or that constant plus a per-sample 4x4 layout made
+# from w by a dense layer (``synthesis.b4.input.{weight,bias}``; not in NVIDIA's networks). With the
+# constant alone w can only re-weight the constant's channels, so every sample starts from one layout.
+INPUT_MODES = ("const", "w")
 
 
 def block_precision(x: torch.Tensor, use_fp16: bool, force_fp32: bool) -> contextlib.AbstractContextManager:
@@ -255,11 +260,14 @@ class SynthesisBlock(nn.Module):
         resample_filter: Sequence[float] = (1, 3, 3, 1),    # 1-D FIR taps for upsampling.
         conv_clamp: float | None = None,                    # Clamp conv outputs to +-X; None = no clamping.
         use_fp16: bool = False,                             # Run under fp16 autocast (num_fp16_res blocks)?
+        input_mode: str = "const",                          # First block: 'const' (NVIDIA's) or 'w' (see below).
         **layer_kwargs: Any,                                # More SynthesisLayer arguments (use_noise, ...).
     ) -> None:
         super().__init__()
         if architecture not in ("orig", "skip", "resnet"):
             raise ValueError(f"unknown synthesis architecture {architecture!r}")
+        if input_mode not in INPUT_MODES:
+            raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.w_dim = w_dim
         self.resolution = resolution
@@ -270,8 +278,11 @@ class SynthesisBlock(nn.Module):
         self.register_buffer("resample_filter", setup_filter(resample_filter))
         self.num_conv = 0
         self.num_torgb = 0
+        self.input_mode = input_mode if in_channels == 0 else "const"
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+            if self.input_mode == "w":  # a per-sample layout added to the constant, from the block's first w
+                self.input = FullyConnectedLayer(w_dim, out_channels * resolution * resolution)
         else:
             self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim=w_dim, resolution=resolution, up=2,
                                         resample_filter=resample_filter, conv_clamp=conv_clamp, **layer_kwargs)
@@ -302,6 +313,8 @@ class SynthesisBlock(nn.Module):
                 fused_modconv = (not self.training) and (not lowp or ws.shape[0] == 1)
             if self.in_channels == 0:
                 x = self.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+                if self.input_mode == "w":
+                    x = x + self.input(ws[:, 0]).view(x.shape)
             elif not lowp:
                 x = x.float()
             if self.in_channels == 0:
@@ -324,7 +337,8 @@ class SynthesisBlock(nn.Module):
         return x, img
 
     def extra_repr(self) -> str:
-        return f"resolution={self.resolution}, architecture={self.architecture}"
+        return (f"resolution={self.resolution}, architecture={self.architecture}"
+                + (", input_mode='w'" if self.input_mode == "w" else ""))
 
 
 class SynthesisNetwork(nn.Module):

@@ -24,6 +24,7 @@ DIFFAUGMENT_OPS = ("color", "translation", "cutout")  # gan/diffaugment.py appli
 METRICS = ("swd", "fid", "kid", "none")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 NOISE_MODES = ("const", "random", "none")
+G_INPUTS = ("const", "w")  # gan/networks.py INPUT_MODES
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$")
 
 # Documented limits of a training run: beyond them a value is a typo, not a plan.
@@ -212,6 +213,8 @@ class TrainOptions:
     noise_mode: Literal["const", "random", "none"] = option("random", "Noise inputs while training.", cli=False)
     map_lr_mul: float | None = option(None, "Learning-rate multiplier of StyleGAN2's mapping network (default 0.01, "
                                             "NVIDIA's).", cli=False)
+    g_input: Literal["const", "w"] = option("const", "StyleGAN2's first block: NVIDIA's learned constant, or the "
+                                            "constant plus a 4x4 layout made from w (gan/networks.py).", cli=False)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -307,6 +310,7 @@ class TrainOptions:
         c.whole("--threads", self.threads, lo=0, hi=MAX_THREADS)
         c.choice("noise_mode", self.noise_mode, NOISE_MODES)
         c.optional_number("map_lr_mul", self.map_lr_mul, lo=0, lo_open=True, hi=1)
+        c.choice("g_input", self.g_input, G_INPUTS)
         return self
 
 
@@ -366,7 +370,8 @@ def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int =
                     img_resolution=res, img_channels=img_channels,
                     mapping_kwargs=dict(num_layers=opts.map_depth or pre.map,
                                         **({"lr_multiplier": opts.map_lr_mul} if opts.map_lr_mul else {})),
-                    synthesis_kwargs=dict(channel_base=cbase, channel_max=cmax, num_fp16_res=4, conv_clamp=256))
+                    synthesis_kwargs=dict(channel_base=cbase, channel_max=cmax, num_fp16_res=4, conv_clamp=256,
+                                          **({"input_mode": opts.g_input} if opts.g_input != "const" else {})))
     if opts.cfg == "small" and opts.z_dim is None:
         G_kwargs["z_dim"] = 256
     D_kwargs = dict(c_dim=c_dim, img_resolution=res, img_channels=img_channels,
