@@ -97,8 +97,10 @@ def test_whole_flow_from_an_empty_workspace(studio_server, page, ui, screenshot,
     fill(page, "train-gan-tick", "0.02", "Tab")
     fill(page, "train-gan-snap", "1", "Tab")
     fill(page, "train-gan-metrics", "none", "Tab")
+    # each field's change is a server round trip: under a loaded machine (a 2-core CI box running the
+    # suite beside training processes) the command line can take longer than playwright's 30 s default
     page.wait_for_function("() => (document.querySelector('#train-command textarea')?.value || '')"
-                           ".includes('--metrics none')")
+                           ".includes('--metrics none')", timeout=120_000)
     page.locator("#train-start").click()
     first = wait_src_change(page, "#train-grid img", "", timeout=120_000)
     wait_src_change(page, "#train-grid img", first, timeout=120_000)
