@@ -473,3 +473,7 @@ def test_w_input_gives_each_sample_its_own_first_layout(tmp_path):
         assert torch.equal(snap.G_ema(zs(3), None, noise_mode="const"), G(zs(3), None, noise_mode="const"))
     with pytest.raises(ValueError, match="input_mode"):
         small_G(input_mode="noise")
+    from neuralbrush.gan.networks import INPUT_MODES
+    from neuralbrush.gan.presets import G_INPUTS  # spelled out there so option parsing needs no torch
+
+    assert G_INPUTS == INPUT_MODES
