@@ -99,6 +99,10 @@ STUDY = {
     # Tenth round: with the mapping network of one layer as well (seed 0 alone: 79.9 at 30 minutes).
     "small-mbstd16-gamma4-map1": dict(SMALL_OLD, glr=0.005, dlr=0.005, gamma=4.0, aug="diffaugment", mbstd=16,
                                       map_depth=1),
+    # Eleventh round, seed 0 first: R1 gamma went 0.05 -> 1 -> 4 with SWD falling each time, so gamma 10;
+    # and the generator at half the discriminator's rate (two time scales) with the preset's gamma 4.
+    "small-mbstd16-gamma10": dict(SMALL_OLD, glr=0.005, dlr=0.005, gamma=10.0, aug="diffaugment", mbstd=16),
+    "small-mbstd16-gamma4-ttur": dict(SMALL_OLD, glr=0.0025, dlr=0.005, gamma=4.0, aug="diffaugment", mbstd=16),
 }
 # The `small` preset's values since the ninth round (the row name keeps the study's record readable).
 PRESET_ROW = "small-mbstd16-gamma4"

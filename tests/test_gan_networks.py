@@ -477,3 +477,62 @@ def test_w_input_gives_each_sample_its_own_first_layout(tmp_path):
     from neuralbrush.gan.presets import G_INPUTS  # spelled out there so option parsing needs no torch
 
     assert G_INPUTS == INPUT_MODES
+
+
+def test_discriminator_reconstruction_decoders(tmp_path):
+    """recon_channels > 0 (--d-recon): D keeps NVIDIA's names and logits and adds two decoders that
+    rebuild, from its 8x8 and 16x16 features, the whole image and one quadrant at half size; trained on
+    their error alone they learn to rebuild the reals; a snapshot keeps them."""
+    from neuralbrush.gan.loss import GANLoss, reconstruction_distance
+
+    torch.manual_seed(0)
+    plain, D = small_D(), small_D(recon_channels=16)
+    assert D.init_kwargs["recon_channels"] == 16 and "recon_channels" not in plain.init_kwargs
+    extra = set(D.state_dict()) - set(plain.state_dict())
+    assert extra and all(k.startswith(("dec_whole.", "dec_part.")) for k in extra)
+    assert set(plain.state_dict()) <= set(D.state_dict())
+    from skimage import data as skdata
+
+    photo = torch.from_numpy(skdata.astronaut()[::16, ::16].copy()).permute(2, 0, 1).float() / 127.5 - 1
+    imgs = torch.stack([photo, photo.flip(-1), photo.flip(-2), photo.flip(-1, -2)])  # 4 real 32 px images
+    D.load_state_dict(plain.state_dict(), strict=False)
+    feats: dict[int, torch.Tensor] = {}
+    assert torch.equal(D(imgs, None, features=feats), plain(imgs, None))  # the decoders change no logit
+    assert set(feats) == {16, 8, 4}
+    recs = D.reconstruct(feats, imgs, part=3)
+    assert {k: tuple(r.shape) for k, (r, t) in recs.items()} == {"whole": (4, 3, 16, 16), "part": (4, 3, 16, 16)}
+    assert torch.allclose(recs["whole"][1], F.avg_pool2d(imgs, 2))
+    assert torch.equal(recs["part"][1], imgs[:, :, 16:, 16:])  # bottom-right quadrant, already 16 px
+    with pytest.raises(ValueError, match="part"):
+        D.reconstruct(feats, imgs, part=4)
+    decoders = [p for n, p in D.named_parameters() if n.startswith("dec_")]
+    opt = torch.optim.Adam(decoders, lr=0.01)
+
+    def error() -> float:
+        f: dict[int, torch.Tensor] = {}
+        D(imgs, None, features=f)
+        return sum(reconstruction_distance(r, t).mean() for r, t in D.reconstruct(f, imgs, part=0).values())
+
+    with torch.no_grad():
+        before = float(error())
+    for _ in range(40):
+        opt.zero_grad()
+        error().backward()
+        opt.step()
+    with torch.no_grad():
+        assert float(error()) < 0.6 * before
+    # the loss adds it to D's main phase only, and needs the decoders
+    G = small_G()
+    loss = GANLoss(G, D, r1_gamma=1, style_mixing_prob=0, pl_weight=0, recon_weight=1.0)
+    D.zero_grad()
+    loss.accumulate("Dmain", imgs, torch.zeros(4, 0), zs(4), torch.zeros(4, 0), 1.0)
+    assert loss.stats.values["loss/recon"] > 0 and all(p.grad is not None for p in decoders)
+    D.zero_grad()
+    loss.accumulate("Dreg", imgs, torch.zeros(4, 0), zs(4), torch.zeros(4, 0), 1.0)
+    assert all(p.grad is None for p in decoders)
+    with pytest.raises(ValueError, match="recon_channels"):
+        GANLoss(G, plain, recon_weight=1.0)
+    with pytest.raises(ValueError, match="32 px"):
+        small_D(res=16, recon_channels=16)
+    path = save_snapshot(tmp_path / snapshot_name(1), arch="stylegan2", G=G, D=D, G_ema=G, meta={"cur_nimg": 1000})
+    assert torch.equal(load_snapshot(path).D.dec_part.torgb.weight, D.dec_part.torgb.weight)

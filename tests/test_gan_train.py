@@ -430,3 +430,31 @@ def test_a_continued_run_keeps_its_preset_values_after_the_preset_changes(blooms
     after = read_json(first / "training_options.json")["resolved"]
     assert after["G_opt"]["lr"] == after["D_opt"]["lr"] == 0.0025
     assert after["r1_gamma"] == 0.05 and after["aug"] == "ada"
+
+
+def test_d_recon_option_trains_and_resumes_exactly(tmp_path):
+    """--d-recon: StyleGAN2's D gets decoders (recorded in D_kwargs), D's loss its reconstruction error;
+    a run continued from a snapshot ends as an unbroken one does (the quadrant drawn each minibatch comes
+    from the saved RNG state). Refused for lite and DCGAN and below 32 px."""
+    data = tmp_path / "blooms32"
+    write_blooms(data, 24, 32, seed=0)
+    opts = dict(TINY, data=str(data), d_recon=1.0, metrics="none", snap=1)
+    first = train(TrainOptions(outdir=str(tmp_path / "a"), kimg=0.008, **opts))
+    snap = load_snapshot(snapshot_files(first)[-1])
+    assert snap.D.init_kwargs["recon_channels"] > 0 and hasattr(snap.D, "dec_whole")
+    assert "loss/recon" in read_stats(first)[-1]
+    train(TrainOptions(resume="latest", outdir=str(tmp_path / "a"), kimg=0.016))
+    whole = train(TrainOptions(outdir=str(tmp_path / "b"), kimg=0.016, **opts))
+    a, b = load_snapshot(snapshot_files(first)[-1]), load_snapshot(snapshot_files(whole)[-1])
+    assert a.meta["cur_nimg"] == b.meta["cur_nimg"] == 16
+    for name in ("G", "D"):
+        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+    for arch in ("lite", "dcgan"):
+        with pytest.raises(UsageError, match="--d-recon is for --arch stylegan2"):
+            resolve(TrainOptions(arch=arch, d_recon=1.0).validate(), res=64)
+    with pytest.raises(UsageError, match="32 px"):
+        resolve(TrainOptions(cfg="small", d_recon=1.0).validate(), res=16)
+    with pytest.raises(UsageError, match="--d-recon"):
+        TrainOptions(d_recon=-1.0).validate()
+    assert "recon_channels" not in resolve(TrainOptions(cfg="small").validate(), res=64).D_kwargs

@@ -121,7 +121,7 @@ class ImageDataset(torch.utils.data.Dataset):
         """uint8 HWC (or HW) array of item ``idx``."""
         n = len(self.names)
         img = center_crop_resize(self._load(idx % n), self.resolution)
-        arr = np.asarray(img)
+        arr = np.array(img)  # a writable copy: np.asarray of a PIL image is read-only (torch warns on it)
         if idx >= n:
             arr = arr[:, ::-1]
         return np.ascontiguousarray(arr)

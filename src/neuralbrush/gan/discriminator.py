@@ -6,6 +6,12 @@ state_dict from one of their pickles loads strictly: ``b{R}.fromrgb``, ``b{R}.co
 ``b4.{mbstd, conv, fc, out}`` and, for conditional networks, ``mapping.*`` (the label embedding).
 Precision follows the generator's rules (:func:`.networks.block_precision`); the epilogue always
 runs in fp32. Every block checks the shapes it receives.
+
+With ``recon_channels > 0`` (``--d-recon``, issue 14) D also carries two small decoders in the
+manner of FastGAN's self-supervised discriminator: from its 8x8 features it rebuilds the whole
+input image and, from one quadrant of its 16x16 features, that quadrant of the image, both at half
+the image size (at most 128 px). They are named ``dec_whole.*`` and ``dec_part.*``, so a
+discriminator without them keeps NVIDIA's names and loads their pickles strictly.
 """
 
 from __future__ import annotations
@@ -160,6 +166,36 @@ class DiscriminatorEpilogue(nn.Module):
         return x
 
 
+class ReconstructionDecoder(nn.Module):
+    """[N, in_channels, 8, 8] features -> [N, img_channels, out_res, out_res]: 2x upsampling 3x3
+    convolutions of ``channels`` (equalised learning rate, leaky ReLU, as D's own layers), then a
+    linear 1x1 to the image channels (no tanh: augmented images leave [-1, 1])."""
+
+    def __init__(self, in_channels: int, channels: int, out_res: int, img_channels: int,
+                 conv_clamp: float | None = None) -> None:
+        super().__init__()
+        if out_res < 16 or out_res & (out_res - 1):
+            raise ValueError(f"a reconstruction decoder draws 16 px or more, a power of two; got {out_res}")
+        layers, c, r = [], in_channels, 8
+        while r < out_res:
+            layers.append(Conv2dLayer(c, channels, kernel_size=3, activation="lrelu", up=2, conv_clamp=conv_clamp))
+            c, r = channels, r * 2
+        self.layers = nn.ModuleList(layers)
+        self.torgb = Conv2dLayer(c, img_channels, kernel_size=1)
+        self.out_res = out_res
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert_shape(x, [None, None, 8, 8], "decoder input")
+        for layer in self.layers:
+            x = layer(x)
+        return self.torgb(x)
+
+
+def reconstruction_size(img_resolution: int) -> int:
+    """Side of D's reconstructions: half the image, at most 128 px."""
+    return min(img_resolution // 2, 128)
+
+
 class Discriminator(nn.Module):
     """StyleGAN2 residual discriminator: ``D(img [N, img_channels, R, R], c [N, c_dim]) -> logits [N, 1]``.
 
@@ -180,6 +216,7 @@ class Discriminator(nn.Module):
         cmap_dim: int | None = None,            # Label embedding width; None = channels at 4x4.
         freeze_layers: int = 0,                 # Freeze-D: the first N layers (highest resolution) are buffers.
         mapping_kwargs: dict | None = None,     # MappingNetwork arguments of the label embedding.
+        recon_channels: int = 0,                # > 0: decoders of this width rebuild the input (32 px and up).
     ) -> None:
         super().__init__()
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
@@ -192,6 +229,10 @@ class Discriminator(nn.Module):
             self.init_kwargs["freeze_layers"] = freeze_layers
         if mapping_kwargs:
             self.init_kwargs["mapping_kwargs"] = dict(mapping_kwargs)
+        if recon_channels:
+            if img_resolution < 32:
+                raise ValueError(f"D's reconstruction needs 32 px or more (16x16 features), got {img_resolution}")
+            self.init_kwargs["recon_channels"] = recon_channels
         self.c_dim = c_dim
         self.img_resolution = img_resolution
         self.img_resolution_log2 = int(np.log2(img_resolution))
@@ -219,12 +260,45 @@ class Discriminator(nn.Module):
         self.b4 = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=4,
                                         mbstd_group_size=mbstd_group_size, mbstd_num_channels=mbstd_num_channels,
                                         **common)
+        self.recon_channels = recon_channels
+        if recon_channels:
+            rec = reconstruction_size(img_resolution)
+            self.dec_whole = ReconstructionDecoder(channels[8], recon_channels, rec, img_channels, conv_clamp)
+            self.dec_part = ReconstructionDecoder(channels[16], recon_channels, rec, img_channels, conv_clamp)
 
-    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, force_fp32: bool = False) -> torch.Tensor:
+    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, force_fp32: bool = False,
+                features: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits [N, 1]; a dict given as ``features`` receives each block's output by its size."""
         res = self.img_resolution
         assert_shape(img, [None, self.img_channels, res, res], "D img")
         x = None
         for res in self.block_resolutions:
             x, img = getattr(self, f"b{res}")(x, img, force_fp32=force_fp32)
+            if features is not None:
+                features[x.shape[-1]] = x
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
         return self.b4(x, img, cmap)
+
+    def reconstruct(self, features: dict[int, torch.Tensor], img: torch.Tensor,
+                    part: int | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """{'whole' | 'part': (reconstruction, target)} from the ``features`` of :meth:`forward` on
+        ``img``; ``part`` (0-3: top-left, top-right, bottom-left, bottom-right) picks the quadrant,
+        None draws one from torch's global generator."""
+        if not self.recon_channels:
+            raise ValueError("this discriminator was built without decoders (recon_channels=0)")
+        if part is None:
+            part = int(torch.randint(4, ()))
+        if part not in range(4):
+            raise ValueError(f"part must be 0, 1, 2 or 3, got {part}")
+        row, col = divmod(part, 2)
+        half = self.img_resolution // 2
+        size = self.dec_whole.out_res
+        target = img.detach().float()
+        crop = target[:, :, row * half:(row + 1) * half, col * half:(col + 1) * half]
+        feat_part = features[16][:, :, row * 8:(row + 1) * 8, col * 8:(col + 1) * 8]
+
+        def area(t: torch.Tensor) -> torch.Tensor:
+            return t if t.shape[-1] == size else torch.nn.functional.adaptive_avg_pool2d(t, size)
+
+        return {"whole": (self.dec_whole(features[8]).float(), area(target)),
+                "part": (self.dec_part(feat_part).float(), area(crop))}

@@ -46,13 +46,20 @@ class GANLoss:
         autocast: context factory for the forward passes (core.device Runtime.autocast).
         noise_mode: synthesis noise ('random'; 'const' makes runs bitwise repeatable in tests).
         reduce_mean: averages a tensor across ranks in place (DDP), identity otherwise.
+        recon_weight: weight of D's reconstruction error on the (augmented) reals, for a D built with
+            decoders (``recon_channels``, ``--d-recon``): :func:`reconstruction_distance` of its
+            whole-image and quadrant reconstructions, added to D's loss in its main phase. 0 = off.
     """
 
     def __init__(self, G: torch.nn.Module, D: torch.nn.Module, *, augment_pipe: torch.nn.Module | None = None,
                  r1_gamma: float = 10.0, style_mixing_prob: float = 0.9, pl_weight: float = 2.0,
                  pl_batch_shrink: int = 2, pl_decay: float = 0.01, autocast: Callable | None = None,
-                 noise_mode: str = "random", reduce_mean: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+                 noise_mode: str = "random", reduce_mean: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 recon_weight: float = 0.0) -> None:
         self.G, self.D = G, D
+        self.recon_weight = float(recon_weight)
+        if self.recon_weight > 0 and not getattr(D, "recon_channels", 0):
+            raise ValueError("recon_weight > 0 needs a discriminator built with decoders (recon_channels > 0)")
         self.augment_pipe = augment_pipe
         self.r1_gamma = float(r1_gamma)
         self.style_mixing_prob = float(style_mixing_prob) if has_mapping(G) else 0.0
@@ -95,6 +102,17 @@ class GANLoss:
         with self._ctx():
             logits = self.D(img, c)
         return logits.float()
+
+    def run_D_reconstruct(self, img: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits [N, 1] and D's reconstruction error [N] of the image D saw (after augmentation)."""
+        if self.augment_pipe is not None:
+            img = self.augment_pipe(img)
+        features: dict[int, torch.Tensor] = {}
+        with self._ctx():
+            logits = self.D(img, c, features=features)
+            recs = self.D.reconstruct(features, img)
+        recon = sum(reconstruction_distance(r, t) for r, t in recs.values())
+        return logits.float(), recon
 
     # -- the phases --------------------------------------------------------------------------------
     def accumulate(self, phase: str, real_img: torch.Tensor, real_c: torch.Tensor, gen_z: torch.Tensor,
@@ -139,8 +157,14 @@ class GANLoss:
 
         if do_Dmain or do_Dr1:
             real = real_img.detach().requires_grad_(do_Dr1)
-            real_logits = self.run_D(real, real_c)
+            if do_Dmain and self.recon_weight > 0:
+                real_logits, recon = self.run_D_reconstruct(real, real_c)
+                self.stats.add("loss/recon", recon)
+            else:
+                real_logits, recon = self.run_D(real, real_c), None
             loss = real_logits[:, 0] * 0
+            if recon is not None:
+                loss = loss + recon * self.recon_weight
             if do_Dmain:
                 loss_Dreal = F.softplus(-real_logits)
                 self.stats.add("scores/real", real_logits)

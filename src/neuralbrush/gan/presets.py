@@ -20,6 +20,7 @@ from ..core.options import option
 ARCHS = ("stylegan2", "dcgan", "lite")
 CFGS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "small")
 AUGS = ("auto", "ada", "fixed", "noaug", "diffaugment")
+RECON_CHANNELS = 32  # width of StyleGAN2 D's reconstruction decoders (--d-recon)
 DIFFAUGMENT_OPS = ("color", "translation", "cutout")  # gan/diffaugment.py applies them in this order
 METRICS = ("swd", "fid", "kid", "none")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -58,6 +59,7 @@ class Preset:
     cmax: int = 512
     cbase: int | None = None  # None: fmaps * 32768
     aug: str = "ada"  # what --aug auto means with this preset
+    recon: float = 0.0  # weight of D's reconstruction error (--d-recon)
 
 
 PRESETS: dict[str, Preset] = {
@@ -162,6 +164,9 @@ class TrainOptions:
     batch: int | None = option(None, "Total batch size over all processes (default: preset).", min=1,
                                max=MAX_TRAIN_BATCH)
     gamma: float | None = option(None, "R1 weight (default: preset).", min=0.0)
+    d_recon: float | None = option(None, "StyleGAN2 at 32 px and up: weight of D's reconstruction of the reals from its "
+                                         "8x8 and 16x16 features (FastGAN's self-supervised D; 0 = off; default: "
+                                         "preset).", min=0.0)
     glr: float | None = option(None, "Generator learning rate (default: preset).")
     dlr: float | None = option(None, "Discriminator learning rate (default: preset).")
     map_depth: int | None = option(None, "Mapping network depth (default: preset).", min=1, max=MAX_MAP, flag="--map")
@@ -253,6 +258,7 @@ class TrainOptions:
         c.optional_number("--minutes", self.minutes, lo=0, lo_open=True)
         batch = c.optional_whole("--batch", self.batch, lo=1, hi=MAX_TRAIN_BATCH)
         c.optional_number("--gamma", self.gamma, lo=0)
+        c.optional_number("--d-recon", self.d_recon, lo=0)
         c.optional_number("--glr", self.glr, lo=0, lo_open=True, hi=1)
         c.optional_number("--dlr", self.dlr, lo=0, lo_open=True, hi=1)
         c.optional_whole("--map", self.map_depth, lo=1, hi=MAX_MAP)
@@ -337,6 +343,7 @@ class ResolvedConfig:
     ema_ramp: float | None
     ada_kimg: float
     aug: str = "ada"  # --aug with auto resolved
+    recon_weight: float = 0.0  # D's reconstruction error weight (--d-recon; StyleGAN2 only)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -350,6 +357,9 @@ def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int =
         raise UsageError(f"unknown --arch {opts.arch!r}; choose one of {', '.join(ARCHS)}")
     if res < MIN_RES or res > MAX_RES or res & (res - 1):
         raise UsageError(f"resolution {res} must be a power of two from {MIN_RES} to {MAX_RES}")
+    if opts.d_recon and opts.arch != "stylegan2":
+        raise UsageError(f"--d-recon is for --arch stylegan2 (lite's D always reconstructs; DCGAN's never does), "
+                         f"not --arch {opts.arch}")
     if opts.arch == "dcgan":
         if res < 16:
             raise UsageError(f"a DCGAN trains at 16 px or more; this dataset is {res} px (use --res 16 or larger)")
@@ -381,6 +391,13 @@ def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int =
     D_kwargs = dict(c_dim=c_dim, img_resolution=res, img_channels=img_channels,
                     architecture="orig" if opts.cfg == "cifar" else "resnet", channel_base=cbase, channel_max=cmax,
                     num_fp16_res=4, conv_clamp=256, mbstd_group_size=mbstd, mbstd_num_channels=1)
+    recon = opts.d_recon if opts.d_recon is not None else pre.recon
+    if recon and res < 32:
+        if opts.d_recon:
+            raise UsageError(f"--d-recon needs 32 px or more (D's 16x16 features); this dataset is {res} px")
+        recon = 0.0  # a preset's reconstruction is dropped below 32 px
+    if recon:
+        D_kwargs["recon_channels"] = RECON_CHANNELS
     # Like NVlabs' cifar config, the low-resolution CPU preset trains without path length
     # regularisation and style mixing: cheaper minibatches, and faster to show structure.
     low_res = opts.cfg in ("cifar", "small")
@@ -401,7 +418,7 @@ def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int =
         style_mixing=float(style_mixing),
         ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else pre.ema, ema_ramp=ema_ramp,
         ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), aug=pre.aug if opts.aug == "auto" else opts.aug,
-        extra=dict(preset=dataclasses.asdict(pre), mbstd=mbstd, cbase=cbase, cmax=cmax))
+        recon_weight=float(recon), extra=dict(preset=dataclasses.asdict(pre), mbstd=mbstd, cbase=cbase, cmax=cmax))
 
 
 def _resolve_dcgan(opts: TrainOptions, *, res: int, img_channels: int, c_dim: int, world: int,

@@ -173,7 +173,8 @@ class _Loop:
         self.loss = loss_class(self.G, self.D, augment_pipe=self.pipe, r1_gamma=cfg.r1_gamma,
                                style_mixing_prob=cfg.style_mixing, pl_weight=cfg.pl_weight,
                                autocast=self.runtime.autocast, noise_mode=opts.noise_mode,
-                               reduce_mean=dist.all_reduce_mean)
+                               reduce_mean=dist.all_reduce_mean,
+                               **({"recon_weight": cfg.recon_weight} if cfg.recon_weight else {}))
         if self.ada is not None:
             self.loss.real_logits_hook = self.ada.accumulate
         self.snapshot_from = self._restore() if continue_dir is not None else None
