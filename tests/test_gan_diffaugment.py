@@ -139,6 +139,25 @@ def test_colour_ranges_as_in_the_paper(images, monkeypatch):
     assert shift.min() < -0.45 and shift.max() > 0.45
 
 
+def test_colour_on_a_share_of_the_images(images):
+    """color_p (training option diffaugment_color_p): each image is recoloured with that probability
+    and the others keep their colours (to float rounding); at 1 the random stream is the paper's (runs made before
+    the option draw the same numbers); the value is checked."""
+    flat = torch.full((4000, 3, 2, 2), 0.1)
+    out = DiffAugment("color", color_p=0.3)(flat, torch.Generator().manual_seed(0))
+    untouched = (out - flat).abs().amax(dim=(1, 2, 3)) < 1e-6
+    assert 0.65 < float(untouched.float().mean()) < 0.75  # ~70 % keep their colours
+    assert torch.allclose(DiffAugment("color", color_p=0.0)(images), images, atol=1e-6)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    assert torch.equal(DiffAugment(color_p=1.0)(images, g1), DiffAugment()(images, g2))
+    assert "color_p=0.5" in repr(DiffAugment(color_p=0.5)) and "color_p" not in repr(DiffAugment())
+    with pytest.raises(ValueError, match="color_p"):
+        DiffAugment(color_p=1.5)
+    assert make_augment_pipe("diffaugment", policy="color,cutout", color_p=0.25).color_p == 0.25
+    with pytest.raises(UsageError, match="diffaugment_color_p"):
+        TrainOptions(diffaugment_color_p=2.0).validate()
+
+
 @pytest.mark.parametrize("arch", ["stylegan2", "dcgan"])
 def test_a_few_training_steps_augment_reals_and_fakes(arch, tmp_path, monkeypatch):
     data = tmp_path / "blooms16"

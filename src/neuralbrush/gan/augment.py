@@ -282,9 +282,11 @@ class AugmentPipe(torch.nn.Module):
         return x.to(out_dtype)
 
 
-def make_augment_pipe(mode: str, p: float = 0.0, *, policy: str | None = None) -> torch.nn.Module | None:
+def make_augment_pipe(mode: str, p: float = 0.0, *, policy: str | None = None,
+                      color_p: float = 1.0) -> torch.nn.Module | None:
     """The 'bgc' pipe for ``ada``/``fixed`` (p set), a :class:`~.diffaugment.DiffAugment` of
-    ``policy`` (default: all its operations) for ``diffaugment``, None for ``noaug``."""
+    ``policy`` (default: all its operations; its colour operation on a ``color_p`` share of the
+    images) for ``diffaugment``, None for ``noaug``."""
     if mode not in AUG_MODES:
         raise ValueError(f"augmentation mode must be one of {AUG_MODES}")
     if mode == "noaug":
@@ -292,7 +294,7 @@ def make_augment_pipe(mode: str, p: float = 0.0, *, policy: str | None = None) -
     if mode == "diffaugment":
         from .diffaugment import DEFAULT_POLICY, DiffAugment
 
-        return DiffAugment(policy or DEFAULT_POLICY)
+        return DiffAugment(policy or DEFAULT_POLICY, color_p=color_p)
     pipe = AugmentPipe(**BGC)
     pipe.p.fill_(float(p))
     return pipe

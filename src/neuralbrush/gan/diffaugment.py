@@ -16,6 +16,11 @@ Operations (images in [-1, 1], NCHW), per image:
 * ``cutout``: one square (rectangle for non-square images) of half the height and width set to
   zero, centred anywhere in the image (it may reach past the border).
 
+``color_p`` below 1 (training option ``diffaugment_color_p``; issue 14) gives the colour operation to
+each image with that probability only, so D also sees images in their true colours: with every
+image recoloured (the paper's p = 1) D cannot tell a saturation from another, and a generator
+trained against it draws grounds of any saturation where the reals all have one.
+
 The random numbers come from the CPU's torch generator (or the ``generator`` given), whatever the
 images' device: a seed gives the same augmentation on every device, and a snapshot's saved torch
 RNG state continues the exact stream on resume.
@@ -90,8 +95,11 @@ class DiffAugment(nn.Module):
     """
 
     def __init__(self, policy: str = DEFAULT_POLICY, *, translation_ratio: float = TRANSLATION_RATIO,
-                 cutout_ratio: float = CUTOUT_RATIO) -> None:
+                 cutout_ratio: float = CUTOUT_RATIO, color_p: float = 1.0) -> None:
         super().__init__()
+        if not 0 <= color_p <= 1:
+            raise ValueError(f"color_p must be in [0, 1], got {color_p}")
+        self.color_p = float(color_p)
         named = set(parse_diffaugment_policy(policy))
         self.ops = tuple(op for op in DIFFAUGMENT_OPS if op in named)
         self.translation_ratio = float(translation_ratio)
@@ -102,15 +110,19 @@ class DiffAugment(nn.Module):
         return ",".join(self.ops)
 
     def extra_repr(self) -> str:
-        return f"policy={self.policy!r}"
+        return f"policy={self.policy!r}" + (f", color_p={self.color_p:g}" if self.color_p < 1 else "")
 
     def forward(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         assert images.dim() == 4, f"expected NCHW images, got shape {tuple(images.shape)}"
         n, _, h, w = images.shape
         x = images
         if "color" in self.ops:
-            x = adjust_color(x, _uniform(n, *BRIGHTNESS_RANGE, generator), _uniform(n, *SATURATION_RANGE, generator),
-                             _uniform(n, *CONTRAST_RANGE, generator))
+            bright, sat, contrast = (_uniform(n, *BRIGHTNESS_RANGE, generator), _uniform(n, *SATURATION_RANGE, generator),
+                                     _uniform(n, *CONTRAST_RANGE, generator))
+            if self.color_p < 1:  # (at p = 1 no number is drawn: the paper's stream, and runs made before, stay)
+                keep = torch.rand(n, generator=generator) >= self.color_p  # these images keep their colours
+                bright, sat, contrast = bright.masked_fill(keep, 0.0), sat.masked_fill(keep, 1.0), contrast.masked_fill(keep, 1.0)
+            x = adjust_color(x, bright, sat, contrast)
         if "translation" in self.ops:
             max_y, max_x = int(h * self.translation_ratio + 0.5), int(w * self.translation_ratio + 0.5)
             shift_y = _randint(n, -max_y, max_y, generator)

@@ -219,6 +219,8 @@ class TrainOptions:
     noise_mode: Literal["const", "random", "none"] = option("random", "Noise inputs while training.", cli=False)
     map_lr_mul: float | None = option(None, "Learning-rate multiplier of StyleGAN2's mapping network (default 0.01, "
                                             "NVIDIA's).", cli=False)
+    diffaugment_color_p: float = option(1.0, "Share of the images DiffAugment recolours (1: every image, the paper's; "
+                                             "below 1 D also sees true colours).", min=0.0, max=1.0, cli=False)
     g_input: Literal["const", "w"] = option("const", "StyleGAN2's first block: NVIDIA's learned constant, or the "
                                             "constant plus a 4x4 layout made from w (gan/networks.py).", cli=False)
 
@@ -318,6 +320,7 @@ class TrainOptions:
         c.choice("noise_mode", self.noise_mode, NOISE_MODES)
         c.optional_number("map_lr_mul", self.map_lr_mul, lo=0, lo_open=True, hi=1)
         c.choice("g_input", self.g_input, G_INPUTS)
+        c.number("diffaugment_color_p", self.diffaugment_color_p, lo=0, hi=1)
         return self
 
 

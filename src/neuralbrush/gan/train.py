@@ -156,7 +156,7 @@ class _Loop:
         self.G, self.D, self.G_ema = (self.runtime.module(m) for m in (G, D, G_ema))
         if self.world > 1:  # per-rank streams for augmentation and noise from here on
             seed_everything(opts.seed * self.world + self.rank)
-        self.pipe = make_augment_pipe(cfg.aug, opts.p, policy=opts.diffaugment)
+        self.pipe = make_augment_pipe(cfg.aug, opts.p, policy=opts.diffaugment, color_p=opts.diffaugment_color_p)
         if self.pipe is not None:
             self.pipe = self.pipe.to(self.runtime.device)
         self.ada = AdaController(target=opts.target, ada_kimg=cfg.ada_kimg) if cfg.aug == "ada" else None
