@@ -87,7 +87,8 @@ def run_to_continue(resume: str | None, outdir: str | os.PathLike) -> Path | Non
 
 
 def pin_to_record(opts: TrainOptions, resolved: dict | None) -> None:
-    """A continued run keeps the learning rates, R1 weight and augmentation it started with where its
+    """A continued run keeps the learning rates, R1 weight, augmentation, minibatch-stddev group and
+    D's reconstruction weight it started with where its
     options left them to the preset: a preset changed since (issue 14 changed ``small``'s) must not
     change a run half-way. ``resolved`` is the run record's section of that name."""
     if not isinstance(resolved, dict):
@@ -99,6 +100,13 @@ def pin_to_record(opts: TrainOptions, resolved: dict | None) -> None:
             setattr(opts, name, float(value))
     if opts.aug == "auto":
         opts.aug = resolved.get("aug") if resolved.get("aug") in AUGS and resolved.get("aug") != "auto" else "ada"
+    d_kwargs = resolved.get("D_kwargs") if isinstance(resolved.get("D_kwargs"), dict) else {}
+    group = d_kwargs.get("mbstd_group_size")
+    if opts.mbstd is None and isinstance(group, int) and not isinstance(group, bool) and group >= 1:
+        opts.mbstd = group  # the minibatch-stddev group (the ninth round changed small's from 4 to 16)
+    if opts.d_recon is None and "mbstd_group_size" in d_kwargs:  # StyleGAN2: D's decoders, or none
+        weight = resolved.get("recon_weight", 0.0)  # records from before --d-recon have none
+        opts.d_recon = float(weight) if isinstance(weight, (int, float)) and not isinstance(weight, bool) else 0.0
 
 
 def resume(run_dir: str | os.PathLike, *, progress: ProgressFn | None = None, **overrides) -> Path:
