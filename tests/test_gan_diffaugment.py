@@ -156,6 +156,12 @@ def test_colour_on_a_share_of_the_images(images):
     assert make_augment_pipe("diffaugment", policy="color,cutout", color_p=0.25).color_p == 0.25
     with pytest.raises(UsageError, match="diffaugment_color_p"):
         TrainOptions(diffaugment_color_p=2.0).validate()
+    from neuralbrush.gan.presets import PRESETS, resolve
+
+    for arch in ("stylegan2", "lite", "dcgan"):  # the option, else the preset's share (StyleGAN2), else 1
+        assert resolve(TrainOptions(arch=arch, cfg="small", diffaugment_color_p=0.3).validate(), res=64).color_p == 0.3
+    assert resolve(TrainOptions(cfg="small").validate(), res=64).color_p == PRESETS["small"].color_p
+    assert resolve(TrainOptions(arch="lite").validate(), res=64).color_p == 1.0
 
 
 @pytest.mark.parametrize("arch", ["stylegan2", "dcgan"])

@@ -419,7 +419,8 @@ def test_a_continued_run_keeps_its_preset_values_after_the_preset_changes(blooms
     from neuralbrush.core.checkpoint import read_json
     from neuralbrush.gan import presets
 
-    old = dataclasses.replace(presets.PRESETS["small"], lrate=0.0025, gamma=0.05, aug="ada", mbstd=2, recon=0.0)
+    old = dataclasses.replace(presets.PRESETS["small"], lrate=0.0025, gamma=0.05, aug="ada", mbstd=2, recon=0.0,
+                              color_p=1.0)
     monkeypatch.setitem(presets.PRESETS, "small", old)
     data = tmp_path / "blooms32"  # 32 px: D's decoders could be added
     write_blooms(data, 24, 32, seed=0)
@@ -429,13 +430,13 @@ def test_a_continued_run_keeps_its_preset_values_after_the_preset_changes(blooms
     started = read_json(first / "training_options.json")
     assert started["aug"] == "auto" and started["glr"] is None and started["resolved"]["aug"] == "ada"
     monkeypatch.setitem(presets.PRESETS, "small", dataclasses.replace(old, lrate=0.005, gamma=1.0, aug="diffaugment",
-                                                                      mbstd=4, recon=1.0))
+                                                                      mbstd=4, recon=1.0, color_p=0.5))
     assert train(TrainOptions(resume="latest", outdir=str(tmp_path), kimg=0.016)) == first
     after = read_json(first / "training_options.json")["resolved"]
     assert after["G_opt"]["lr"] == after["D_opt"]["lr"] == 0.0025
     assert after["r1_gamma"] == 0.05 and after["aug"] == "ada"
     assert after["D_kwargs"]["mbstd_group_size"] == 2 and "recon_channels" not in after["D_kwargs"]
-    assert after["recon_weight"] == 0.0
+    assert after["recon_weight"] == 0.0 and after["color_p"] == 1.0
 
 
 def test_d_recon_option_trains_and_resumes_exactly(tmp_path):

@@ -60,6 +60,7 @@ class Preset:
     cbase: int | None = None  # None: fmaps * 32768
     aug: str = "ada"  # what --aug auto means with this preset
     recon: float = 0.0  # weight of D's reconstruction error (--d-recon)
+    color_p: float = 1.0  # share of the images DiffAugment recolours (diffaugment_color_p)
 
 
 PRESETS: dict[str, Preset] = {
@@ -219,8 +220,9 @@ class TrainOptions:
     noise_mode: Literal["const", "random", "none"] = option("random", "Noise inputs while training.", cli=False)
     map_lr_mul: float | None = option(None, "Learning-rate multiplier of StyleGAN2's mapping network (default 0.01, "
                                             "NVIDIA's).", cli=False)
-    diffaugment_color_p: float = option(1.0, "Share of the images DiffAugment recolours (1: every image, the paper's; "
-                                             "below 1 D also sees true colours).", min=0.0, max=1.0, cli=False)
+    diffaugment_color_p: float | None = option(None, "Share of the images DiffAugment recolours (1: every image, the "
+                                                    "paper's; below 1 D also sees true colours; default: preset, "
+                                                    "else 1).", min=0.0, max=1.0, cli=False)
     g_input: Literal["const", "w"] = option("const", "StyleGAN2's first block: NVIDIA's learned constant, or the "
                                             "constant plus a 4x4 layout made from w (gan/networks.py).", cli=False)
 
@@ -320,7 +322,7 @@ class TrainOptions:
         c.choice("noise_mode", self.noise_mode, NOISE_MODES)
         c.optional_number("map_lr_mul", self.map_lr_mul, lo=0, lo_open=True, hi=1)
         c.choice("g_input", self.g_input, G_INPUTS)
-        c.number("diffaugment_color_p", self.diffaugment_color_p, lo=0, hi=1)
+        c.optional_number("diffaugment_color_p", self.diffaugment_color_p, lo=0, hi=1)
         return self
 
 
@@ -347,10 +349,16 @@ class ResolvedConfig:
     ada_kimg: float
     aug: str = "ada"  # --aug with auto resolved
     recon_weight: float = 0.0  # D's reconstruction error weight (--d-recon; StyleGAN2 only)
+    color_p: float = 1.0  # share of the images DiffAugment recolours (diffaugment_color_p)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def pick(value: Any, default: Any) -> Any:
+    """An option's value, or ``default`` where it was left unset (None)."""
+    return default if value is None else value
 
 
 def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int = 0, world: int = 1,
@@ -421,7 +429,7 @@ def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int =
         style_mixing=float(style_mixing),
         ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else pre.ema, ema_ramp=ema_ramp,
         ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), aug=pre.aug if opts.aug == "auto" else opts.aug,
-        recon_weight=float(recon), extra=dict(preset=dataclasses.asdict(pre), mbstd=mbstd, cbase=cbase, cmax=cmax))
+        recon_weight=float(recon), color_p=float(pick(opts.diffaugment_color_p, pre.color_p)), extra=dict(preset=dataclasses.asdict(pre), mbstd=mbstd, cbase=cbase, cmax=cmax))
 
 
 def _resolve_dcgan(opts: TrainOptions, *, res: int, img_channels: int, c_dim: int, world: int,
@@ -444,7 +452,7 @@ def _resolve_dcgan(opts: TrainOptions, *, res: int, img_channels: int, c_dim: in
         style_mixing=0.0, ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else batch * 10 / 32,
         ema_ramp=None if transfer else (opts.ema_ramp if opts.ema_ramp is not None else 0.05),
         ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), aug="ada" if opts.aug == "auto" else opts.aug,
-        extra=dict())
+        color_p=float(pick(opts.diffaugment_color_p, 1.0)), extra=dict())
 
 
 def _resolve_lite(opts: TrainOptions, *, res: int, img_channels: int, c_dim: int, world: int,
@@ -473,7 +481,7 @@ def _resolve_lite(opts: TrainOptions, *, res: int, img_channels: int, c_dim: int
         style_mixing=0.0, ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else batch * 0.693,
         ema_ramp=None if transfer else (opts.ema_ramp if opts.ema_ramp is not None else 0.05),
         ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), aug="ada" if opts.aug == "auto" else opts.aug,
-        extra=dict(preset=dataclasses.asdict(pre)))
+        color_p=float(pick(opts.diffaugment_color_p, 1.0)), extra=dict(preset=dataclasses.asdict(pre)))
 
 
 def lazy_optimizer_kwargs(opt: dict[str, Any], reg_interval: int | None) -> dict[str, Any]:

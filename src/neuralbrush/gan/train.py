@@ -87,8 +87,8 @@ def run_to_continue(resume: str | None, outdir: str | os.PathLike) -> Path | Non
 
 
 def pin_to_record(opts: TrainOptions, resolved: dict | None) -> None:
-    """A continued run keeps the learning rates, R1 weight, augmentation, minibatch-stddev group and
-    D's reconstruction weight it started with where its
+    """A continued run keeps the learning rates, R1 weight, augmentation (and DiffAugment's colour
+    share), minibatch-stddev group and D's reconstruction weight it started with where its
     options left them to the preset: a preset changed since (issue 14 changed ``small``'s) must not
     change a run half-way. ``resolved`` is the run record's section of that name."""
     if not isinstance(resolved, dict):
@@ -104,6 +104,9 @@ def pin_to_record(opts: TrainOptions, resolved: dict | None) -> None:
     group = d_kwargs.get("mbstd_group_size")
     if opts.mbstd is None and isinstance(group, int) and not isinstance(group, bool) and group >= 1:
         opts.mbstd = group  # the minibatch-stddev group (the ninth round changed small's from 4 to 16)
+    if opts.diffaugment_color_p is None:  # records from before the option recoloured every image
+        share = resolved.get("color_p", 1.0)
+        opts.diffaugment_color_p = float(share) if isinstance(share, (int, float)) and not isinstance(share, bool) else 1.0
     if opts.d_recon is None and "mbstd_group_size" in d_kwargs:  # StyleGAN2: D's decoders, or none
         weight = resolved.get("recon_weight", 0.0)  # records from before --d-recon have none
         opts.d_recon = float(weight) if isinstance(weight, (int, float)) and not isinstance(weight, bool) else 0.0
@@ -164,7 +167,7 @@ class _Loop:
         self.G, self.D, self.G_ema = (self.runtime.module(m) for m in (G, D, G_ema))
         if self.world > 1:  # per-rank streams for augmentation and noise from here on
             seed_everything(opts.seed * self.world + self.rank)
-        self.pipe = make_augment_pipe(cfg.aug, opts.p, policy=opts.diffaugment, color_p=opts.diffaugment_color_p)
+        self.pipe = make_augment_pipe(cfg.aug, opts.p, policy=opts.diffaugment, color_p=cfg.color_p)
         if self.pipe is not None:
             self.pipe = self.pipe.to(self.runtime.device)
         self.ada = AdaController(target=opts.target, ada_kimg=cfg.ada_kimg) if cfg.aug == "ada" else None
