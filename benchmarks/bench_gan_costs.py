@@ -6,11 +6,12 @@ FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` (convolutions 
 products, forward and backward; elementwise work is not counted) on a batch of 4, divided by 4:
 
 * ``G fwd``: one generated image (what sampling, walks and projection steps cost);
-* ``D fwd``: scoring one image (lite: without its decoders);
+* ``D fwd``: scoring one image (lite, and StyleGAN2 with ``--d-recon``: without the decoders, which
+  the parameter counts include);
 * ``train step``: everything one minibatch of the default loss costs per real image (G phase +
-  D phase, forward and backward; lite includes D's reconstructions of the reals, StyleGAN2
-  includes R1 every 16 minibatches as 1/16 of one R1 pass, counted with the same per-op formulas
-  because FlopCounterMode's module hooks refuse a double backward).
+  D phase, forward and backward; lite, and StyleGAN2 with ``--d-recon``, include D's reconstructions
+  of the reals; StyleGAN2 includes R1 every 16 minibatches as 1/16 of one R1 pass, counted with
+  the same per-op formulas because FlopCounterMode's module hooks refuse a double backward).
 
     .venv/bin/python benchmarks/bench_gan_costs.py [--res 64]
 
@@ -83,7 +84,8 @@ def measure(name: str, res: int) -> dict:
     if cfg.arch == "lite":
         loss = LiteLoss(G, D, r1_gamma=cfg.r1_gamma)
     else:
-        loss = GANLoss(G, D, r1_gamma=cfg.r1_gamma, style_mixing_prob=cfg.style_mixing, pl_weight=cfg.pl_weight)
+        loss = GANLoss(G, D, r1_gamma=cfg.r1_gamma, style_mixing_prob=cfg.style_mixing, pl_weight=cfg.pl_weight,
+                       recon_weight=cfg.recon_weight)
 
     def phase(module, name, gain=1.0):
         module.requires_grad_(True)
