@@ -71,12 +71,13 @@ PRESETS: dict[str, Preset] = {
     "cifar": Preset(ref_gpus=2, kimg=100000, mb=64, mbstd=32, fmaps=1, lrate=0.0025, gamma=0.01, ema=500, ramp=0.05, map=2),
     # CPU-sized: narrow (channels min(1024 // res, 128): 128 up to 8 px, 64 at 16 px, 32 at 32 px, 16 at
     # 64 px), shallow mapping, batch 16, short EMA with ramp; lr 0.005 with DiffAugment (--aug auto),
-    # R1 gamma 4 and the minibatch standard deviation over the whole minibatch (16), chosen by issue
-    # 14's sweep and study (docs/gan-training.md, "The first hour on a CPU"): SWD 74.9 at 30
-    # CPU-minutes (both seeds) against 85.8 for the second round's gamma 1 / groups of 4 and 96.9 for
-    # the former lr 0.0025 / gamma 0.05 / ADA, and blooms of several shapes where those drew one.
+    # R1 gamma 4, the minibatch standard deviation over the whole minibatch (16), D's reconstruction of
+    # the reals (--d-recon 1, from 32 px) and DiffAugment's colour op on half the images, chosen by issue
+    # 14's sweep and study (docs/gan-training.md, "The first hour on a CPU"): SWD 59.4 at 30
+    # CPU-minutes (both seeds) against 74.9 without the last two, 85.8 for the second round's gamma 1 /
+    # groups of 4 and 96.9 for the former lr 0.0025 / gamma 0.05 / ADA (x1.63).
     "small": Preset(ref_gpus=1, kimg=1000, mb=16, mbstd=16, fmaps=1 / 32, lrate=0.005, gamma=4.0, ema=5.0,
-                    ramp=0.05, map=2, cmax=128, cbase=1024, aug="diffaugment"),
+                    ramp=0.05, map=2, cmax=128, cbase=1024, aug="diffaugment", recon=1.0, color_p=0.5),
 }
 
 
