@@ -355,7 +355,10 @@ def test_transfer_from_nvidia_pickle(tmp_path):
                         resume=str(pkl), device="cpu", precision="fp32", threads=1, workers=1)
     run_dir = train(opts)
     report = json.loads((run_dir / "transfer_report.json").read_text())
-    assert report["skipped"]["D"] == [] and len(report["loaded"]["D"]) == len(D.state_dict())
+    # every tensor of their D loads; the small preset's reconstruction decoders have no source and start fresh
+    assert len(report["loaded"]["D"]) == len(D.state_dict())
+    assert report["skipped"]["D"] and all(k.startswith(("dec_whole.", "dec_part.")) and why == "not in source"
+                                          for k, why in report["skipped"]["D"])
     assert "synthesis.b32.conv1.weight" in report["loaded"]["G_ema"]
     skipped = dict(report["skipped"]["G_ema"])
     assert "synthesis.b32.conv1.affine.weight" in skipped and "shape" in skipped["synthesis.b32.conv1.affine.weight"]
@@ -464,4 +467,9 @@ def test_d_recon_option_trains_and_resumes_exactly(tmp_path):
         resolve(TrainOptions(cfg="small", d_recon=1.0).validate(), res=16)
     with pytest.raises(UsageError, match="--d-recon"):
         TrainOptions(d_recon=-1.0).validate()
-    assert "recon_channels" not in resolve(TrainOptions(cfg="small").validate(), res=64).D_kwargs
+    small = resolve(TrainOptions(cfg="small").validate(), res=64)  # the preset's since issue 14's 14th round
+    assert small.D_kwargs["recon_channels"] > 0 and small.recon_weight == 1.0 and small.color_p == 0.5
+    off = resolve(TrainOptions(cfg="small", d_recon=0.0).validate(), res=64)
+    assert "recon_channels" not in off.D_kwargs and off.recon_weight == 0.0
+    assert "recon_channels" not in resolve(TrainOptions(cfg="small").validate(), res=16).D_kwargs  # dropped < 32 px
+    assert "recon_channels" not in resolve(TrainOptions(cfg="paper256").validate(), res=256).D_kwargs

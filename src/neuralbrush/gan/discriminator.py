@@ -171,8 +171,14 @@ class ReconstructionDecoder(nn.Module):
     convolutions of ``channels`` (equalised learning rate, leaky ReLU, as D's own layers), then a
     linear 1x1 to the image channels (no tanh: augmented images leave [-1, 1])."""
 
-    def __init__(self, in_channels: int, channels: int, out_res: int, img_channels: int,
-                 conv_clamp: float | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,                       # Channels of the 8x8 features it starts from.
+        channels: int,                          # Channels of every upsampling layer.
+        out_res: int,                           # Side of the reconstruction, a power of two >= 16.
+        img_channels: int,                      # Image channels (3 for RGB).
+        conv_clamp: float | None = None,        # Clamp conv outputs to +-X; None = no clamping.
+    ) -> None:
         super().__init__()
         if out_res < 16 or out_res & (out_res - 1):
             raise ValueError(f"a reconstruction decoder draws 16 px or more, a power of two; got {out_res}")
