@@ -24,6 +24,7 @@ from torch import nn
 
 from ..core.shapes import assert_shape
 from .layers import Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer, downsample2d, setup_filter
+from .lite import _area as area_resize, half_res  # reconstructions sized as lite's
 from .networks import MappingNetwork, block_precision, lowp_active
 
 
@@ -197,11 +198,6 @@ class ReconstructionDecoder(nn.Module):
         return self.torgb(x)
 
 
-def reconstruction_size(img_resolution: int) -> int:
-    """Side of D's reconstructions: half the image, at most 128 px."""
-    return min(img_resolution // 2, 128)
-
-
 class Discriminator(nn.Module):
     """StyleGAN2 residual discriminator: ``D(img [N, img_channels, R, R], c [N, c_dim]) -> logits [N, 1]``.
 
@@ -268,7 +264,7 @@ class Discriminator(nn.Module):
                                         **common)
         self.recon_channels = recon_channels
         if recon_channels:
-            rec = reconstruction_size(img_resolution)
+            rec = half_res(img_resolution)  # half the image, at most 128 px, as lite's
             self.dec_whole = ReconstructionDecoder(channels[8], recon_channels, rec, img_channels, conv_clamp)
             self.dec_part = ReconstructionDecoder(channels[16], recon_channels, rec, img_channels, conv_clamp)
 
@@ -302,9 +298,5 @@ class Discriminator(nn.Module):
         target = img.detach().float()
         crop = target[:, :, row * half:(row + 1) * half, col * half:(col + 1) * half]
         feat_part = features[16][:, :, row * 8:(row + 1) * 8, col * 8:(col + 1) * 8]
-
-        def area(t: torch.Tensor) -> torch.Tensor:
-            return t if t.shape[-1] == size else torch.nn.functional.adaptive_avg_pool2d(t, size)
-
-        return {"whole": (self.dec_whole(features[8]).float(), area(target)),
-                "part": (self.dec_part(feat_part).float(), area(crop))}
+        return {"whole": (self.dec_whole(features[8]).float(), area_resize(target, size)),
+                "part": (self.dec_part(feat_part).float(), area_resize(crop, size))}
