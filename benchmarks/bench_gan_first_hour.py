@@ -46,7 +46,8 @@ EVAL_IMAGES = 1024  # the trainer's default --metric-images
 # The `small` preset as it was before issue 14's sweep, spelled out so that it stays reproducible
 # after the preset changes (every value below was the preset's).
 SMALL_OLD = dict(arch="stylegan2", cfg="small", batch=16, mbstd=4, glr=0.0025, dlr=0.0025, gamma=0.05,
-                 map_depth=2, cbase=1024, cmax=128, ema_kimg=5.0, ema_ramp=0.05, pl_weight=0.0, style_mixing=0.0)
+                 map_depth=2, cbase=1024, cmax=128, ema_kimg=5.0, ema_ramp=0.05, pl_weight=0.0, style_mixing=0.0,
+                 d_recon=0.0, diffaugment_color_p=1.0)  # the last two: issue 14's fourteenth round made them 1, 0.5
 
 STUDY = {
     "lite": dict(arch="lite"),

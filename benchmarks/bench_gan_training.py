@@ -66,7 +66,8 @@ def matmul_rate(dtype: torch.dtype, n: int = 1024, seconds: float = 2.0) -> floa
 
 
 def build(cfg_name: str, res: int, batch: int, runtime):
-    cfg = resolve(TrainOptions(cfg=cfg_name, batch=batch, mbstd=min(4, batch)), res=res)
+    # d_recon 0: NVIDIA's networks (the small preset's D has reconstruction decoders since issue 14)
+    cfg = resolve(TrainOptions(cfg=cfg_name, batch=batch, mbstd=min(4, batch), d_recon=0.0), res=res)
     torch.manual_seed(0)
     G = runtime.module(build_generator("stylegan2", **cfg.G_kwargs).train().requires_grad_(False))
     D = runtime.module(build_discriminator("stylegan2", **cfg.D_kwargs).train().requires_grad_(False))

@@ -91,8 +91,9 @@ def build(data: Path, precision: str, lean: bool, batch: int):
     from neuralbrush.gan.presets import TrainOptions
     from neuralbrush.gan.train import _Loop
 
+    # d_recon 0: the issue's schedule is NVIDIA's architecture (the small preset's D has decoders since issue 14)
     opts = TrainOptions(data=str(data), cfg="small", res=64, batch=batch, pl_weight=2.0, style_mixing=0.9,
-                        aug="ada", p=0.2, precision=precision, device="cpu", metrics="none", workers=0, threads=0,
+                        d_recon=0.0, aug="ada", p=0.2, precision=precision, device="cpu", metrics="none", workers=0, threads=0,
                         outdir=str(data.parent / "runs"))
     opts.validate()
     loop = _Loop(opts, progress=None, lean=lean)
