@@ -357,11 +357,6 @@ class ResolvedConfig:
         return dataclasses.asdict(self)
 
 
-def pick(value: Any, default: Any) -> Any:
-    """An option's value, or ``default`` where it was left unset (None)."""
-    return default if value is None else value
-
-
 def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int = 0, world: int = 1,
             transfer: bool = False) -> ResolvedConfig:
     """Turn options + preset into network/optimiser kwargs. ``transfer``: resuming foreign weights."""
@@ -430,7 +425,7 @@ def resolve(opts: TrainOptions, *, res: int, img_channels: int = 3, c_dim: int =
         style_mixing=float(style_mixing),
         ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else pre.ema, ema_ramp=ema_ramp,
         ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), aug=pre.aug if opts.aug == "auto" else opts.aug,
-        recon_weight=float(recon), color_p=float(pick(opts.diffaugment_color_p, pre.color_p)), extra=dict(preset=dataclasses.asdict(pre), mbstd=mbstd, cbase=cbase, cmax=cmax))
+        recon_weight=float(recon), color_p=float(pre.color_p if opts.diffaugment_color_p is None else opts.diffaugment_color_p), extra=dict(preset=dataclasses.asdict(pre), mbstd=mbstd, cbase=cbase, cmax=cmax))
 
 
 def _resolve_dcgan(opts: TrainOptions, *, res: int, img_channels: int, c_dim: int, world: int,
@@ -453,7 +448,7 @@ def _resolve_dcgan(opts: TrainOptions, *, res: int, img_channels: int, c_dim: in
         style_mixing=0.0, ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else batch * 10 / 32,
         ema_ramp=None if transfer else (opts.ema_ramp if opts.ema_ramp is not None else 0.05),
         ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), aug="ada" if opts.aug == "auto" else opts.aug,
-        color_p=float(pick(opts.diffaugment_color_p, 1.0)), extra=dict())
+        color_p=float(1.0 if opts.diffaugment_color_p is None else opts.diffaugment_color_p), extra=dict())
 
 
 def _resolve_lite(opts: TrainOptions, *, res: int, img_channels: int, c_dim: int, world: int,
@@ -482,7 +477,7 @@ def _resolve_lite(opts: TrainOptions, *, res: int, img_channels: int, c_dim: int
         style_mixing=0.0, ema_kimg=opts.ema_kimg if opts.ema_kimg is not None else batch * 0.693,
         ema_ramp=None if transfer else (opts.ema_ramp if opts.ema_ramp is not None else 0.05),
         ada_kimg=opts.ada_kimg or (100.0 if transfer else 500.0), aug="ada" if opts.aug == "auto" else opts.aug,
-        color_p=float(pick(opts.diffaugment_color_p, 1.0)), extra=dict(preset=dataclasses.asdict(pre)))
+        color_p=float(1.0 if opts.diffaugment_color_p is None else opts.diffaugment_color_p), extra=dict(preset=dataclasses.asdict(pre)))
 
 
 def lazy_optimizer_kwargs(opt: dict[str, Any], reg_interval: int | None) -> dict[str, Any]:

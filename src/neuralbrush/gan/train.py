@@ -185,7 +185,8 @@ class _Loop:
                                style_mixing_prob=cfg.style_mixing, pl_weight=cfg.pl_weight,
                                autocast=self.runtime.autocast, noise_mode=opts.noise_mode,
                                reduce_mean=dist.all_reduce_mean,
-                               **({"recon_weight": cfg.recon_weight} if cfg.recon_weight else {}))
+                               # lite's D always reconstructs (LiteLoss's own weight); StyleGAN2's per --d-recon
+                               **({} if cfg.arch == "lite" else {"recon_weight": cfg.recon_weight}))
         if self.ada is not None:
             self.loss.real_logits_hook = self.ada.accumulate
         self.snapshot_from = self._restore() if continue_dir is not None else None
