@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_gan_training import run_phase  # noqa: E402  (one loss phase: grads on, accumulate, grads off)
 
-from neuralbrush.core.device import fused_optimizer_kwargs, resolve_runtime  # noqa: E402
+from neuralbrush.core.device import Adam, fused_optimizer_kwargs, resolve_runtime  # noqa: E402
 from neuralbrush.gan import build_discriminator, build_generator  # noqa: E402
 from neuralbrush.gan.augment import make_augment_pipe  # noqa: E402
 from neuralbrush.gan.loss import GANLoss  # noqa: E402
@@ -147,8 +147,8 @@ def bench_train(cfg_name: str, res: int, precision: str, compiled: bool, args) -
     G_ema.load_state_dict(G.state_dict())
     pipe = make_augment_pipe("ada", 0.2).to(dev)
     fused = fused_optimizer_kwargs(dev)  # as the lean training loop (gan/train.py)
-    opt_G = torch.optim.Adam(G.parameters(), **lazy_optimizer_kwargs(cfg.G_opt, cfg.G_reg_interval), **fused)
-    opt_D = torch.optim.Adam(D.parameters(), **lazy_optimizer_kwargs(cfg.D_opt, cfg.D_reg_interval), **fused)
+    opt_G = Adam(G.parameters(), **lazy_optimizer_kwargs(cfg.G_opt, cfg.G_reg_interval), **fused)
+    opt_D = Adam(D.parameters(), **lazy_optimizer_kwargs(cfg.D_opt, cfg.D_reg_interval), **fused)
 
     def make_loss(g, d) -> GANLoss:
         return GANLoss(g, d, augment_pipe=pipe, r1_gamma=cfg.r1_gamma, style_mixing_prob=cfg.style_mixing,

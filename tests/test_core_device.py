@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neuralbrush.core.device import Runtime, cpu_has_native_bf16, resolve_runtime, seed_everything
+from neuralbrush.core.device import Adam, Runtime, cpu_has_native_bf16, resolve_runtime, seed_everything
 from neuralbrush.core.errors import UsageError
 from neuralbrush.core.seeds import parse_float_sweep, parse_grid, parse_int_list
 
@@ -94,3 +94,31 @@ def test_parsers():
     for bad, fn in (("3-1", parse_int_list), ("a", parse_int_list), ("1:2", parse_float_sweep), ("7by4", parse_grid)):
         with pytest.raises(UsageError):
             fn(bad)
+
+
+@pytest.mark.parametrize("options", [{"fused": True}, {"foreach": True}, {"foreach": False, "amsgrad": True}])
+def test_adam_steps_channels_last_weights_like_torch(options):
+    """The trainers' Adam hands channels_last weights to torch's kernel as contiguous views: the
+    numbers must be torch's own, the layouts kept, and the state keep the parameters' shapes."""
+    g = torch.Generator().manual_seed(0)
+    conv = torch.nn.Conv2d(4, 6, 3).to(memory_format=torch.channels_last)
+    tconv = torch.nn.ConvTranspose2d(6, 3, 4, 2, 1).to(memory_format=torch.channels_last)
+    ours = torch.nn.Sequential(conv, tconv)
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(4, 6, 3), torch.nn.ConvTranspose2d(6, 3, 4, 2, 1))
+    theirs.load_state_dict(ours.state_dict())  # same numbers, default layout
+    assert not conv.weight.is_contiguous() and theirs[0].weight.is_contiguous()
+    opt_ours = Adam(ours.parameters(), lr=0.05, betas=(0.5, 0.99), **options)
+    opt_theirs = torch.optim.Adam(theirs.parameters(), lr=0.05, betas=(0.5, 0.99), **options)
+    x = torch.randn(2, 4, 9, 9, generator=g)
+    start = conv.weight.detach().clone()
+    for _ in range(4):
+        for net, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            net(x.contiguous(memory_format=torch.channels_last)).square().mean().backward()
+            opt.step()
+    for (name, a), b in zip(ours.named_parameters(), theirs.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+        state = opt_ours.state[a]
+        assert state["exp_avg"].shape == a.shape and state["exp_avg_sq"].shape == a.shape
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    assert (conv.weight - start).abs().min() > 0  # every weight moved

@@ -150,6 +150,30 @@ def fused_optimizer_kwargs(device: torch.device) -> dict:
     return {"fused": True} if device.type in ("cpu", "cuda") else {}
 
 
+def _channels_last_only(t: torch.Tensor) -> bool:
+    """A 4-D tensor laid out channels_last and so not contiguous in the default layout."""
+    return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+
+
+class Adam(torch.optim.Adam):
+    """torch's Adam, stepping channels_last weights through their contiguous NHWC views.
+
+    The fused CPU kernel copies every tensor that is not contiguous in the default layout out
+    and back, which on a channels_last conv weight makes the step ~3.5x slower (issue 15: a
+    1024x512x4x4 weight, 30 ms -> 9 ms). Adam is elementwise, so giving the kernel the same
+    permutation of a parameter, its gradient and its moments updates the same numbers in place;
+    the optimiser's state (and so every snapshot) keeps the parameters' own shapes.
+    """
+
+    def _init_group(self, group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps):
+        has_complex = super()._init_group(group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
+                                          state_steps)
+        layouts = [_channels_last_only(p) for p in params]  # the lists are parallel: one entry per param
+        for tensors in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs):
+            tensors[:] = [t.permute(0, 2, 3, 1) if cl else t for t, cl in zip(tensors, layouts)]
+        return has_complex
+
+
 def distributed_backend(device: torch.device) -> str:
     """The torch.distributed backend for a device: nccl on CUDA, gloo elsewhere."""
     return "nccl" if device.type == "cuda" else "gloo"

@@ -139,7 +139,7 @@ class _Loop:
 
     def __init__(self, opts: TrainOptions, *, progress: ProgressFn | None, continue_dir: Path | None = None,
                  overrides: dict | None = None, lean: bool | None = None) -> None:
-        from ..core.device import fused_optimizer_kwargs, resolve_runtime, seed_everything
+        from ..core.device import Adam, fused_optimizer_kwargs, resolve_runtime, seed_everything
         from ..datasets.reader import ImageDataset
 
         self.lean = self.LEAN if lean is None else bool(lean)
@@ -172,8 +172,8 @@ class _Loop:
             self.pipe = self.pipe.to(self.runtime.device)
         self.ada = AdaController(target=opts.target, ada_kimg=cfg.ada_kimg) if cfg.aug == "ada" else None
         fused = fused_optimizer_kwargs(self.runtime.device) if self.lean else {}
-        self.opt_G = torch.optim.Adam(self.G.parameters(), **lazy_optimizer_kwargs(cfg.G_opt, cfg.G_reg_interval), **fused)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), **lazy_optimizer_kwargs(cfg.D_opt, cfg.D_reg_interval), **fused)
+        self.opt_G = Adam(self.G.parameters(), **lazy_optimizer_kwargs(cfg.G_opt, cfg.G_reg_interval), **fused)
+        self.opt_D = Adam(self.D.parameters(), **lazy_optimizer_kwargs(cfg.D_opt, cfg.D_reg_interval), **fused)
         self._ema_pairs = ([p for p in self.G_ema.parameters()], [p for p in self.G.parameters()],
                            [b for b in self.G_ema.buffers()], [b for b in self.G.buffers()])
         self.frozen = frozen_parameters(self.D, opts.freezed)

@@ -31,7 +31,7 @@ from torch import nn
 
 from ..core import distributed as dist
 from ..core.checkpoint import unprefixed
-from ..core.device import Runtime, fused_optimizer_kwargs, resolve_runtime, seed_everything
+from ..core.device import Adam, Runtime, fused_optimizer_kwargs, resolve_runtime, seed_everything
 from ..core.errors import UsageError
 from ..core.progress import ProgressFn
 from ..core.runs import latest_snapshot
@@ -257,8 +257,8 @@ class _Session:
         # fused Adam: one pass over U-Net-256's 54 M parameters instead of five foreach sweeps (the
         # unfused step was ~19 % of a bf16 batch-1 iteration on the CPU; docs/benchmarks/pix2pix.md)
         fused = fused_optimizer_kwargs(rt.device)
-        self.opt_G = torch.optim.Adam(self.G_plain.parameters(), lr=opts.lr, betas=betas, **fused)
-        self.opt_D = torch.optim.Adam(self.D_plain.parameters(), lr=opts.lr, betas=betas, **fused)
+        self.opt_G = Adam(self.G_plain.parameters(), lr=opts.lr, betas=betas, **fused)
+        self.opt_D = Adam(self.D_plain.parameters(), lr=opts.lr, betas=betas, **fused)
         self.step, self.elapsed_prev = 0, 0.0
         if tensors:
             self.step, self.elapsed_prev = int(meta["step"]), float(meta["elapsed_s"])
