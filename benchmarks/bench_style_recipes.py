@@ -138,6 +138,10 @@ def main() -> None:
     ap.add_argument("--no-adam", action="store_true", help="skip the coarse-to-fine Adam row")
     ap.add_argument("--long", default="", help="comma-separated N: also the default recipe with N evaluations at "
                                                "each scale after the first (a longer default)")
+    ap.add_argument("--final", default="", help="comma-separated N: also the default recipe with N evaluations at "
+                                                "the last scale (--final-iterations N)")
+    ap.add_argument("--classic-from", default=None, help="a results JSON whose classic recipe (curve and times) "
+                    "stands in for running it again (same size, weights and threads; say so where it is quoted)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     ap.add_argument("--name", default=None, help="results name (default: style, or style-<size>)")
     ap.add_argument("--quick", action="store_true", help="small sizes, for checking the script")
@@ -177,6 +181,9 @@ def main() -> None:
 
     recipes = [measured(run_recipe("default", content, style, size, vgg, "auto", {}, evaluator, loss,
                                    args.eval_every))]
+    for n in (int(v) for v in args.final.split(",") if v):
+        recipes.append(measured(run_recipe(f"--final-iterations {n}", content, style, size, vgg, "auto",
+                                           {"final_iterations": n}, evaluator, loss, args.eval_every)))
     for n in (int(v) for v in args.long.split(",") if v):
         recipes.append(measured(run_recipe(f"coarse-to-fine L-BFGS, {n} evaluations per later scale", content,
                                            style, size, vgg, "auto", {"iterations": n}, evaluator, loss,
@@ -184,9 +191,20 @@ def main() -> None:
     if not args.no_adam:
         recipes.append(run_recipe("coarse-to-fine Adam (step 0.02, EMA 0.95)", content, style, size, vgg, "auto",
                                   {"optimizer": "adam", "ema": 0.95}, evaluator, loss, args.eval_every))
-    classic = run_recipe(f"classic: single-scale fp32 L-BFGS, {classic_evals} evaluations", content, style, size,
-                         vgg, "fp32", {"optimizer": "lbfgs", "scales": False, "iterations": classic_evals},
-                         evaluator, loss, args.eval_every)
+    # the classic recipe keeps the strong-Wolfe line search it was first measured with (neural-style's
+    # own L-BFGS has none, but with random VGG weights its recipe diverges: REFERENCE.md)
+    classic_options = {"optimizer": "lbfgs", "scales": False, "iterations": classic_evals, "line_search": True}
+    if args.classic_from:
+        earlier = json.loads(Path(args.classic_from).read_text())
+        classic = next(x for x in earlier["recipes"] if x["name"].startswith("classic"))
+        if (earlier["size"], earlier["vgg_weights"], earlier["threads"]) != (size, vgg, torch.get_num_threads()):
+            ap.error(f"{args.classic_from} measured another size, weights or thread count")
+        classic = {**classic, "reused_from": Path(args.classic_from).name,
+                   "reused_loadavg": [earlier["loadavg_start"][0], earlier["loadavg_end"][0]]}
+        classic_evals = classic["options"]["iterations"]
+    else:
+        classic = run_recipe(f"classic: single-scale fp32 L-BFGS, {classic_evals} evaluations", content, style,
+                             size, vgg, "fp32", classic_options, evaluator, loss, args.eval_every)
     default = recipes[0]
 
     # the figure: the loss the default ends at, and what the classic recipe needs to get there
@@ -202,7 +220,7 @@ def main() -> None:
         "native_bf16": cpu_has_native_bf16(), "cpu": platform.processor() or platform.machine(),
         "loadavg_start": load_start, "loadavg_end": os.getloadavg(), "auto_precision": auto, "size": size,
         "scales": scale_sizes(size, d["min_scale"], True), "defaults": {**{k: d[k] for k in (
-            "optimizer", "initial_iterations", "iterations", "min_scale", "step_size", "ema")},
+            "optimizer", "line_search", "initial_iterations", "iterations", "min_scale", "step_size", "ema")},
             "final_iterations": DEFAULTS.final_steps()},
         "step_seconds": steps,
         "recipes": [without_image(r) for r in (*recipes, classic)],
@@ -242,11 +260,17 @@ def markdown(r: dict) -> str:
     lines += [
         "", f"## Default recipe at {r['size']} px", "",
         f"`--precision auto` is **{r['auto_precision']}** here. Scales {', '.join(str(s) for s in r['scales'])} px; "
-        f"{d['optimizer']} with {d['initial_iterations']} evaluations at the first scale, {d['iterations']} at "
+        f"{d['optimizer']}{'' if d.get('line_search', True) else ' (no line search)'} with "
+        f"{d['initial_iterations']} evaluations at the first scale, {d['iterations']} at "
         f"each one between and {d.get('final_iterations', d['iterations'])} at the last: "
         f"**{default['wall_s']:.0f} s wall, {default['cpu_s']:.0f} s CPU**.", "",
         "| scale | steps | wall at end (s) | CPU at end (s) |", "|---|---|---|---|"]
     lines += [f"| {k} | {v['steps']} | {v['wall_s']:.0f} | {v['cpu_s']:.0f} |" for k, v in default["scale_end"].items()]
+    if classic.get("reused_from"):
+        lines += ["", f"The classic recipe was not run again: its curve and times are those recorded in "
+                  f"{classic['reused_from']} (same size, VGG-19 file and thread count, on this machine type; load "
+                  f"average {classic['reused_loadavg'][0]:.1f} at that run's start). Compare the step table above "
+                  "with that page's to see how this machine's speed compares with that run's."]
     lines += ["", f"## Recipes on the same fp32 loss at {r['size']} px", "",
               "| recipe | precision | wall s | CPU s | final loss |", "|---|---|---|---|---|"]
     lines += [f"| {x['name']} | {x['precision']} | {x['wall_s']:.0f} | {x['cpu_s']:.0f} | {x['final_loss']:.4f} |"

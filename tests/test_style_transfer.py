@@ -282,3 +282,93 @@ def test_lbfgs_works_with_channels_last_bf16(content, style_a):
     st_bf16.stylize(content, [style_a], StyleOptions(optimizer="lbfgs", size=48, iterations=4),
                     progress=lambda it: seen.append(it.loss))
     assert len(seen) == 4 and seen[-1] < seen[0]
+
+
+def _quadratic(target: torch.Tensor, blow_up_at: int | None = None, blow_up=1e6):
+    """A loss_fn for run_lbfgs: a squared distance to ``target`` with curvatures from 1 to 50 (so
+    L-BFGS needs many steps); evaluation ``blow_up_at`` returns ``blow_up`` times it (a step that
+    diverged, as the real loss does when a full step overshoots)."""
+    calls = [0]
+    curvature = torch.linspace(1, 50, target.numel()).reshape(target.shape)
+
+    def loss_fn(x, feats):
+        calls[0] += 1
+        loss = (curvature * (feats["x"] - target) ** 2).sum()
+        if calls[0] == blow_up_at:
+            loss = loss * blow_up
+        return loss, {"total": float(loss.detach())}
+    return loss_fn
+
+
+def _spy_lbfgs(monkeypatch) -> list:
+    made = []
+    real = torch.optim.LBFGS
+
+    class Spy(real):
+        def __init__(self, params, **kw):
+            made.append(kw["line_search_fn"])
+            super().__init__(params, **kw)
+    monkeypatch.setattr(torch.optim, "LBFGS", Spy)
+    return made
+
+
+def test_lbfgs_without_line_search_takes_one_evaluation_per_step(monkeypatch):
+    from neuralbrush.style.schedule import run_lbfgs
+
+    made = _spy_lbfgs(monkeypatch)
+    gen = torch.Generator().manual_seed(0)
+    target, start = torch.rand(1, 3, 8, 8, generator=gen), torch.rand(1, 3, 8, 8, generator=gen)
+    seen = []
+    out = run_lbfgs(start.clone(), _quadratic(target), lambda x: {"x": x}, 12,
+                    lambda step, loss, parts, get: seen.append(loss))
+    assert made == [None]  # the default: no line search
+    assert len(seen) == 12 and seen[-1] < 0.05 * seen[0]
+    assert _quadratic(target)(out, {"x": out})[0] == pytest.approx(min(seen), rel=1e-5)  # the best iterate
+
+
+@pytest.mark.parametrize("blow_up", [1e6, float("nan")])
+def test_lbfgs_falls_back_to_the_line_search_from_the_best_image_when_a_step_diverges(monkeypatch, blow_up):
+    from neuralbrush.style.schedule import run_lbfgs
+
+    made = _spy_lbfgs(monkeypatch)
+    gen = torch.Generator().manual_seed(1)
+    target, start = torch.rand(1, 3, 8, 8, generator=gen), torch.rand(1, 3, 8, 8, generator=gen)
+    seen = []
+    out = run_lbfgs(start.clone(), _quadratic(target, blow_up_at=4, blow_up=blow_up), lambda x: {"x": x}, 15,
+                    lambda step, loss, parts, get: seen.append(loss))
+    assert made == [None, "strong_wolfe"]  # the fast steps, then the line search for what was left
+    assert len(seen) == 15  # the evaluation budget, the diverged one included
+    assert not seen[3] <= 2 * min(seen[:3])  # evaluation 4 blew up ...
+    assert _quadratic(target)(out, {"x": out})[0] < min(seen[:3])  # ... and went on below the best before it
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
+def test_the_line_search_option_reaches_lbfgs(monkeypatch, st, content, style_a):
+    made = _spy_lbfgs(monkeypatch)
+    st.stylize(content, [style_a], StyleOptions(size=48, iterations=2, line_search=True))
+    st.stylize(content, [style_a], StyleOptions(size=48, iterations=2))
+    assert made == ["strong_wolfe", None]
+
+
+def test_bf16_extractor_holds_its_convolutions_in_bf16_with_autocast_numbers(content, style_a):
+    """The frozen VGG is held in bf16 under bf16 autocast (no per-evaluation weight casts); the
+    loss and its gradient are exactly what autocast gives with fp32 weights."""
+    st_bf16 = StyleTransfer(vgg="random", precision="bf16")
+    c, s = image_tensor(content), image_tensor(style_a)
+    layers = ("relu1_1", "relu2_1", "relu4_2")
+    loss = st_bf16.build_loss(c, [s], style_weights=[1.0], content_layers=("relu4_2",),
+                              style_layers=("relu1_1", "relu2_1"), style_layer_weights=[0.5, 0.5],
+                              content_weight=1.0, style_weight=10.0, tv_weight=1.0)
+    convs = [m for m in st_bf16._model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
+
+    def value_and_grad():
+        x = st_bf16.runtime.tensor(c.clone()).requires_grad_(True)
+        total, _ = loss(x, st_bf16.features(x, layers))
+        total.backward()
+        return float(total), x.grad
+    held = value_and_grad()
+    for m in convs:
+        m.float()  # fp32 weights: autocast casts them at every call, as before
+    cast = value_and_grad()
+    assert held[0] == cast[0] and torch.equal(held[1], cast[1])

@@ -82,6 +82,10 @@ class StyleOptions:
     optimizer: Literal["lbfgs", "adam"] = option(
         "lbfgs", "lbfgs (default; a fresh L-BFGS at every scale, steps counted as loss evaluations) or adam (with "
                  "--step-size and --ema).")
+    line_search: bool = option(
+        False, "L-BFGS only: a strong-Wolfe line search in every step. Off (default): every step is the "
+               "quasi-Newton step, one loss evaluation each; a step that blows the loss up switches to the line "
+               "search from the best image so far.")
     step_size: float = option(0.02, "Adam step size on [0, 1] pixels (ignored by lbfgs).", min=0.0)
     iterations: int = option(80, "Optimisation steps at each scale after the first (all steps with --no-scales).",
                              min=0, max=MAX_ITERATIONS)

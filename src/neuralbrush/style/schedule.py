@@ -124,38 +124,75 @@ def run_adam(x: torch.Tensor, loss_fn: StyleTransferLoss, features: Features, ns
     return out, (new_state if new_state is not None else state)
 
 
+# An evaluation above this multiple of the best loss so far (or not finite) means the step diverged.
+DIVERGED = 2.0
+
+
+class _Diverged(Exception):
+    pass
+
+
 def run_lbfgs(x: torch.Tensor, loss_fn: StyleTransferLoss, features: Features, nsteps: int,
-              report: Report) -> torch.Tensor:
-    """L-BFGS (strong-Wolfe line search) on the pixels ``x`` (contiguous, on the device) for
-    ``nsteps`` loss evaluations; returns the result clamped to [0, 1]."""
+              report: Report, *, line_search: bool = False) -> torch.Tensor:
+    """L-BFGS on the pixels ``x`` (contiguous, on the device) for ``nsteps`` loss evaluations;
+    returns the best iterate, clamped to [0, 1].
+
+    Without ``line_search`` every iteration takes the quasi-Newton step at its full length, one
+    evaluation each (neural-style's way; at 512 px it got lower in the same evaluations than the
+    strong-Wolfe search, which also stalls on bf16 gradients near the minimum: docs/style.md).
+    Should such a step blow the loss up (above ``DIVERGED`` x the best so far, or not finite),
+    the best iterate is restored and the evaluations left run with the strong-Wolfe line search,
+    which only accepts steps that lower the loss.
+    """
     # L-BFGS flattens the gradient with .view(-1), so the pixels stay contiguous (the VGG input is
     # still converted to channels_last inside features()).
     x = x.requires_grad_(True)
     if nsteps <= 0:
         return x.detach()
     history = max(10, min(50, int(1.5e9 // (8 * x.numel()))))  # at most ~1.5 GB of curvature pairs
-    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=nsteps, max_eval=nsteps, history_size=history,
-                            tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
     count = [0]
+    best: dict = {"loss": math.inf, "x": None}
+    guarded = [not line_search]
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
         loss, parts = loss_fn(x, features(x))
         loss.backward()
         count[0] += 1
+        value = float(loss.detach())
         if count[0] <= nsteps:
-            report(count[0], float(loss.detach()), parts, lambda: x.detach())
+            report(count[0], value, parts, lambda: x.detach())
+        if value < best["loss"]:
+            if best["x"] is None:
+                best["x"] = torch.empty_like(x)
+            best["loss"] = value
+            best["x"].copy_(x.detach())
+        elif guarded[0] and best["x"] is not None and not value <= DIVERGED * best["loss"]:
+            raise _Diverged
         return loss
 
+    def optimizer(search: bool) -> torch.optim.LBFGS:
+        return torch.optim.LBFGS([x], lr=1.0, max_iter=nsteps, max_eval=nsteps, history_size=history,
+                                 tolerance_grad=0.0, tolerance_change=0.0,
+                                 line_search_fn="strong_wolfe" if search else None)
+
+    opt = optimizer(line_search)
     # L-BFGS may stop short of its budget (a zero step after a failed line search, e.g. on
     # bf16 noise): go on from the same curvature history until the evaluations are spent.
     while count[0] < nsteps:
         before = count[0]
         opt.param_groups[0]["max_iter"] = opt.param_groups[0]["max_eval"] = nsteps - count[0]
-        opt.step(closure)
+        try:
+            opt.step(closure)
+        except _Diverged:
+            with torch.no_grad():
+                x.copy_(best["x"])
+            guarded[0] = False
+            opt = optimizer(True)
+            continue
         if count[0] - before <= 1:  # converged: nothing left to gain
             break
-    return x.detach().clamp(0, 1)
+    return (best["x"] if best["x"] is not None else x.detach()).clamp(0, 1)
 
 
 def scale_styles(styles: Sequence[torch.Tensor], wh: tuple[int, int], style_scale: float) -> list[torch.Tensor]:

@@ -6,12 +6,13 @@ The default recipe (REFERENCE.md's quality-per-compute list, biggest first, meas
 * coarse-to-fine: optimise at ``min_scale`` (128 px long side) first, then at sizes growing by
   sqrt(2) up to the output size, each scale starting from the previous result upsampled;
 * init from the content image;
-* L-BFGS (strong-Wolfe line search) at every scale, with steps counted as loss evaluations so
+* L-BFGS at every scale taking full quasi-Newton steps (a strong-Wolfe line search takes over
+  from the best image should a step blow the loss up), with steps counted as loss evaluations so
   the cost of a run is known in advance; it reached the same full-resolution loss in well under
   the time of Adam + EMA (``optimizer='adam'``: step 0.02 on [0, 1] pixels clamped to the box,
   Adam's moments upsampled between scales, an EMA of the iterates handed on);
 * bf16 autocast + channels_last on CPUs with native bf16 (fp16/bf16 on GPUs) for the VGG passes;
-  Gram matrices and losses stay fp32.
+  the frozen VGG's convolutions are held in that dtype; Gram matrices and losses stay fp32.
 
 Style Gram targets are computed once per scale (and cached across calls on the same
 :class:`StyleTransfer`, so a burst of photos reuses them). The classic recipe (single scale,
@@ -116,6 +117,14 @@ class StyleTransfer:
             ordered = sorted(need | have, key=layer_index)
             m = VGGFeatures(ordered, vgg=self.vgg, pooling=self.pooling, seed=self.vgg_seed, warn=self._model is None)
             self._model = self.runtime.module(m)  # type: ignore[assignment]
+            low = self.runtime.autocast_dtype
+            if low is not None:
+                # the network is frozen: hold its convolutions in the autocast dtype once, instead of
+                # autocast casting every weight again at every evaluation (the same rounding, so the
+                # same numbers; 4 % of a bf16 evaluation at 512 px)
+                for layer in self._model.modules():
+                    if isinstance(layer, torch.nn.Conv2d):
+                        layer.to(low)
         return self._model  # type: ignore[return-value]
 
     @property
@@ -255,7 +264,7 @@ class StyleTransfer:
                                          adam_state, report)
             else:
                 x = run_lbfgs(x.detach().float().clone().contiguous().to(self.runtime.device), loss_fn, features,
-                              nsteps, report)
+                              nsteps, report, line_search=bool(o.line_search))
             done += nsteps
 
         x = x.detach().float().cpu().clamp(0, 1)
