@@ -155,6 +155,11 @@ def main() -> None:
     sizes = [64, 128] if args.quick else [int(v) for v in args.sizes.split(",") if v]
     size = 128 if args.quick else args.size
     classic_evals = 30 if args.quick else args.classic_evals
+    earlier = None  # --classic-from: checked before anything is measured
+    if args.classic_from:
+        earlier = json.loads(Path(args.classic_from).read_text())
+        if (earlier["size"], earlier["vgg_weights"], earlier["threads"]) != (size, vgg, torch.get_num_threads()):
+            ap.error(f"{args.classic_from} measured another size, weights or thread count")
     load_start = os.getloadavg()
     print(f"VGG-19 weights: {vgg}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load average {load_start[0]:.1f}")
@@ -194,11 +199,8 @@ def main() -> None:
     # the classic recipe keeps the strong-Wolfe line search it was first measured with (neural-style's
     # own L-BFGS has none, but with random VGG weights its recipe diverges: REFERENCE.md)
     classic_options = {"optimizer": "lbfgs", "scales": False, "iterations": classic_evals, "line_search": True}
-    if args.classic_from:
-        earlier = json.loads(Path(args.classic_from).read_text())
+    if earlier is not None:
         classic = next(x for x in earlier["recipes"] if x["name"].startswith("classic"))
-        if (earlier["size"], earlier["vgg_weights"], earlier["threads"]) != (size, vgg, torch.get_num_threads()):
-            ap.error(f"{args.classic_from} measured another size, weights or thread count")
         classic = {**classic, "reused_from": Path(args.classic_from).name,
                    "reused_loadavg": [earlier["loadavg_start"][0], earlier["loadavg_end"][0]]}
         classic_evals = classic["options"]["iterations"]

@@ -121,7 +121,7 @@ class StyleTransfer:
             if low is not None:
                 # the network is frozen: hold its convolutions in the autocast dtype once, instead of
                 # autocast casting every weight again at every evaluation (the same rounding, so the
-                # same numbers; 4 % of a bf16 evaluation at 512 px)
+                # same numbers; about 2 % of a bf16 evaluation at 512 px)
                 for layer in self._model.modules():
                     if isinstance(layer, torch.nn.Conv2d):
                         layer.to(low)
