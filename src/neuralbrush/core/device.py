@@ -165,12 +165,14 @@ class Adam(torch.optim.Adam):
     the optimiser's state (and so every snapshot) keeps the parameters' own shapes.
     """
 
-    def _init_group(self, group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps):
-        has_complex = super()._init_group(group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
-                                          state_steps)
-        layouts = [_channels_last_only(p) for p in params]  # the lists are parallel: one entry per param
-        for tensors in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs):
-            tensors[:] = [t.permute(0, 2, 3, 1) if cl else t for t, cl in zip(tensors, layouts)]
+    def _init_group(self, group, params, grads, *lists):
+        # torch fills parallel lists, one entry per parameter with a gradient: the parameters,
+        # their gradients, moments (and max moments with amsgrad) and 0-d step counters
+        has_complex = super()._init_group(group, params, grads, *lists)
+        layouts = [_channels_last_only(p) for p in params]
+        for tensors in (params, grads, *lists):
+            if isinstance(tensors, list) and len(tensors) == len(layouts):
+                tensors[:] = [t.permute(0, 2, 3, 1) if cl and t.dim() == 4 else t for t, cl in zip(tensors, layouts)]
         return has_complex
 
 
