@@ -18,6 +18,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from . import allocator
 from .errors import UsageError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -142,6 +143,7 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     """The single entry point: ``resolve_runtime('auto', 'auto')`` -> Runtime."""
     dev = resolve_device(device)
     prec, channels_last = resolve_precision(precision, dev)
+    allocator.ensure()  # freed tensors stay in the process for the next step (core/allocator.py)
     return Runtime(device=dev, precision=prec, channels_last=channels_last)
 
 
@@ -196,8 +198,10 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def empty_cache(device: torch.device) -> None:
+    """Hand cached memory back after a job: CUDA's caching allocator, or the CPU heap kept by ``keep``."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
+    allocator.release()
 
 
 @contextlib.contextmanager
