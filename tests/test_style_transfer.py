@@ -12,7 +12,7 @@ from PIL import Image
 from neuralbrush.core.errors import CheckpointError, UsageError, WeightsMissingError
 from neuralbrush.datasets.samples import bloom, skimage_photo
 from neuralbrush.style import color
-from neuralbrush.style.losses import gram_matrix
+from neuralbrush.style.losses import gram_matrix, gram_residual
 from neuralbrush.style.options import FINAL_FACTOR, StyleOptions, default_layer_weights
 from neuralbrush.style.schedule import plan_scales, scale_sizes
 from neuralbrush.style.transfer import StyleTransfer, image_tensor
@@ -124,6 +124,36 @@ def test_gram_matches_the_plain_product_and_its_gradient(channels_last):
     assert f.grad.is_contiguous(memory_format=torch.channels_last) == channels_last
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_bf16_gram_residual_is_accurate_relative_to_the_residual(channels_last):
+    """Close to convergence (target within 1 % of the Gram), the bf16 product with the target folded
+    in keeps the residual to bf16's relative precision, where a Gram rounded to bf16 first would
+    lose it; the gradient equals the float64 one to bf16 precision and keeps the layout."""
+    g = torch.Generator().manual_seed(4)
+    f64 = torch.relu(torch.randn(1, 64, 48, 48, dtype=torch.float64, generator=g))
+    f = f64.to(torch.bfloat16)
+    f64 = f.double()  # the same values: only the arithmetic differs
+    if channels_last:
+        f = f.contiguous(memory_format=torch.channels_last)
+    exact = gram_matrix(f64)
+    target = (exact * (1 + 0.01 * torch.randn(exact.shape, dtype=torch.float64, generator=g))).float()
+    ref = exact - target.double()
+    r = gram_residual(f.requires_grad_(True), target)
+    assert r.dtype == torch.float32 and r.shape == (1, 64, 64)
+    assert ((r.double() - ref).norm() / ref.norm()).item() < 5e-3
+    rounded_first = gram_matrix(f64).to(torch.bfloat16).double() - target.double()
+    assert ((rounded_first - ref).norm() / ref.norm()).item() > 0.05  # what the fold avoids
+    r.pow(2).sum().backward()
+    want = f64.clone().requires_grad_(True)
+    (gram_matrix(want) - target.double()).pow(2).sum().backward()
+    assert ((f.grad.double() - want.grad).norm() / want.grad.norm()).item() < 1e-2
+    assert f.grad.dtype == torch.bfloat16
+    assert f.grad.is_contiguous(memory_format=torch.channels_last) == channels_last
+    # fp32 features take the plain fp32 path: equal to the Gram minus the target
+    f32 = f64.float()
+    assert torch.allclose(gram_residual(f32, target), gram_matrix(f32) - target)
+
+
 def test_scales_grow_by_sqrt2():
     assert scale_sizes(512, 128, True) == [128, 181, 256, 362, 512]
     assert scale_sizes(512, 128, False) == [512]
@@ -169,7 +199,7 @@ def test_coarse_to_fine_callback_and_ema(st, style_a):
                      progress=lambda it: seen.append((it.scale, it.size, it.scale_step, it.step, it.total)))
     assert out.size == (128, 128)
     assert [s[1] for s in seen if s[2] == 1] == [(64, 64), (91, 91), (128, 128)]
-    assert seen[-1][3] == seen[-1][4] == 6 + 4 + FINAL_FACTOR * 4
+    assert seen[-1][3] == seen[-1][4] == 6 + 4 + round(FINAL_FACTOR * 4)
 
 
 def test_final_scale_steps(st, style_a):
@@ -180,8 +210,9 @@ def test_final_scale_steps(st, style_a):
     assert [n for _, n in plan] == [200, 80, 80, 80, 300] and plan[-1][0] == (512, 384)
     assert [n for _, n in plan_scales((512, 512), 512, min_scale=128, coarse_to_fine=False, initial_iterations=200,
                                       iterations=80, final_iterations=300)] == [80]
-    assert StyleOptions().final_steps() == FINAL_FACTOR * StyleOptions().iterations
-    assert StyleOptions(iterations=10).final_steps() == FINAL_FACTOR * 10
+    assert StyleOptions().final_steps() == round(FINAL_FACTOR * StyleOptions().iterations) == 180
+    assert StyleOptions(iterations=10).final_steps() == round(FINAL_FACTOR * 10)
+    assert isinstance(StyleOptions(iterations=10).final_steps(), int)
     assert StyleOptions(iterations=10, final_iterations=0).final_steps() == 0
     photo = skimage_photo("astronaut").resize((128, 128))
     seen = []

@@ -47,6 +47,49 @@ class _Gram(torch.autograd.Function):
         return torch.bmm(x, ((dg + dg.transpose(1, 2)) * ctx.scale).to(x.dtype)), None
 
 
+class _GramResidual(torch.autograd.Function):
+    """R = X^T X * scale - A for reduced-precision X [N, P, C] and a Gram target A = hi + lo, in fp32.
+
+    The product runs in X's dtype (bf16: twice the fp32 rate, and no fp32 copy of X) with the
+    target's reduced-precision part subtracted inside it (``baddbmm``: accumulated in fp32, rounded
+    once), so the rounding error is relative to the residual G - A, which is what the loss and its
+    gradient are made of, not to G: close to convergence G and A agree to a few per cent and a G
+    rounded to bf16 on its own would bury the residual in its rounding. ``lo``, the part of A that
+    ``hi`` cannot hold, is taken off in fp32. The backward is _Gram's one product.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, hi: torch.Tensor, lo: torch.Tensor,  # type: ignore[override]
+                scale: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.scale = scale
+        return torch.baddbmm(-hi, x.transpose(1, 2), x, alpha=scale).float() - lo
+
+    @staticmethod
+    def backward(ctx, dr: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return torch.bmm(x, ((dr + dr.transpose(1, 2)) * ctx.scale).to(x.dtype)), None, None, None
+
+
+def _pixels(features: torch.Tensor) -> torch.Tensor:
+    """N x C x H x W -> N x (H*W) x C, a view for contiguous and channels-last features alike."""
+    n, c, h, w = features.shape
+    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+        return features.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view: pixels are rows in memory already
+    return features.reshape(n, c, h * w).transpose(1, 2)
+
+
+def gram_residual(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """gram_matrix(features) - target in fp32; for bf16/fp16 features the product runs in their dtype
+    with the target folded into it (see _GramResidual): 2-6x faster than the fp32 Gram on the CPU."""
+    assert features.dim() == 4, f"expected NxCxHxW, got {tuple(features.shape)}"
+    n, c, h, w = features.shape
+    if features.dtype in (torch.float32, torch.float64):
+        return gram_matrix(features) - target
+    hi = target.to(features.dtype)
+    return _GramResidual.apply(_pixels(features), hi, target - hi.float(), 1.0 / (c * h * w))
+
+
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """N x C x H x W features -> N x C x C Gram matrix divided by C*H*W (fp32; float64 stays).
 
@@ -55,11 +98,7 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """
     assert features.dim() == 4, f"expected NxCxHxW, got {tuple(features.shape)}"
     n, c, h, w = features.shape
-    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
-        pixels = features.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view: pixels are rows in memory already
-    else:
-        pixels = features.reshape(n, c, h * w).transpose(1, 2)
-    return _Gram.apply(pixels, 1.0 / (c * h * w))
+    return _Gram.apply(_pixels(features), 1.0 / (c * h * w))
 
 
 def relative_mse(x: torch.Tensor, target: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -90,7 +129,7 @@ class StyleLoss(nn.Module):
         self.register_buffer("scale", t.pow(2).mean().clamp_min(EPS))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return relative_mse(gram_matrix(features), self.target, self.scale)
+        return gram_residual(features, self.target).pow(2).mean() / self.scale
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:

@@ -22,11 +22,11 @@ from ..core.options import choices_of, hints, option
 MAX_SIDE = 8192  # output long side, --max-size and --min-scale, in pixels
 MAX_ITERATIONS = 100_000  # optimisation steps per scale
 # The last scale's steps per --iterations step when --final-iterations is not given. At 512 px the
-# last scale's bf16 L-BFGS goes on improving for ~230 evaluations (then bf16 gradient noise stalls
-# it); 2 x 80 keeps a 512 px picture under 5 minutes on 2 cores (issue 5's budget), and
-# --final-iterations 240 goes to the classic recipe's final loss (docs/style.md, "Against the classic
-# recipe").
-FINAL_FACTOR = 2
+# last scale's bf16 L-BFGS (full steps) reaches the classic recipe's final loss after ~180
+# evaluations; 2.25 x 80 = 180 of them fit a 512 px picture in issue 5's 5 minutes on 2 cores since
+# the bf16 Gram residual and the allocator's kept memory made an evaluation ~10 % cheaper
+# (docs/style.md, "Against the classic recipe").
+FINAL_FACTOR = 2.25
 MAX_STYLE_SCALE = 8.0  # style image size relative to the output
 MAX_SEED = 2**32 - 1
 INIT_CHOICES = ("content", "noise", "style")  # or an image file
@@ -164,7 +164,7 @@ class StyleOptions:
         """Steps at the last of several scales: ``final_iterations``, or FINAL_FACTOR x ``iterations``."""
         if self.final_iterations is not None:
             return int(self.final_iterations)
-        return min(MAX_ITERATIONS, FINAL_FACTOR * int(self.iterations))
+        return min(MAX_ITERATIONS, round(FINAL_FACTOR * int(self.iterations)))
 
 
 @dataclass(frozen=True)
