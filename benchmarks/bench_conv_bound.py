@@ -39,7 +39,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
+from neuralbrush.core import allocator  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from isolated import Isolated  # noqa: E402
 
 RESULTS = "conv-bound.json"
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
@@ -173,11 +176,12 @@ WORKLOADS = {  # name: (builder, what, issue 15's target over the fp32 step)
 }
 
 
-def measure(name: str, tmp: Path, reps: int) -> dict:
-    build, what, target = WORKLOADS[name]
-    row = {"name": name, "what": what, "target": target}
-    for precision in ("fp32", "bf16"):
-        step, per = build(precision, tmp)
+def precision_measurer(name: str, tmp: str, reps: int, precision: str):
+    """A callable measuring one workload in one precision: its step and its convolutions replayed."""
+    build = WORKLOADS[name][0]
+    step, per = build(precision, Path(tmp))
+
+    def run() -> dict:
         for _ in range(per if per > 1 else 2):  # warm-up
             step()
         times = []
@@ -191,10 +195,24 @@ def measure(name: str, tmp: Path, reps: int) -> dict:
             for _ in range(per):
                 step()
         conv_s, n_convs = replay_seconds(rec, per, reps)
-        row[precision] = {"step_s": statistics.median(times), "step_all_s": times, "conv_s": conv_s,
-                          "convs_per_step": n_convs, "distinct_convs": len(rec.calls)}
-        print(f"  {name} {precision}: step {row[precision]['step_s']:.3f} s, convolutions {conv_s:.3f} s "
-              f"({n_convs} per step, {len(rec.calls)} distinct)", flush=True)
+        return {"step_s": statistics.median(times), "step_all_s": times, "conv_s": conv_s,
+                "convs_per_step": n_convs, "distinct_convs": len(rec.calls)}
+    return run
+
+
+def measure(name: str, tmp: Path, reps: int) -> dict:
+    _, what, target = WORKLOADS[name]
+    row = {"name": name, "what": what, "target": target}
+    # the baseline (fp32) in its own process with malloc untouched (benchmarks/isolated.py); ours here
+    with Isolated("bench_conv_bound:precision_measurer", name, str(tmp), reps, "fp32",
+                  threads=torch.get_num_threads()) as base:
+        row["fp32"] = base.step(output=True)[1]
+    allocator.use("keep")
+    row["bf16"] = precision_measurer(name, str(tmp), reps, "bf16")()
+    for precision in ("fp32", "bf16"):
+        r = row[precision]
+        print(f"  {name} {precision}: step {r['step_s']:.3f} s, convolutions {r['conv_s']:.3f} s "
+              f"({r['convs_per_step']} per step, {r['distinct_convs']} distinct)", flush=True)
     f32, b16 = row["fp32"], row["bf16"]
     row.update(conv_share_fp32=f32["conv_s"] / f32["step_s"], conv_share_bf16=b16["conv_s"] / b16["step_s"],
                conv_speedup=f32["conv_s"] / b16["conv_s"], bound=f32["step_s"] / b16["conv_s"],
@@ -211,7 +229,8 @@ def markdown(result: dict) -> str:
              "",
              "Each workload runs once in fp32 (the issue's baseline) and once in bf16 (autocast + channels_last,"
              " the default here); every convolution it dispatches (forward and backward) is recorded and replayed"
-             " alone. *bound* = fp32 step / bf16 convolution time: the speed-up bf16 would give if nothing but"
+             " alone. fp32 runs in its own process with the C library's malloc as it behaves unasked (the baseline"
+             " as it was); bf16 with the `keep` allocator policy every runtime now sets (neuralbrush.core.allocator). *bound* = fp32 step / bf16 convolution time: the speed-up bf16 would give if nothing but"
              " the convolutions cost anything.", "",
              "| workload | fp32 step s | fp32 conv s (share) | bf16 step s | bf16 conv s (share) | conv speed-up | "
              "**bound** | measured (eager) | target |", "|---|---|---|---|---|---|---|---|---|"]

@@ -14,6 +14,11 @@ round), so the load on the shared machine affects them alike. Also measured: eag
 modulated convolutions unfused (what the compiled path runs on the CPU), to tell the unfusing
 from the compiling, and the largest difference between compiled and eager images.
 
+Allocator: *fp32 eager*, the issue's baseline, runs in its own process (benchmarks/isolated.py),
+interleaved with the rest, with the C library's malloc as it behaves unasked; every other row
+with neuralbrush's ``keep`` policy (freed tensors stay in the process), which every runtime sets;
+*fp32 eager-keep* is the baseline with only that changed, to tell the allocator's gain apart.
+
 Writes docs/benchmarks/latent-compile.md and .json.
 """
 
@@ -30,17 +35,22 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from neuralbrush.core import allocator  # noqa: E402
 from neuralbrush.core.device import cpu_has_amx, cpu_has_native_bf16, resolve_runtime  # noqa: E402
 from neuralbrush.gan import build_generator  # noqa: E402
 from neuralbrush.gan.presets import TrainOptions, resolve  # noqa: E402
 from neuralbrush.latent.compiled import CompiledForward, compile_seconds, conv_layers  # noqa: E402
 from neuralbrush.latent.render import Renderer, to_uint8  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from isolated import Isolated  # noqa: E402
 
 PRECISIONS = ("bf16", "fp32")  # bf16 (this CPU's default) compiles first, into the empty cache
 BATCHES = (8, 1)  # batch 8 compiles first; batch 1 is then a second shape of the same network
@@ -61,7 +71,24 @@ def unfused(r: Renderer) -> Renderer:
     return r
 
 
-def timed(r: Renderer, z: torch.Tensor) -> tuple[float, torch.Tensor]:
+def baseline_step(res: int, batch: int):
+    """The issue's baseline (fp32 eager renderer), built in the isolated process: one call = one batch."""
+    rt = resolve_runtime("cpu", "fp32")
+    r = Renderer(rt.module(make_generator(res)), rt, batch=batch, compile="off")
+    z = torch.from_numpy(np.random.RandomState(batch).randn(batch, r.G.z_dim)).float()
+    return lambda: r.images(z, "z").numpy()
+
+
+def policy(key: tuple) -> str:
+    """The allocator a variant runs with: the C library's untouched for the issue's baseline, else keep."""
+    return "glibc" if key[:2] == ("fp32", "eager") else "keep"
+
+
+def timed(r: Renderer | Isolated, z: torch.Tensor, key: tuple) -> tuple[float, torch.Tensor]:
+    if isinstance(r, Isolated):
+        dt, out = r.step(output=True)
+        return dt, torch.from_numpy(out)
+    allocator.use("keep")
     t = time.perf_counter()
     out = r.images(z, "z")
     return time.perf_counter() - t, out
@@ -76,7 +103,13 @@ def bench(res: int, rounds: int, log) -> dict:
     for p in PRECISIONS:
         rt = resolve_runtime("cpu", p)
         for b in BATCHES:
-            variants[(p, "eager", b)] = Renderer(gens[p], rt, batch=b, compile="off")
+            if p == "fp32":  # the issue's baseline, in its own process with malloc untouched
+                variants[(p, "eager", b)] = Isolated("bench_latent_compile:baseline_step", res, b,
+                                                     threads=torch.get_num_threads())
+            else:
+                variants[(p, "eager", b)] = Renderer(gens[p], rt, batch=b, compile="off")
+            if p == "fp32":
+                variants[(p, "eager-keep", b)] = Renderer(gens[p], rt, batch=b, compile="off")
             variants[(p, "compiled", b)] = Renderer(gens[p], rt, batch=b, compile="on")
             if not (p == "bf16" and b > 1):  # bf16 at batch > 1 already runs unfused eagerly
                 variants[(p, "eager-unfused", b)] = unfused(Renderer(gens[p], rt, batch=b, compile="off"))
@@ -85,29 +118,30 @@ def bench(res: int, rounds: int, log) -> dict:
     # eager warm-up (oneDNN primitive creation) and reference images
     for key, r in variants.items():
         if key[1] != "compiled":
-            first[key], outputs[key] = timed(r, z[key[2]])
+            first[key], outputs[key] = timed(r, z[key[2]], key)
             log(f"warm-up {key}: {first[key]:.2f} s")
     # compiles, into the empty cache: batch 8 then batch 1 per precision
     for p in PRECISIONS:
         for b in BATCHES:
             key = (p, "compiled", b)
-            first[key], outputs[key] = timed(variants[key], z[b])
+            first[key], outputs[key] = timed(variants[key], z[b], key)
             log(f"first compiled call {key}: {first[key]:.1f} s")
     times: dict[tuple, list[float]] = {k: [] for k in variants}
     for i in range(rounds):
         for key, r in variants.items():
-            times[key].append(timed(r, z[key[2]])[0])
+            times[key].append(timed(r, z[key[2]], key)[0])
         log(f"round {i + 1}/{rounds}: " + ", ".join(f"{'/'.join(map(str, k))} {times[k][-1]:.2f}" for k in variants))
     # the bf16 batch-8 compile again, from the warm on-disk cache (what a later run on this model pays)
     torch._dynamo.reset()
-    warm_first, _ = timed(Renderer(gens["bf16"], resolve_runtime("cpu", "bf16"), batch=8, compile="on"), z[8])
+    warm_first, _ = timed(Renderer(gens["bf16"], resolve_runtime("cpu", "bf16"), batch=8, compile="on"), z[8],
+                          ("bf16", "compiled", 8))
     log(f"bf16 batch 8 compile from a warm cache: first call {warm_first:.1f} s")
     rows = []
     for key, r in variants.items():
         p, mode, b = key
         med = statistics.median(times[key])
         row = {"precision": p, "mode": mode, "batch": b, "s_per_batch": med, "s_per_image": med / b,
-               "images_per_s": b / med, "first_call_s": first[key], "rounds": times[key]}
+               "images_per_s": b / med, "allocator": policy(key), "first_call_s": first[key], "rounds": times[key]}
         if mode == "compiled":
             row["compile_s"] = max(first[key] - med, 0.0)
             row["compile_order"] = PRECISIONS.index(p) * len(BATCHES) + BATCHES.index(b) + 1
@@ -146,6 +180,9 @@ def bench(res: int, rounds: int, log) -> dict:
     summary["warm_cache_compile_s"] = max(warm_first - c8["s_per_batch"], 0.0)
     summary["auto_estimate_compile_s"] = compile_seconds(gens["fp32"].synthesis)
     summary["conv_layers"] = conv_layers(gens["fp32"].synthesis)
+    for v in variants.values():
+        if isinstance(v, Isolated):
+            v.close()
     return {"rows": rows, "summary": summary}
 
 
@@ -160,13 +197,18 @@ def markdown(result: dict) -> str:
              f"apart. Steady times: medians of {result['settings']['rounds']} interleaved rounds. Compile s: first "
              "call minus steady state, into an empty inductor cache; #n = the order of the compiles in the run "
              "(the first pays one-off costs, later ones reuse some compiled kernels).", "",
-             "| precision | mode | batch | s/batch | images/s | x fp32 eager | x same-precision eager | compile s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "*fp32 eager* (the issue's baseline) runs in its own process, interleaved with the rest, with the C "
+             "library's malloc as it behaves unasked (allocator `glibc`); every other row with the `keep` policy every runtime sets (freed tensors stay "
+             "in the process instead of being unmapped and page-faulted in again; neuralbrush.core.allocator); "
+             "*eager-keep* is the baseline with only the allocator changed.", "",
+             "| precision | mode | batch | allocator | s/batch | images/s | x fp32 eager | x same-precision eager | compile s |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (-r["batch"], r["precision"], r["mode"])):
         comp = f"{r['compile_s']:.1f}" if "compile_s" in r else ""
         if "compile_s" in r:
             comp += f" (#{r['compile_order']}{', 2nd shape' if r['batch'] != BATCHES[0] else ''})"
-        lines.append(f"| {r['precision']} | {r['mode']} | {r['batch']} | {r['s_per_batch']:.3f} | "
+        lines.append(f"| {r['precision']} | {r['mode']} | {r['batch']} | {r.get('allocator', 'glibc')} | "
+                     f"{r['s_per_batch']:.3f} | "
                      f"{r['images_per_s']:.2f} | {r['x_fp32_eager']:.2f}x | {r['x_same_precision_eager']:.2f}x | "
                      f"{comp} |")
     lines += ["", "Issue targets (bf16 compiled over our fp32 eager): batch 8 >= 5x, batch 1 >= 3x. Measured: "

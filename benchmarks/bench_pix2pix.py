@@ -6,8 +6,11 @@ fake pairs, G through D plus L1, both Adam steps); apply is the generator alone 
 on one frame. Variants run interleaved (one repetition of each in turn) so machine noise hits
 all alike; the table reports medians and each variant's speed-up over ``fp32 foreach``:
 
-* ``fp32 foreach``: fp32 eager with the foreach Adam the trainer used before issue 15;
-* ``fp32``: fp32 eager with fused Adam (the trainer now);
+* ``fp32 foreach``: fp32 eager with the foreach Adam the trainer used before issue 15, in its own
+  process (benchmarks/isolated.py, still interleaved) with the C library's malloc as it behaves
+  unasked: every runtime now sets the ``keep`` allocator policy (``neuralbrush.core.allocator``);
+* ``fp32``: fp32 eager with fused Adam (the trainer now); this and the variants below run with
+  the ``keep`` allocator policy every runtime sets (freed tensors stay in the process);
 * ``bf16``: bf16 autocast + channels_last, fused Adam (the default on CPUs with bf16); the
   trainer's Adam (``neuralbrush.core.device.Adam``) steps the channels_last weights through
   contiguous views, without which torch's fused CPU kernel copies each weight out and back
@@ -26,24 +29,29 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 
+from neuralbrush.core import allocator
 from neuralbrush.core.device import Adam, Runtime, cpu_has_amx, resolve_runtime
 from neuralbrush.pix2pix.networks import PatchDiscriminator, UNetGenerator, init_weights
 from neuralbrush.pix2pix.train import train_step
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from isolated import Isolated  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GMAC_256 = 6.05  # U-Net-256 forward at 256x256 (REFERENCE.md)
 
 
-VARIANTS = {  # name: (precision, fused Adam, compiled)
-    "fp32 foreach": ("fp32", False, False),
-    "fp32": ("fp32", True, False),
-    "bf16": ("bf16", True, False),
-    "bf16 compiled": ("bf16", True, True),
+VARIANTS = {  # name: (precision, fused Adam, compiled, allocator policy)
+    "fp32 foreach": ("fp32", False, False, "glibc"),
+    "fp32": ("fp32", True, False, "keep"),
+    "bf16": ("bf16", True, False, "keep"),
+    "bf16 compiled": ("bf16", True, True, "keep"),
 }
 BASE = "fp32 foreach"
 
@@ -62,6 +70,14 @@ def _setup(size: int, rt: Runtime, fused: bool = True, compiled: bool = False):
     if compiled:
         G, D = torch.compile(G), torch.compile(D)
     return G, D, opt_G, opt_D, a, b
+
+
+def baseline_step(size: int, what: str):
+    """The issue's baseline (``fp32 foreach``) for the isolated process: one call = one ``what``."""
+    rt = resolve_runtime("cpu", "fp32")
+    state = _setup(size, rt, fused=False)
+    fn = time_train_step if what == "train step" else time_apply
+    return lambda: fn(size, rt, state)
 
 
 def time_train_step(size: int, rt: Runtime, state: dict) -> float:
@@ -94,21 +110,31 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     sizes = [int(s) for s in args.sizes.split(",")]
     names = [n for n in VARIANTS if args.compile or not VARIANTS[n][2]]
-    runtimes = {n: resolve_runtime("cpu", VARIANTS[n][0]) for n in names}
+    runtimes = {n: resolve_runtime("cpu", VARIANTS[n][0]) for n in names}  # sets keep in this process
     load_before = os.getloadavg()
     results = []
     for size in sizes:
-        states = {n: _setup(size, runtimes[n], VARIANTS[n][1], VARIANTS[n][2]) for n in names}
+        states = {n: _setup(size, runtimes[n], VARIANTS[n][1], VARIANTS[n][2]) for n in names if n != BASE}
         for what, fn in (("train step", time_train_step), ("apply", time_apply)):
+            # the baseline in its own process (malloc untouched), interleaved with the others
+            base = Isolated("bench_pix2pix:baseline_step", size, what, threads=torch.get_num_threads())
+
+            def run(n: str) -> float:
+                if n == BASE:
+                    return base.step()[0]
+                allocator.use(VARIANTS[n][3])
+                return fn(size, runtimes[n], states[n])
+
             times: dict[str, list[float]] = {n: [] for n in names}
             warm = {}
             for n in names:  # warm-up (the compiled variant compiles here)
                 t = time.perf_counter()
-                fn(size, runtimes[n], states[n])
+                run(n)
                 warm[n] = time.perf_counter() - t
             for _ in range(args.reps):
                 for n in names:
-                    times[n].append(fn(size, runtimes[n], states[n]))
+                    times[n].append(run(n))
+            base.close()
             row = {"size": size, "what": what, "warmup_s": warm,
                    "median_s": {n: statistics.median(times[n]) for n in names}, "all_s": times}
             row["speedup"] = {n: row["median_s"][BASE] / row["median_s"][n] for n in names}
@@ -142,6 +168,9 @@ def main() -> None:
         "",
         "Networks: unet_128 at 128 px, unet_256 at 256 px (ngf 64, batch norm), 70x70 PatchGAN, batch 1. "
         "A training iteration is D on real and fake pairs, then G through D plus L1, and both Adam steps. "
+        "`fp32 foreach` (the issue's baseline: the optimiser step before issue 15) runs in its own process, "
+        "interleaved with the others, with the C library's malloc as it behaves unasked; the other variants with the `keep` allocator policy every runtime sets "
+        "(freed tensors stay in the process rather than being unmapped and page-faulted in again). "
         f"Apply is one generator forward in eval mode (U-Net-256: {GMAC_256} GMAC per 256x256 frame).",
         "",
         "| size | what | " + " | ".join(f"{n} (s)" for n in names) + " | " + " | ".join(

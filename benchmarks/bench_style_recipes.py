@@ -9,7 +9,10 @@ Every recipe is scored with one fp32 loss at the output size, built exactly as `
 the loss of its last scale; it is measured every ``--eval-every`` evaluations of the last scale
 and the time spent measuring is left out of the recipe's wall and CPU time. CPU time
 (``time.process_time``, summed over threads) is reported beside wall time because the machine
-may be shared. The per-iteration table interleaves fp32 and bf16 runs. VGG-19 weights come from
+may be shared. The per-iteration table interleaves fp32 and bf16 runs; fp32, the issue's baseline,
+runs in its own process (benchmarks/isolated.py) with the C library's malloc as it behaves unasked,
+bf16 and the recipes here with the ``keep`` allocator policy every runtime sets
+(``neuralbrush.core.allocator``); a classic recipe run here switches to glibc's thresholds. VGG-19 weights come from
 the weights store when present, otherwise random weights (said so in the results).
 """
 
@@ -36,6 +39,7 @@ from PIL import Image  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from neuralbrush.core import allocator  # noqa: E402
 from neuralbrush.core.device import cpu_has_amx, cpu_has_native_bf16, resolve_runtime  # noqa: E402
 from neuralbrush.datasets.samples import bloom, skimage_photo  # noqa: E402
 from neuralbrush.style.options import StyleOptions, default_layer_weights  # noqa: E402
@@ -43,32 +47,52 @@ from neuralbrush.style.schedule import fit_size, scale_sizes, scale_styles  # no
 from neuralbrush.style.transfer import StyleTransfer, image_tensor  # noqa: E402
 from neuralbrush.weights import store  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from isolated import Isolated  # noqa: E402
+
 DEFAULTS = StyleOptions()
 LAYERS = tuple(dict.fromkeys(DEFAULTS.content_layers + DEFAULTS.style_layers))
 
 
+def eval_step(st: StyleTransfer, size: int):
+    """One loss evaluation (VGG forward + losses + backward) at ``size`` on fixed random images."""
+    content = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    style = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    loss = st.build_loss(content, [style], style_weights=[1.0], content_layers=DEFAULTS.content_layers,
+                         style_layers=DEFAULTS.style_layers, style_layer_weights=default_layer_weights(5),
+                         content_weight=1.0, style_weight=10.0, tv_weight=1.0)
+    x = st.runtime.tensor(content.clone()).requires_grad_(True)
+
+    def step() -> None:
+        total, _ = loss(x, st.features(x, LAYERS))
+        total.backward()
+        x.grad = None
+    return step
+
+
+def baseline_step(size: int, vgg: str):
+    """The issue's baseline (fp32 eager) for the isolated process."""
+    warnings.simplefilter("ignore")
+    return eval_step(StyleTransfer(vgg=vgg, precision="fp32"), size)
+
+
 def step_seconds(sizes: list[int], reps: int, vgg: str) -> list[dict]:
-    """Median seconds of one full optimisation step (VGG fwd + losses + bwd) per size/precision."""
+    """Median seconds of one full optimisation step (VGG fwd + losses + bwd) per size/precision:
+    bf16 here (allocator keep), fp32 in its own process (malloc untouched), interleaved."""
     rows = []
-    sts = {p: StyleTransfer(vgg=vgg, precision=p) for p in ("fp32", "bf16")}
+    st = StyleTransfer(vgg=vgg, precision="bf16")
     for size in sizes:
-        content = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-        style = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
-        setups = {}
-        for p, st in sts.items():
-            loss = st.build_loss(content, [style], style_weights=[1.0], content_layers=DEFAULTS.content_layers,
-                                 style_layers=DEFAULTS.style_layers, style_layer_weights=default_layer_weights(5),
-                                 content_weight=1.0, style_weight=10.0, tv_weight=1.0)
-            setups[p] = (st, loss, st.runtime.tensor(content.clone()).requires_grad_(True))
-        times: dict[str, list[float]] = {"fp32": [], "bf16": []}
-        for r in range(reps + 1):  # the first round is warm-up
-            for p, (st, loss, x) in setups.items():
+        ours = eval_step(st, size)
+        with Isolated("bench_style_recipes:baseline_step", size, vgg, threads=torch.get_num_threads()) as base:
+            times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+            for r in range(reps + 1):  # the first round is warm-up
+                dt = base.step()[0]
+                allocator.use("keep")
                 t = time.perf_counter()
-                total, _ = loss(x, st.features(x, LAYERS))
-                total.backward()
-                x.grad = None
+                ours()
                 if r > 0:
-                    times[p].append(time.perf_counter() - t)
+                    times["fp32"].append(dt)
+                    times["bf16"].append(time.perf_counter() - t)
         f, b = statistics.median(times["fp32"]), statistics.median(times["bf16"])
         rows.append({"size": size, "fp32_s": f, "bf16_s": b, "speedup": f / b})
         print(f"  {size:5d}px  fp32 {f:7.3f} s/it   bf16 {b:7.3f} s/it   x{f / b:.2f}", flush=True)
@@ -91,6 +115,8 @@ def run_recipe(name: str, content: Image.Image, style: Image.Image, size: int, v
     """One recipe; returns wall/CPU time (loss measurement left out), per-scale ends and the curve
     [(wall s, CPU s, full-resolution fp32 loss)] over the last scale."""
     st = StyleTransfer(vgg=vgg, precision=precision)
+    # neuralbrush's recipes with its allocator; the classic recipe as it was first measured
+    allocator.use("glibc" if name.startswith("classic") else "keep")
     curve: list[tuple[float, float, float]] = []
     scale_end: dict[str, dict] = {}
     spent = {"wall": 0.0, "cpu": 0.0}
