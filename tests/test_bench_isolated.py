@@ -3,6 +3,7 @@ sets it, does the same work as the same baseline here."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,14 +12,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from bench_latent_compile import baseline_step  # noqa: E402
 from isolated import Isolated  # noqa: E402
 
 from neuralbrush.core import allocator  # noqa: E402
 
 
 @pytest.mark.skipif(not allocator.supported(), reason="the allocator policies need glibc")
-def test_isolated_baseline_runs_untouched_and_gives_the_same_images():
+def test_isolated_baseline_runs_untouched_and_gives_the_same_images(monkeypatch, tmp_path):
+    # bench_latent_compile sets these with setdefault when imported; keep them out of later tests
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    monkeypatch.setenv("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "ACTIVE"))
+    from bench_latent_compile import baseline_step
+
     here = baseline_step(32, 2)()  # this process: a runtime has set keep
     assert allocator.policy() == "keep"
     with Isolated("bench_latent_compile:baseline_step", 32, 2, threads=1) as base:
