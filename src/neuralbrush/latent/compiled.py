@@ -54,11 +54,13 @@ COMPILE_CHOICES = ("auto", "on", "off")
 COMPILE_SECONDS_FIXED = 15.0
 COMPILE_SECONDS_PER_CONV = 2.2
 # * the fraction of the eager time a compiled forward saves, per autocast precision: the
-#   smaller of the batch-1 and batch-8 savings at 256 px, rounded down (fp32: 27 % at batch 1,
-#   59 % at batch 8; bf16: 27 % and 35 %). fp16 (CUDA only) is unmeasured, assumed like bf16.
-#   With these, 256 px bf16 at batch 8 (0.29 s per image eager) compiles for jobs of about
-#   800 images or more; the measured break-even was 583.
-EXPECTED_SAVING = {"fp32": 0.25, "bf16": 0.25, "fp16": 0.25}
+#   smaller of the batch-1 and batch-8 savings at 256 px, rounded down. Since eager keeps its
+#   freed memory (core/allocator.py, docs/benchmarks/latent-compile-keep.md) eager is faster and
+#   compiling saves less: fp32 19 % at batch 1, 31 % at batch 8; bf16 27 % and 10 % (it was 27 %
+#   and 35 % while eager page-faulted its activations in at every call). fp16 (CUDA only) is
+#   unmeasured, assumed like bf16. With these, 256 px bf16 at batch 8 (0.17 s per image eager)
+#   compiles for jobs of about 3,500 images or more; the measured break-even was 2,169.
+EXPECTED_SAVING = {"fp32": 0.15, "bf16": 0.10, "fp16": 0.10}
 # * compiled images equal eager ones within these absolute differences, in units of the image
 #   range (max(1, max |eager image|); a trained model's images lie in [-1, 1]). Measured at
 #   256 px: fp32 2.2e-5 of images reaching +-9.4 (2e-6 of the range), bf16 0.18 (0.02 of the
