@@ -5,14 +5,14 @@ threshold (128 KiB at start, adjusted up to at most 32 MiB) with a fresh ``mmap`
 when it is freed, and trims freed memory at the top of the heap back to the kernel. A network's
 activations, gradients and autocast weight copies are exactly such blocks, allocated and freed
 again every step, so each step page-faults all of them in anew: measured on the 2-core CPU
-(docs/benchmarks/allocator.md), ~14,000 faults in one pix2pix step, ~400,000 in one 512 px Gatys
-evaluation and ~1.7 million in one batch-8 256 px generator call, which cost a third to a half of
-their time. The ``keep`` policy makes malloc keep what is freed for the next step (no mmap, no
+(docs/benchmarks/allocator.md), ~98,000 faults in one fp32 pix2pix 256 px step, ~394,000 in one
+fp32 512 px Gatys evaluation (75,000 in bf16) and 1.65 million in one fp32 batch-8 256 px
+generator call (300,000 in bf16), which cost up to half of its time. The ``keep`` policy makes malloc keep what is freed for the next step (no mmap, no
 trimming), the way PyTorch's CUDA caching allocator does on the GPU. The memory goes back when the
 process ends (studio jobs each run in a worker process); :func:`release` hands the free part back
 at once (a notebook after a big job).
 
-Only glibc has these knobs (``mallopt``); elsewhere the functions do nothing and say so.
+Only glibc has these knobs (``mallopt``); elsewhere the functions do nothing and return None.
 ``NEURALBRUSH_ALLOCATOR=glibc`` keeps the C library's own behaviour.
 """
 
@@ -26,9 +26,11 @@ import os
 POLICIES = ("keep", "glibc")
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
 _INT_MAX = 2**31 - 1
-# glibc's own adjusted ceiling (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit), with its trim threshold at
-# twice it, as its dynamic adjustment leaves them after the first large frees: the most favourable
-# fixed form of the C library's behaviour, which the benchmarks' baselines run under.
+# Back from keep to glibc in one process (the knobs cannot be unset): glibc's own adjusted ceiling
+# (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit) with its trim threshold at twice it, as its dynamic
+# adjustment leaves them after the first large frees. On a heap keep has grown this still runs
+# 15-30 % faster than an untouched process, so the benchmarks run their baselines in a process of
+# their own instead (benchmarks/isolated.py).
 _GLIBC_MMAP_THRESHOLD = 32 * 1024 * 1024
 _GLIBC_MMAP_MAX = 65536
 
