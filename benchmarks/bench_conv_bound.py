@@ -230,7 +230,8 @@ def markdown(result: dict) -> str:
              "Each workload runs once in fp32 (the issue's baseline) and once in bf16 (autocast + channels_last,"
              " the default here); every convolution it dispatches (forward and backward) is recorded and replayed"
              " alone. fp32 runs in its own process with the C library's malloc as it behaves unasked (the baseline"
-             " as it was); bf16 with the `keep` allocator policy every runtime now sets (neuralbrush.core.allocator). *bound* = fp32 step / bf16 convolution time: the speed-up bf16 would give if nothing but"
+             " as it was); bf16 with the `keep` allocator policy every runtime now sets (neuralbrush.core.allocator)."
+             " *bound* = fp32 step / bf16 convolution time: the speed-up bf16 would give if nothing but"
              " the convolutions cost anything.", "",
              "| workload | fp32 step s | fp32 conv s (share) | bf16 step s | bf16 conv s (share) | conv speed-up | "
              "**bound** | measured (eager) | target |", "|---|---|---|---|---|---|---|---|---|"]

@@ -42,7 +42,6 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from neuralbrush.core import allocator  # noqa: E402
 from neuralbrush.core.device import cpu_has_amx, cpu_has_native_bf16, resolve_runtime  # noqa: E402
 from neuralbrush.gan import build_generator  # noqa: E402
 from neuralbrush.gan.presets import TrainOptions, resolve  # noqa: E402
@@ -88,7 +87,6 @@ def timed(r: Renderer | Isolated, z: torch.Tensor, key: tuple) -> tuple[float, t
     if isinstance(r, Isolated):
         dt, out = r.step(output=True)
         return dt, torch.from_numpy(out)
-    allocator.use("keep")
     t = time.perf_counter()
     out = r.images(z, "z")
     return time.perf_counter() - t, out

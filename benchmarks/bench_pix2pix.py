@@ -35,7 +35,6 @@ from pathlib import Path
 
 import torch
 
-from neuralbrush.core import allocator
 from neuralbrush.core.device import Adam, Runtime, cpu_has_amx, resolve_runtime
 from neuralbrush.pix2pix.networks import PatchDiscriminator, UNetGenerator, init_weights
 from neuralbrush.pix2pix.train import train_step
@@ -47,11 +46,11 @@ ROOT = Path(__file__).resolve().parents[1]
 GMAC_256 = 6.05  # U-Net-256 forward at 256x256 (REFERENCE.md)
 
 
-VARIANTS = {  # name: (precision, fused Adam, compiled, allocator policy)
-    "fp32 foreach": ("fp32", False, False, "glibc"),
-    "fp32": ("fp32", True, False, "keep"),
-    "bf16": ("bf16", True, False, "keep"),
-    "bf16 compiled": ("bf16", True, True, "keep"),
+VARIANTS = {  # name: (precision, fused Adam, compiled); BASE runs in its own process, malloc untouched
+    "fp32 foreach": ("fp32", False, False),
+    "fp32": ("fp32", True, False),
+    "bf16": ("bf16", True, False),
+    "bf16 compiled": ("bf16", True, True),
 }
 BASE = "fp32 foreach"
 
@@ -122,7 +121,6 @@ def main() -> None:
             def run(n: str) -> float:
                 if n == BASE:
                     return base.step()[0]
-                allocator.use(VARIANTS[n][3])
                 return fn(size, runtimes[n], states[n])
 
             times: dict[str, list[float]] = {n: [] for n in names}

@@ -87,7 +87,6 @@ def step_seconds(sizes: list[int], reps: int, vgg: str) -> list[dict]:
             times: dict[str, list[float]] = {"fp32": [], "bf16": []}
             for r in range(reps + 1):  # the first round is warm-up
                 dt = base.step()[0]
-                allocator.use("keep")
                 t = time.perf_counter()
                 ours()
                 if r > 0:
