@@ -44,7 +44,7 @@ from neuralbrush.core import allocator  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from isolated import Isolated  # noqa: E402
 
-RESULTS = "conv-bound.json"
+RESULTS = "conv-bound*.json"  # conv-bound.json, and named runs (--name conv-bound-...)
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 CONV_OPS = ("convolution.default", "convolution_backward.default")
 
@@ -263,6 +263,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions of each step and each replayed call")
     ap.add_argument("--only", default="", help="comma-separated workload names (default: all)")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--name", default="conv-bound", help="result file stem under --out (e.g. conv-bound-amx)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("NEURALBRUSH_QUIET", "1")
@@ -278,8 +279,8 @@ def main() -> None:
               "torch": torch.__version__, "threads": args.threads, "reps": args.reps, "load_start": load_start,
               "load_end": os.getloadavg()[0], "matmul_gflops": rates, "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / RESULTS).write_text(json.dumps(result, indent=1) + "\n")
-    (args.out / "conv-bound.md").write_text(markdown(result))
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (args.out / f"{args.name}.md").write_text(markdown(result))
     print(markdown(result))
 
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from neuralbrush.core.errors import CheckpointError, UsageError
 from neuralbrush.gan import build_discriminator, build_generator
 from neuralbrush.gan.dcgan import DCGANDiscriminator, DCGANGenerator
-from neuralbrush.gan.layers import conv2d_resample, downsample2d, setup_filter, upfirdn2d, upsample2d
+from neuralbrush.gan.layers import bias_act, conv2d_resample, downsample2d, setup_filter, upfirdn2d, upsample2d
 from neuralbrush.gan.loading import load_discriminator, load_gan, load_generator
 from neuralbrush.gan.trainer_state import copy_matching
 from neuralbrush.gan.networks import Discriminator, Generator
@@ -182,6 +182,50 @@ def test_fused_and_unfused_modulated_conv_agree():
         fused = G(z, None, noise_mode="const", fused_modconv=True)
         split = G(z, None, noise_mode="const", fused_modconv=False)
     assert torch.allclose(fused, split, atol=1e-4)
+
+
+def _bias_act_reference(x, b, act, gain, clamp):
+    """NVIDIA's reference order, written out: bias, activation, gain, clamp."""
+    y = x + b.reshape(1, -1, 1, 1) if b is not None else x
+    y = {"linear": lambda t: t, "relu": F.relu, "lrelu": lambda t: F.leaky_relu(t, 0.2),
+         "tanh": torch.tanh}[act](y)
+    y = y * gain
+    return y.clamp(-clamp, clamp) if clamp is not None else y
+
+
+@pytest.mark.parametrize("act,gain,clamp,with_bias", [
+    ("lrelu", math.sqrt(2), 0.9, True), ("lrelu", 1.0, None, True), ("lrelu", 0.5, 0.3, False),
+    ("lrelu", 1.0, 0.5, False), ("relu", 2.0, 0.7, True), ("linear", 1.0, 0.6, True), ("linear", 3.0, None, False),
+    ("linear", 1.0, 0.4, False), ("tanh", 1.5, 0.5, True)])
+def test_bias_act_matches_the_reference_order_values_gradients_and_double_backward(act, gain, clamp, with_bias):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, 6, 7, generator=g, dtype=torch.float64).requires_grad_(True)
+    b = (torch.randn(5, generator=g, dtype=torch.float64) * 0.3).requires_grad_(True) if with_bias else None
+    y = bias_act(x, b, act=act, gain=gain, clamp=clamp)
+    ref = _bias_act_reference(x, b, act, gain, clamp)
+    assert torch.allclose(y, ref, atol=1e-12)
+    if clamp is not None:
+        assert (ref.abs() == clamp).any()  # some values are clamped: the clamp's gradient is exercised
+    inputs = (x,) if b is None else (x, b)
+    gy = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    got = torch.autograd.grad(y, inputs, gy, create_graph=True)
+    want = torch.autograd.grad(ref, inputs, gy, create_graph=True)
+    for a, w in zip(got, want):
+        assert torch.allclose(a, w, atol=1e-12)
+    # double backward (R1 differentiates D's input gradient): the gradient of x's gradient
+    sx = torch.randn(x.shape, generator=g, dtype=torch.float64)
+    second = [torch.autograd.grad((d[0] * sx).sum(), x, allow_unused=True, materialize_grads=True)[0]
+              if d[0].requires_grad else torch.zeros_like(x) for d in (got, want)]
+    assert torch.allclose(second[0], second[1], atol=1e-12)
+
+
+def test_bias_act_keeps_channels_last_and_bf16():
+    x = torch.randn(2, 16, 8, 8).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    b = torch.randn(16)
+    y = bias_act(x, b, act="lrelu", clamp=0.5)
+    assert y.dtype == torch.bfloat16 and y.is_contiguous(memory_format=torch.channels_last)
+    ref = _bias_act_reference(x.double(), b.double().to(torch.bfloat16).double(), "lrelu", math.sqrt(2), 0.5)
+    assert (y.double() - ref).abs().max() < 0.02
 
 
 def test_truncation_psi_zero_gives_the_w_avg_image_and_cutoff():

@@ -16,6 +16,7 @@ differentiate it to any order.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -37,34 +38,76 @@ def lowpass_filter(taps: int = 12, beta: float = 6.0) -> torch.Tensor:
     return torch.tensor(h / h.sum(), dtype=torch.float32)
 
 
-def _filter_1d(x: torch.Tensor, f: torch.Tensor, dim: int, stride: int, pad: tuple[int, int]) -> torch.Tensor:
-    """Correlate NCHW ``x`` with 1-D filter ``f`` along H (dim=2) or W (dim=3), depthwise."""
-    c = x.shape[1]
-    if dim == 3:
-        w = f.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
-        x = F.pad(x, [pad[0], pad[1], 0, 0])
-        return F.conv2d(x, w.to(x.dtype), stride=(1, stride), groups=c)
-    w = f.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
-    x = F.pad(x, [0, 0, pad[0], pad[1]])
-    return F.conv2d(x, w.to(x.dtype), stride=(stride, 1), groups=c)
+@functools.lru_cache(maxsize=128)
+def _resample_matrix(n_in: int, taps: tuple[float, ...], up: bool, pad: tuple[int, int]) -> torch.Tensor:
+    """A 1-D resampling step as a matrix ``M`` [n_in, n_out]: ``x @ M`` resamples the last dim.
 
-
-def upsample2x(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Zero-insert then low-pass; pixel centres stay aligned (pixel i -> 2i, 2i+1)."""
-    n, c, h, w = x.shape
+    up: reflect-pad by ``pad``, insert zeros (pixel i -> 2i, 2i+1), low-pass with ``2 f``.
+    down (``pad`` unused): low-pass with ``f``, keep every other pixel (2i, 2i+1 -> i).
+    Built once per size by running the 1-D operations on the identity, in float64. As matrices
+    the resampling is two small matrix products per direction (forward and backward, and to any
+    order of derivative for R1), where depthwise convolutions over zero-inserted images cost
+    about five times as long on the CPU (issue 15)."""
+    f = torch.tensor(taps, dtype=torch.float64)
     m = f.numel() // 2
-    z = x.new_zeros(n, c, h, 2, w, 2)
-    z[:, :, :, 0, :, 0] = x
-    z = z.reshape(n, c, 2 * h, 2 * w)
-    z = _filter_1d(z, f * 2, 3, 1, (m, m - 1))
-    return _filter_1d(z, f * 2, 2, 1, (m, m - 1))
+    x = torch.eye(n_in, dtype=torch.float64)[:, None, :]  # n_in one-pixel signals
+    if up:
+        if any(pad):
+            x = F.pad(x, list(pad), mode="reflect")
+        z = x.new_zeros(n_in, 1, x.shape[-1], 2)
+        z[..., 0] = x
+        z = F.pad(z.reshape(n_in, 1, -1), [m, m - 1])
+        out = F.conv1d(z, (2 * f).view(1, 1, -1))
+    else:
+        out = F.conv1d(F.pad(x, [m - 1, m - 1]), f.view(1, 1, -1), stride=2)
+    return out[:, 0, :].float()
 
 
-def downsample2x(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+def _separable(x: torch.Tensor, mh: torch.Tensor, mw: torch.Tensor) -> torch.Tensor:
+    """``x`` [N, C, H, W] resampled along H by ``mh`` [H, H'] and along W by ``mw`` [W, W']."""
+    mh, mw = mh.to(x.device, x.dtype), mw.to(x.device, x.dtype)
+    return mh.t() @ (x @ mw)
+
+
+RESAMPLE_METHODS = ("matrix", "conv")  # conv: the direct form, the plain training loop's (benchmarks)
+
+
+def _conv_resample(x: torch.Tensor, f: torch.Tensor, up: bool, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """The resampling written directly: reflect pad, zero insertion, depthwise 1-D convolutions
+    (what the training loop ran before issue 15; the lean=False loop still does, as the baseline)."""
+    c, m = x.shape[1], f.numel() // 2
+    if up:
+        if any(pad):
+            x = F.pad(x, list(pad), mode="reflect")
+        n, _, h, w = x.shape
+        z = x.new_zeros(n, c, h, 2, w, 2)
+        z[:, :, :, 0, :, 0] = x
+        x, f, lo, hi, stride = z.reshape(n, c, 2 * h, 2 * w), f * 2, m, m - 1, 1
+    else:
+        lo, hi, stride = m - 1, m - 1, 2
+    f = f.to(x.dtype)
+    x = F.conv2d(F.pad(x, [lo, hi, 0, 0]), f.view(1, 1, 1, -1).repeat(c, 1, 1, 1), stride=(1, stride), groups=c)
+    return F.conv2d(F.pad(x, [0, 0, lo, hi]), f.view(1, 1, -1, 1).repeat(c, 1, 1, 1), stride=(stride, 1), groups=c)
+
+
+def upsample2x(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int, int, int] = (0, 0, 0, 0),
+               method: str = "matrix") -> torch.Tensor:
+    """Reflect-pad by ``pad`` (left, right, top, bottom), zero-insert, low-pass; pixel centres stay
+    aligned (pixel i -> 2i, 2i+1)."""
+    if method == "conv":
+        return _conv_resample(x, f, True, pad)
+    taps = tuple(f.tolist())
+    return _separable(x, _resample_matrix(x.shape[2], taps, True, (pad[2], pad[3])),
+                      _resample_matrix(x.shape[3], taps, True, (pad[0], pad[1])))
+
+
+def downsample2x(x: torch.Tensor, f: torch.Tensor, method: str = "matrix") -> torch.Tensor:
     """Low-pass then keep every other pixel (pixels 2i, 2i+1 -> i)."""
-    m = f.numel() // 2
-    x = _filter_1d(x, f, 3, 2, (m - 1, m - 1))
-    return _filter_1d(x, f, 2, 2, (m - 1, m - 1))
+    if method == "conv":
+        return _conv_resample(x, f, False, (0, 0, 0, 0))
+    taps = tuple(f.tolist())
+    return _separable(x, _resample_matrix(x.shape[2], taps, False, (0, 0)),
+                      _resample_matrix(x.shape[3], taps, False, (0, 0)))
 
 
 def bilinear_sample(img: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -158,6 +201,9 @@ class AugmentPipe(torch.nn.Module):
         self.register_buffer("lowpass", lowpass_filter(filter_taps), persistent=False)
         luma = torch.tensor([1.0, 1.0, 1.0]) / math.sqrt(3)
         self.register_buffer("luma_axis", luma, persistent=False)
+        # How the geometric path resamples: "matrix" (small matrix products) or "conv" (the direct
+        # depthwise convolutions, ~5x slower on the CPU; kept as the plain training loop's baseline)
+        self.resample = "matrix"
 
     # -- random parameters ----------------------------------------------------------------------
     def _gate(self, n: int, prob: float, value: torch.Tensor, identity: float, device) -> torch.Tensor:
@@ -246,8 +292,7 @@ class AugmentPipe(torch.nn.Module):
         hi = (src.amax(dim=(0, 2)) - torch.tensor([w / 2, h / 2], device=images.device)).ceil()
         mx0, my0 = (int(min(max(v, 0) + extra, s - 1)) for v, s in zip(lo.tolist(), (w, h)))
         mx1, my1 = (int(min(max(v, 0) + extra, s - 1)) for v, s in zip(hi.tolist(), (w, h)))
-        x = F.pad(images, [mx0, mx1, my0, my1], mode="reflect")
-        x = upsample2x(x, f)
+        x = upsample2x(images, f, (mx0, mx1, my0, my1), self.resample)
         # Output pixel centres at 2x, in centred original-pixel units.
         ys = (torch.arange(2 * h, device=images.device, dtype=torch.float32) + 0.5) / 2 - h / 2
         xs = (torch.arange(2 * w, device=images.device, dtype=torch.float32) + 0.5) / 2 - w / 2
@@ -258,7 +303,7 @@ class AugmentPipe(torch.nn.Module):
         sx = 2 * (srcp[:, 0] + w / 2 + mx0) - 0.5
         sy = 2 * (srcp[:, 1] + h / 2 + my0) - 0.5
         x = bilinear_sample(x, sx.view(n, 2 * h, 2 * w), sy.view(n, 2 * h, 2 * w))
-        return downsample2x(x, f)
+        return downsample2x(x, f, self.resample)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         assert images.dim() == 4, "expected NCHW images"

@@ -133,8 +133,9 @@ class _Loop:
     """One training session: set up (networks, optimisers, maybe a snapshot), loop, snapshot."""
 
     # The lean loop: fused Adam steps (one kernel per optimiser instead of a Python loop over every
-    # tensor) and the EMA as one foreach lerp. ``lean=False`` keeps the per-tensor loops, for
-    # benchmarks/bench_train_profile.py's before/after.
+    # tensor), the EMA as one foreach lerp, ADA's resampling as matrix products. ``lean=False``
+    # keeps the per-tensor loops and the depthwise-convolution resampling: the loop as it was, for
+    # the benchmarks' before/after (benchmarks/bench_train_profile.py, bench_conv_bound.py).
     LEAN = True
 
     def __init__(self, opts: TrainOptions, *, progress: ProgressFn | None, continue_dir: Path | None = None,
@@ -170,6 +171,8 @@ class _Loop:
         self.pipe = make_augment_pipe(cfg.aug, opts.p, policy=opts.diffaugment, color_p=cfg.color_p)
         if self.pipe is not None:
             self.pipe = self.pipe.to(self.runtime.device)
+            if isinstance(self.pipe, AugmentPipe) and not self.lean:
+                self.pipe.resample = "conv"
         self.ada = AdaController(target=opts.target, ada_kimg=cfg.ada_kimg) if cfg.aug == "ada" else None
         fused = fused_optimizer_kwargs(self.runtime.device) if self.lean else {}
         self.opt_G = Adam(self.G.parameters(), **lazy_optimizer_kwargs(cfg.G_opt, cfg.G_reg_interval), **fused)
