@@ -255,6 +255,7 @@ def headline(result: dict) -> tuple[float | None, str]:
             f"(target x{worst['target']:.1f}); targets above their bound: {', '.join(over) or 'none'}")
 
 
+
 def main() -> None:
     from bench_gan_training import matmul_rate
 
@@ -275,7 +276,9 @@ def main() -> None:
     rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
     tmp = Path(tempfile.mkdtemp(prefix="nb-conv-bound-"))
     rows = [measure(n, tmp, args.reps) for n in names]
-    result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    from neuralbrush.core import device
+
+    result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {device.cpu_kind()}",
               "torch": torch.__version__, "threads": args.threads, "reps": args.reps, "load_start": load_start,
               "load_end": os.getloadavg()[0], "matmul_gflops": rates, "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)

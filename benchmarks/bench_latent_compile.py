@@ -42,7 +42,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from neuralbrush.core.device import cpu_has_amx, cpu_has_native_bf16, resolve_runtime  # noqa: E402
+from neuralbrush.core.device import cpu_kind, resolve_runtime  # noqa: E402
 from neuralbrush.gan import build_generator  # noqa: E402
 from neuralbrush.gan.presets import TrainOptions, resolve  # noqa: E402
 from neuralbrush.latent.compiled import CompiledForward, compile_seconds, conv_layers  # noqa: E402
@@ -252,7 +252,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     result = bench(args.res, args.rounds, lambda m: print(m, flush=True))
-    cpu = ("AMX-BF16" if cpu_has_amx() else "AVX512-BF16" if cpu_has_native_bf16() else "no native bf16")
+    cpu = cpu_kind()
     result["header"] = (f"torch {torch.__version__}, {platform.machine()} CPU with {cpu}, {torch.get_num_threads()} "
                         f"thread(s), OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, load average at start "
                         f"{load:.1f} on {os.cpu_count()} cores; the whole run took {time.perf_counter() - t0:.0f} s. "

@@ -185,7 +185,7 @@ def main() -> None:
 
 # The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
 # headline() runs without this script's imports: it may use its argument and builtins only.
-RESULTS = "pix2pix.json"
+RESULTS = "pix2pix*.json"  # pix2pix.json, and machine-labelled reruns (--out .../pix2pix-amx)
 
 
 def headline(result: dict) -> tuple[float | None, str]:

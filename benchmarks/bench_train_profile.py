@@ -116,6 +116,7 @@ def measure(loop, steps: int) -> tuple[float, dict[str, float]]:
     return wall / steps * 1000, {k: round(parts.get(k, 0.0), 2) for k in PARTS}
 
 
+
 def main() -> None:
     import torch
 
@@ -152,15 +153,17 @@ def main() -> None:
         for _ in range(8):
             loop.step()
     table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=50)
+    from neuralbrush.core import device
+
     result = {"batch": args.batch, "steps": args.steps, "rounds": args.rounds, "threads": args.threads,
-              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {device.cpu_kind()}",
               "load_start": os.getloadavg()[0], "torch": torch.__version__, "rows": rows, "profile_top": table}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / RESULTS).write_text(json.dumps(result, indent=1) + "\n")
     md = ["# One training minibatch, part by part (`benchmarks/bench_train_profile.py`)", "",
           f"{SCHEDULE.format(batch=args.batch)}; {args.threads} thread(s); median of {args.rounds} interleaved rounds of "
-          f"{args.steps} minibatches; ms per minibatch (lazy regularisers amortised). torch {torch.__version__}, "
+          f"{args.steps} minibatches; ms per minibatch (lazy regularisers amortised). {result['machine']}, torch {torch.__version__}, "
           f"load average {result['load_start']:.1f} at the start.", "",
           "| precision | lean loop | ms/step | " + " | ".join(PARTS) + " |", "|---" * (3 + len(PARTS)) + "|"]
     for r in rows:

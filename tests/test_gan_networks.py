@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from neuralbrush.core.errors import CheckpointError, UsageError
 from neuralbrush.gan import build_discriminator, build_generator
 from neuralbrush.gan.dcgan import DCGANDiscriminator, DCGANGenerator
-from neuralbrush.gan.layers import bias_act, conv2d_resample, downsample2d, setup_filter, upfirdn2d, upsample2d
+from neuralbrush.gan.layers import _FIR, bias_act, conv2d_resample, downsample2d, setup_filter, upfirdn2d, upsample2d
 from neuralbrush.gan.loading import load_discriminator, load_gan, load_generator
 from neuralbrush.gan.trainer_state import copy_matching
 from neuralbrush.gan.networks import Discriminator, Generator
@@ -226,6 +226,38 @@ def test_bias_act_keeps_channels_last_and_bf16():
     assert y.dtype == torch.bfloat16 and y.is_contiguous(memory_format=torch.channels_last)
     ref = _bias_act_reference(x.double(), b.double().to(torch.bfloat16).double(), "lrelu", math.sqrt(2), 0.5)
     assert (y.double() - ref).abs().max() < 0.02
+
+
+@pytest.mark.parametrize("stride,shape", [(1, (2, 3, 9, 10)), (2, (2, 3, 9, 10)), (2, (2, 3, 8, 8))])
+def test_fir_filter_is_the_depthwise_convolution_to_second_order(stride, shape):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(*shape, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 1, 4, 4, generator=g, dtype=torch.float64)
+    assert torch.equal(_FIR.apply(x, w, stride), F.conv2d(x, w, stride=stride, groups=3))
+    assert torch.autograd.gradcheck(lambda t: _FIR.apply(t, w, stride), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: _FIR.apply(t, w, stride), (x,))
+
+
+def test_fir_double_backward_runs_no_per_channel_filter_gradients():
+    """R1 / path length through an FIR filter: autograd's grouped-convolution double backward
+    would run one small convolution per channel for the filter's gradient; ours runs none."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x = torch.randn(2, 32, 12, 12).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    f = setup_filter([1, 3, 3, 1])
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        y = upfirdn2d(x, f, padding=1)
+        (gx,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+        gx.square().sum().backward()
+    convs = sum(e.count for e in prof.key_averages() if e.key == "aten::convolution")
+    assert convs <= 8, convs  # forward, backward, double backward: a handful, not 32 per channel loop
+    assert gx.is_contiguous(memory_format=torch.channels_last)
+    xr = x.detach().clone().requires_grad_(True)
+    w = f.flip([0, 1])[None, None].repeat(32, 1, 1, 1)
+    yr = F.conv2d(F.pad(xr, [1, 1, 1, 1]), w, groups=32)
+    (gr,) = torch.autograd.grad(yr.square().sum(), xr, create_graph=True)
+    gr.square().sum().backward()
+    assert torch.allclose(gx, gr, atol=1e-5) and torch.allclose(x.grad, xr.grad, atol=1e-4)
 
 
 def test_truncation_psi_zero_gives_the_w_avg_image_and_cutoff():

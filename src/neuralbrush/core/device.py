@@ -38,6 +38,11 @@ def _cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def cpu_kind() -> str:
+    """What decides the CPU's bf16 speed-up: AMX tiles, AVX512-BF16 alone, or neither."""
+    return "AMX-BF16" if cpu_has_amx() else "AVX512-BF16" if cpu_has_native_bf16() else "no native bf16"
+
+
 def cpu_has_amx() -> bool:
     """True when the CPU advertises AMX-BF16."""
     return "amx_bf16" in _cpu_flags()
