@@ -186,3 +186,37 @@ def test_cli_compile_option(tmp_path, recorder, capsys):
                 "--device", "cpu", "--precision", "fp32"]) == 0
     assert len(recorder) == 1
     assert run(["generate", str(model), "--compile", "fast"]) != 0
+
+
+def test_auto_expects_the_saving_measured_for_this_kind_of_cpu(monkeypatch):
+    import neuralbrush.core.device as device
+
+    for amx, table in ((True, compiled.EXPECTED_SAVING_AMX), (False, compiled.EXPECTED_SAVING)):
+        monkeypatch.setattr(device, "cpu_has_amx", lambda amx=amx: amx)
+        for p in ("fp32", "bf16"):
+            assert compiled.expected_saving(resolve_runtime("cpu", p)) == table[p]
+    # AMX's compiled code saves more, so auto compiles shorter jobs there
+    assert all(compiled.EXPECTED_SAVING_AMX[p] > compiled.EXPECTED_SAVING[p] for p in ("fp32", "bf16"))
+
+
+def test_cpu_compiles_frozen_while_the_first_call_compiles(G, monkeypatch):
+    """Inductor's freezing (weights as constants, pre-packed) is on while the compiled code is
+    built and called, and off again outside it."""
+    import torch._inductor.config as inductor_config
+
+    seen = []
+
+    def fake_compile(module, **kw):
+        def run(*a, **k):
+            seen.append(inductor_config.freezing)
+            return module(*a, **k)
+        return run
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    r = Renderer(G, resolve_runtime("cpu", "fp32"), batch=4, compile="on")
+    r.frames(_ws(G, 4), "w")
+    assert seen == [True] and inductor_config.freezing is False
+    monkeypatch.setattr(compiled, "FREEZE_ON_CPU", False)
+    r = Renderer(G, resolve_runtime("cpu", "fp32"), batch=4, compile="on")
+    r.frames(_ws(G, 4), "w")
+    assert seen == [True, False]

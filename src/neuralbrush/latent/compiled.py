@@ -9,7 +9,7 @@ either eagerly or through ``torch.compile`` (inductor, ``dynamic=False``):
 * ``auto`` (the commands' default): the first batch runs eagerly and is timed; the rest of the
   job is compiled only when the time compiling is expected to save repays it::
 
-      remaining_images * eager_s_per_image * EXPECTED_SAVING[precision] > compile_seconds(net)
+      remaining_images * eager_s_per_image * expected_saving(runtime) > compile_seconds(net)
 
   so a grid of eight images never waits for a compiler, and a long walk or storyboard does.
 
@@ -61,6 +61,16 @@ COMPILE_SECONDS_PER_CONV = 2.2
 #   unmeasured, assumed like bf16. With these, 256 px bf16 at batch 8 (0.17 s per image eager)
 #   compiles for jobs of about 3,500 images or more; the measured break-even was 2,169.
 EXPECTED_SAVING = {"fp32": 0.15, "bf16": 0.10, "fp16": 0.10}
+# * on CPUs with AMX tiles, measured with the frozen compiled code (docs/benchmarks/
+#   latent-compile-amx.md, 256 px, 1 thread): bf16 saves 41 % at batch 8 and 72 % at batch 1,
+#   fp32 71 % and 56 %; the smaller of each pair, rounded down. 256 px bf16 at batch 8 then
+#   compiles for jobs of about 500 images (measured break-even: 606). The figures above stay for
+#   every other CPU (AVX512-BF16 alone was measured before freezing; freezing is not measured
+#   there, so ``auto`` stays cautious).
+EXPECTED_SAVING_AMX = {"fp32": 0.55, "bf16": 0.40, "fp16": 0.40}
+# * compiled code on the CPU is frozen (the weights as constants, pre-packed for oneDNN; see
+#   CompiledForward._inductor_options). False compiles as before, for benchmarks' comparisons.
+FREEZE_ON_CPU = True
 # * compiled images equal eager ones within these absolute differences, in units of the image
 #   range (max(1, max |eager image|); a trained model's images lie in [-1, 1]). Measured at
 #   256 px: fp32 2.2e-5 of images reaching +-9.4 (2e-6 of the range), bf16 0.18 (0.02 of the
@@ -79,6 +89,14 @@ def conv_layers(module: torch.nn.Module) -> int:
     """Layers with a 4-D weight (convolutions, modulated or not): what compile time grows with."""
     return sum(1 for m in module.modules()
                if isinstance(getattr(m, "weight", None), torch.Tensor) and m.weight.dim() == 4)
+
+
+def expected_saving(runtime: Runtime) -> float:
+    """The fraction of the eager time ``auto`` expects a compiled forward to save on ``runtime``."""
+    from ..core.device import cpu_has_amx
+
+    table = EXPECTED_SAVING_AMX if runtime.device.type == "cpu" and cpu_has_amx() else EXPECTED_SAVING
+    return table.get(runtime.precision, 0.0)
 
 
 def compile_seconds(module: torch.nn.Module) -> float:
@@ -220,7 +238,7 @@ class CompiledForward:
             first = self.compile_s is None
             t0 = time.perf_counter()
             try:
-                with _quiet_compiler() if first else contextlib.nullcontext():
+                with _quiet_compiler() if first else contextlib.nullcontext(), self._inductor_options():
                     out = self.compiled(*chunk, **self.compiled_kwargs)
             except Exception as e:  # noqa: BLE001 - any compiler failure: render eagerly instead
                 return self._fall_back(f"torch.compile failed ({one_line(e)})", inputs)
@@ -231,6 +249,18 @@ class CompiledForward:
             outs.append(out[:k])
         return outs[0] if len(outs) == 1 else torch.cat(outs)
 
+    def _inductor_options(self) -> Any:
+        """On the CPU, inductor's *freezing*: the weights become constants of the compiled code,
+        folded and pre-packed into oneDNN's blocked layouts once instead of reordered at every call
+        (bf16 256 px at batch 1 on an AMX CPU: 0.158 -> 0.083 s per image; docs/latent.md). The
+        renderer's generator does not change during a job, and inference runs under no_grad, which
+        freezing needs. The option is read when the first call compiles."""
+        if self.runtime.is_cuda or not FREEZE_ON_CPU:
+            return contextlib.nullcontext()
+        import torch._inductor.config as inductor_config
+
+        return inductor_config.patch(freezing=True)
+
     def _fall_back(self, why: str, inputs: tuple) -> torch.Tensor:
         self.log(f"--compile {self.mode}: rendering eagerly, {why}")
         self.state, self.compiled, self.why_eager = "eager", None, why
@@ -240,7 +270,7 @@ class CompiledForward:
     def expected(self) -> tuple[float, float]:
         """(seconds compiling would save on the rest of the job, seconds it would cost)."""
         remaining = max((self.images_expected or 0) - self.done, 0)
-        saving = remaining * (self.eager_s_per_image or 0.0) * EXPECTED_SAVING.get(self.runtime.precision, 0.0)
+        saving = remaining * (self.eager_s_per_image or 0.0) * expected_saving(self.runtime)
         return saving, compile_seconds(self.module)
 
     def _decide(self) -> None:
