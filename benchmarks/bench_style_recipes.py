@@ -227,7 +227,10 @@ def main() -> None:
     if earlier is not None:
         classic = next(x for x in earlier["recipes"] if x["name"].startswith("classic"))
         classic = {**classic, "reused_from": Path(args.classic_from).name,
-                   "reused_loadavg": [earlier["loadavg_start"][0], earlier["loadavg_end"][0]]}
+                   "reused_loadavg": [earlier["loadavg_start"][0], earlier["loadavg_end"][0]],
+                   # another kind of CPU: its losses compare with this run's, its times do not
+                   "reused_other_cpu": (earlier.get("amx"), earlier.get("native_bf16")) != (cpu_has_amx(),
+                                                                                           cpu_has_native_bf16())}
         classic_evals = classic["options"]["iterations"]
     else:
         classic = run_recipe(f"classic: single-scale fp32 L-BFGS, {classic_evals} evaluations", content, style,
@@ -293,7 +296,14 @@ def markdown(r: dict) -> str:
         f"**{default['wall_s']:.0f} s wall, {default['cpu_s']:.0f} s CPU**.", "",
         "| scale | steps | wall at end (s) | CPU at end (s) |", "|---|---|---|---|"]
     lines += [f"| {k} | {v['steps']} | {v['wall_s']:.0f} | {v['cpu_s']:.0f} |" for k, v in default["scale_end"].items()]
-    if classic.get("reused_from"):
+    other_cpu = bool(classic.get("reused_other_cpu"))
+    if other_cpu:
+        lines += ["", f"The classic recipe was not run again: its curve is the one recorded in "
+                  f"{classic['reused_from']} (same size, VGG-19 file and thread count) **on another kind of CPU**. "
+                  "Its loss values compare with this run's (the same fp32 loss of the same images); its times do "
+                  "not, so below each classic loss is paired with the time *this* run took to reach it, and no "
+                  "time fraction is given."]
+    elif classic.get("reused_from"):
         lines += ["", f"The classic recipe was not run again: its curve and times are those recorded in "
                   f"{classic['reused_from']} (same size, VGG-19 file and thread count, on this machine type; load "
                   f"average {classic['reused_loadavg'][0]:.1f} at that run's start). Compare the step table above "
@@ -304,7 +314,9 @@ def markdown(r: dict) -> str:
               for x in rec]
     reach = r["classic_reaches_default_final_loss"]
     lines.append("")
-    if reach:
+    if other_cpu:
+        lines.append(f"The default ends at {default['final_loss']:.4f} (its 8-bit image) in {default['wall_s']:.0f} s.")
+    elif reach:
         lines.append(f"The classic recipe needs **{reach['wall_s']:.0f} s wall ({reach['cpu_s']:.0f} s CPU)** to get "
                      f"down to the default's final loss {default['final_loss']:.4f}; the default gets there in "
                      f"**{100 * default['wall_s'] / reach['wall_s']:.0f} % of that wall time "
@@ -318,6 +330,8 @@ def markdown(r: dict) -> str:
     for m in r["milestones"]:
         if m["default_wall_s"] is None:
             lines.append(f"| {m['classic_evals']} | {m['loss']:.4f} | {m['classic_wall_s']:.0f} | not reached | | |")
+        elif other_cpu:
+            lines.append(f"| {m['classic_evals']} | {m['loss']:.4f} | (other CPU) | {m['default_wall_s']:.0f} | | |")
         else:
             lines.append(f"| {m['classic_evals']} | {m['loss']:.4f} | {m['classic_wall_s']:.0f} | "
                          f"{m['default_wall_s']:.0f} | {m['default_wall_s'] / m['classic_wall_s']:.2f} | "
@@ -332,6 +346,9 @@ def markdown(r: dict) -> str:
         for t in r["to_classic_final"]:
             if t["wall_s"] is None:
                 lines.append(f"| {t['recipe']} | {t['best_loss']:.4f} | not reached | | | |")
+            elif other_cpu:
+                lines.append(f"| {t['recipe']} | {t['best_loss']:.4f} | {t['wall_s']:.0f} | {t['cpu_s']:.0f} | "
+                             "(other CPU) | (other CPU) |")
             else:
                 lines.append(f"| {t['recipe']} | {t['best_loss']:.4f} | {t['wall_s']:.0f} | {t['cpu_s']:.0f} | "
                              f"{t['wall_s'] / t['classic_wall_s']:.2f} | {t['cpu_s'] / t['classic_cpu_s']:.2f} |")
@@ -348,6 +365,14 @@ def headline(result: dict) -> tuple[float | None, str]:
     """Wall time the classic recipe needs to reach the default recipe's final loss, over the default's."""
     default = result["recipes"][0]  # the run's default (relabelled where the default has changed since)
     label = "default recipe" if default["name"] == "default" else default["name"]
+    classic_run = next((x for x in result["recipes"] if x["name"].startswith("classic")), {})
+    if classic_run.get("reused_other_cpu"):  # losses compare across CPUs, times do not
+        text = f"style transfer {result['size']} px, {label}: {default['wall_s']:.0f} s wall"
+        for t in result.get("to_classic_final") or []:
+            text += (f"; {t['recipe']} reaches the classic's {t['classic_evals']}-evaluation loss (recorded on another "
+                     f"CPU) after {t['wall_s']:.0f} s" if t["wall_s"] is not None
+                     else f"; {t['recipe']}: the classic's {t['classic_evals']}-evaluation loss not reached")
+        return None, text
     classic = result["classic_reaches_default_final_loss"]
     step = next((s for s in result["step_seconds"] if s["size"] == result["size"]), result["step_seconds"][-1])
     text = (f"style transfer {result['size']} px: classic fp32 L-BFGS / {label}, wall time to the same "

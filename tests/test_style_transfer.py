@@ -210,7 +210,7 @@ def test_final_scale_steps(st, style_a):
     assert [n for _, n in plan] == [200, 80, 80, 80, 300] and plan[-1][0] == (512, 384)
     assert [n for _, n in plan_scales((512, 512), 512, min_scale=128, coarse_to_fine=False, initial_iterations=200,
                                       iterations=80, final_iterations=300)] == [80]
-    assert StyleOptions().final_steps() == round(FINAL_FACTOR * StyleOptions().iterations) == 180
+    assert StyleOptions().final_steps() == round(FINAL_FACTOR * StyleOptions().iterations) == 192
     assert StyleOptions(iterations=10).final_steps() == round(FINAL_FACTOR * 10)
     assert isinstance(StyleOptions(iterations=10).final_steps(), int)
     assert StyleOptions(iterations=10, final_iterations=0).final_steps() == 0

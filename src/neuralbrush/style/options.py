@@ -22,11 +22,12 @@ from ..core.options import choices_of, hints, option
 MAX_SIDE = 8192  # output long side, --max-size and --min-scale, in pixels
 MAX_ITERATIONS = 100_000  # optimisation steps per scale
 # The last scale's steps per --iterations step when --final-iterations is not given. At 512 px the
-# last scale's bf16 L-BFGS (full steps) reaches the classic recipe's final loss after ~180
-# evaluations; 2.25 x 80 = 180 of them fit a 512 px picture in issue 5's 5 minutes on 2 cores since
-# the bf16 Gram residual and the allocator's kept memory made an evaluation ~10 % cheaper
-# (docs/style.md, "Against the classic recipe").
-FINAL_FACTOR = 2.25
+# last scale's bf16 L-BFGS (full steps) reaches the classic recipe's final loss after ~190
+# evaluations: 2.4 x 80 = 192 of them. They fit a 512 px picture in issue 5's 5 minutes on 2 cores
+# because the first (128 px) scale takes 100 evaluations, not 200: that costs the last scale
+# nothing measurable and pays for ~10 of its evaluations (docs/style.md, "Against the classic
+# recipe"; the same run on an AMX CPU: 0.31385 in 115 s, where 200 + 180 ended at 0.31401 in 117 s).
+FINAL_FACTOR = 2.4
 MAX_STYLE_SCALE = 8.0  # style image size relative to the output
 MAX_SEED = 2**32 - 1
 INIT_CHOICES = ("content", "noise", "style")  # or an image file
@@ -89,7 +90,7 @@ class StyleOptions:
     step_size: float = option(0.02, "Adam step size on [0, 1] pixels (ignored by lbfgs).", min=0.0)
     iterations: int = option(80, "Optimisation steps at each scale after the first (all steps with --no-scales).",
                              min=0, max=MAX_ITERATIONS)
-    initial_iterations: int = option(200, "Optimisation steps at the first (smallest) scale.", min=0,
+    initial_iterations: int = option(100, "Optimisation steps at the first (smallest) scale.", min=0,
                                      max=MAX_ITERATIONS)
     final_iterations: int | None = option(
         None, f"Optimisation steps at the last (output-size) scale of several (default: {FINAL_FACTOR} x --iterations; "
