@@ -157,7 +157,7 @@ def fused_optimizer_kwargs(device: torch.device) -> dict:
     return {"fused": True} if device.type in ("cpu", "cuda") else {}
 
 
-def _channels_last_only(t: torch.Tensor) -> bool:
+def channels_last_only(t: torch.Tensor) -> bool:
     """A 4-D tensor laid out channels_last and so not contiguous in the default layout."""
     return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
 
@@ -176,7 +176,7 @@ class Adam(torch.optim.Adam):
         # torch fills parallel lists, one entry per parameter with a gradient: the parameters,
         # their gradients, moments (and max moments with amsgrad) and 0-d step counters
         has_complex = super()._init_group(group, params, grads, *lists)
-        layouts = [_channels_last_only(p) for p in params]
+        layouts = [channels_last_only(p) for p in params]
         for tensors in (params, grads, *lists):
             if isinstance(tensors, list) and len(tensors) == len(layouts):
                 tensors[:] = [t.permute(0, 2, 3, 1) if cl and t.dim() == 4 else t for t, cl in zip(tensors, layouts)]

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.device import channels_last_only
 from ..core.shapes import assert_shape
 
 SQRT2 = math.sqrt(2.0)
@@ -192,8 +193,7 @@ class _FIRTransposed(torch.autograd.Function):
 
 
 def _layout(x: torch.Tensor) -> torch.memory_format:
-    return torch.channels_last if x.dim() == 4 and not x.is_contiguous() and \
-        x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    return torch.channels_last if channels_last_only(x) else torch.contiguous_format
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2, gain: float = 1.0) -> torch.Tensor:
