@@ -260,6 +260,20 @@ def test_fir_double_backward_runs_no_per_channel_filter_gradients():
     assert torch.allclose(gx, gr, atol=1e-5) and torch.allclose(x.grad, xr.grad, atol=1e-4)
 
 
+@pytest.mark.parametrize("k,up,down,padding", [(3, 1, 1, 1), (3, 1, 2, 1), (1, 1, 2, 0), (3, 2, 1, 1), (1, 2, 1, 0)])
+def test_conv2d_resample_adds_the_bias_inside_the_convolution_or_says_it_did_not(k, up, down, padding):
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 4, 8, 8, generator=g, dtype=torch.float64)
+    w = torch.randn(5, 4, k, k, generator=g, dtype=torch.float64)
+    b = torch.randn(5, generator=g, dtype=torch.float64)
+    f = setup_filter([1, 3, 3, 1]).double()
+    plain = conv2d_resample(x, w, f=f, up=up, down=down, padding=padding)
+    out, added = conv2d_resample(x, w, f=f, up=up, down=down, padding=padding, bias=b)
+    assert added == (up == 1)  # the upsampling paths end with the FIR: the caller adds the bias
+    want = plain + b.view(1, -1, 1, 1) if added else plain
+    assert torch.allclose(out, want, atol=1e-10)
+
+
 def test_truncation_psi_zero_gives_the_w_avg_image_and_cutoff():
     G = small_G().eval()
     G.mapping.w_avg.normal_()

@@ -209,18 +209,30 @@ def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2, gain: float = 
 
 
 def _conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int | Sequence[int] = 0, groups: int = 1,
-          transpose: bool = False, flip_weight: bool = True) -> torch.Tensor:
+          transpose: bool = False, flip_weight: bool = True, bias: torch.Tensor | None = None) -> torch.Tensor:
     # conv2d computes a correlation; flip_weight=False turns it into a true convolution.
     if not flip_weight:
         w = w.flip([2, 3])
     if transpose:
         return F.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
-    return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
+    return F.conv2d(x, w, bias, stride=stride, padding=padding, groups=groups)
 
 
 def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1, down: int = 1,
-                    padding: int = 0, groups: int = 1, flip_weight: bool = True) -> torch.Tensor:
-    """2-D convolution with optional 2x FIR up- or downsampling (NVIDIA's conventions)."""
+                    padding: int = 0, groups: int = 1, flip_weight: bool = True,
+                    bias: torch.Tensor | None = None) -> tuple[torch.Tensor, bool]:
+    """2-D convolution with optional 2x FIR up- or downsampling (NVIDIA's conventions).
+
+    With ``bias``: returns (output, True) when the convolution is the last operation and added
+    ``bias`` itself (oneDNN adds it as it writes the output: no broadcast add over the result,
+    which for bf16 channels_last tensors costs ~5x a plain add), else (output, False) and the
+    caller adds it. Without ``bias``: the output alone."""
+    out, used = _conv2d_resample(x, w, f, up, down, padding, groups, flip_weight, bias)
+    return (out, used) if bias is not None else out
+
+
+def _conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None, up: int, down: int, padding: int,
+                     groups: int, flip_weight: bool, bias: torch.Tensor | None) -> tuple[torch.Tensor, bool]:
     out_ch, in_per_group, kh, kw = w.shape
     fh, fw = (f.shape if f is not None else (1, 1))
     px0, px1, py0, py1 = _pad4(padding)
@@ -237,13 +249,13 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
 
     if kw == 1 and kh == 1 and down > 1 and up == 1:  # 1x1 with downsampling: filter first
         x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1])
-        return _conv(x, w, groups=groups, flip_weight=flip_weight)
+        return _conv(x, w, groups=groups, flip_weight=flip_weight, bias=bias), bias is not None
     if kw == 1 and kh == 1 and up > 1 and down == 1:  # 1x1 with upsampling: convolve first
         x = _conv(x, w, groups=groups, flip_weight=flip_weight)
-        return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up ** 2)
+        return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up ** 2), False
     if down > 1 and up == 1:  # FIR then strided convolution
         x = upfirdn2d(x, f, padding=[px0, px1, py0, py1])
-        return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
+        return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight, bias=bias), bias is not None
     if up > 1:  # transposed strided convolution then FIR
         if groups == 1:
             w = w.transpose(0, 1)
@@ -260,15 +272,15 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up ** 2)
         if down > 1:
             x = upfirdn2d(x, f, down=down)
-        return x
+        return x, False
     if up == 1 and down == 1 and px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
-        return _conv(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight)
+        return _conv(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight, bias=bias), bias is not None
     # General fallback.
     x = upfirdn2d(x, f if up > 1 else None, up=up, padding=[px0, px1, py0, py1], gain=up ** 2)
     x = _conv(x, w, groups=groups, flip_weight=flip_weight)
     if down > 1:
         x = upfirdn2d(x, f, down=down)
-    return x
+    return x, False
 
 
 # ----------------------------------------------------------------------------------------------
@@ -361,8 +373,13 @@ class Conv2dLayer(nn.Module):
         flip_weight = self.up == 1
         if not torch.is_autocast_enabled(x.device.type):
             w = w.to(x.dtype)
-        x = conv2d_resample(x, w, f=self.resample_filter, up=self.up, down=self.down, padding=self.padding,
-                            flip_weight=flip_weight)
+        if b is not None:
+            x, added = conv2d_resample(x, w, f=self.resample_filter, up=self.up, down=self.down, padding=self.padding,
+                                       flip_weight=flip_weight, bias=b)
+            b = None if added else b
+        else:
+            x = conv2d_resample(x, w, f=self.resample_filter, up=self.up, down=self.down, padding=self.padding,
+                                flip_weight=flip_weight)
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)
 
