@@ -69,9 +69,6 @@ def _separable(x: torch.Tensor, mh: torch.Tensor, mw: torch.Tensor) -> torch.Ten
     return mh.t() @ (x @ mw)
 
 
-RESAMPLE_METHODS = ("matrix", "conv")  # conv: the direct form, the plain training loop's (benchmarks)
-
-
 def _conv_resample(x: torch.Tensor, f: torch.Tensor, up: bool, pad: tuple[int, int, int, int]) -> torch.Tensor:
     """The resampling written directly: reflect pad, zero insertion, depthwise 1-D convolutions
     (what the training loop ran before issue 15; the lean=False loop still does, as the baseline)."""
@@ -90,12 +87,19 @@ def _conv_resample(x: torch.Tensor, f: torch.Tensor, up: bool, pad: tuple[int, i
     return F.conv2d(F.pad(x, [0, 0, lo, hi]), f.view(1, 1, -1, 1).repeat(c, 1, 1, 1), stride=(stride, 1), groups=c)
 
 
+def _check_method(method: str) -> None:
+    """``matrix`` (the default) or ``conv`` (the direct form, the plain training loop's)."""
+    if method != "matrix":
+        raise ValueError(f"resampling method must be 'matrix' or 'conv', not {method!r}")
+
+
 def upsample2x(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int, int, int] = (0, 0, 0, 0),
                method: str = "matrix") -> torch.Tensor:
     """Reflect-pad by ``pad`` (left, right, top, bottom), zero-insert, low-pass; pixel centres stay
     aligned (pixel i -> 2i, 2i+1)."""
     if method == "conv":
         return _conv_resample(x, f, True, pad)
+    _check_method(method)
     taps = tuple(f.tolist())
     return _separable(x, _resample_matrix(x.shape[2], taps, True, (pad[2], pad[3])),
                       _resample_matrix(x.shape[3], taps, True, (pad[0], pad[1])))
@@ -105,6 +109,7 @@ def downsample2x(x: torch.Tensor, f: torch.Tensor, method: str = "matrix") -> to
     """Low-pass then keep every other pixel (pixels 2i, 2i+1 -> i)."""
     if method == "conv":
         return _conv_resample(x, f, False, (0, 0, 0, 0))
+    _check_method(method)
     taps = tuple(f.tolist())
     return _separable(x, _resample_matrix(x.shape[2], taps, False, (0, 0)),
                       _resample_matrix(x.shape[3], taps, False, (0, 0)))

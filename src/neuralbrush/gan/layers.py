@@ -144,52 +144,49 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 
     weight = f.to(device=x.device, dtype=x.dtype)[None, None].repeat(c, 1, 1, 1)
     if weight.shape[-1] > 1 or weight.shape[-2] > 1 or gain != 1:
         with _autocast_off(x.device.type):
-            x = _FIR.apply(x, weight, 1)
+            x = _FIR.apply(x, weight)
     if down > 1:
         x = x[:, :, ::down, ::down]
     return x
 
 
 class _FIR(torch.autograd.Function):
-    """``conv2d(x, weight, stride, groups=C)`` with a constant depthwise filter, differentiable to
-    any order through itself and :class:`_FIRTransposed`.
+    """``conv2d(x, weight, groups=C)`` with a constant depthwise filter, differentiable to any
+    order through itself and :class:`_FIRTransposed`.
 
     Autograd's own double backward of a grouped convolution computes the filter's gradient one
     group at a time, whether or not the filter needs one: a small convolution per channel for
     every FIR filter in R1 and path length regularisation (128 calls per 8 px layer of the
     ``small`` preset, 512 at 256 px). Here the backward is the transposed filter and its backward
-    the filter again, so no filter gradient is ever computed."""
+    the filter again, so no filter gradient is ever computed. (A strided form, computing only the
+    pixels a downsampling keeps, was slower: conv_transpose2d at stride 2 is slow on the CPU.)"""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, stride: int) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(weight)
-        ctx.stride, ctx.size = stride, tuple(x.shape[2:])
         ctx.layout = _layout(x)
-        return F.conv2d(x, weight, stride=stride, groups=weight.shape[0])
+        return F.conv2d(x, weight, groups=weight.shape[0])
 
     @staticmethod
     def backward(ctx, gy: torch.Tensor):
         (weight,) = ctx.saved_tensors
         # in the input's layout, as autograd's own convolution backward gives it
-        gx = _FIRTransposed.apply(gy.contiguous(memory_format=ctx.layout), weight, ctx.stride, ctx.size)
-        return gx.contiguous(memory_format=ctx.layout), None, None
+        gx = _FIRTransposed.apply(gy.contiguous(memory_format=ctx.layout), weight)
+        return gx.contiguous(memory_format=ctx.layout), None
 
 
 class _FIRTransposed(torch.autograd.Function):
-    """The adjoint of :class:`_FIR`: ``conv_transpose2d`` back to the input's ``size``."""
+    """The adjoint of :class:`_FIR`: ``conv_transpose2d`` back to the input's size."""
 
     @staticmethod
-    def forward(ctx, gy: torch.Tensor, weight: torch.Tensor, stride: int, size: tuple[int, int]) -> torch.Tensor:
+    def forward(ctx, gy: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(weight)
-        ctx.stride = stride
-        kh, kw = weight.shape[2:]
-        extra = [size[0] - ((gy.shape[2] - 1) * stride + kh), size[1] - ((gy.shape[3] - 1) * stride + kw)]
-        return F.conv_transpose2d(gy, weight, stride=stride, output_padding=extra, groups=weight.shape[0])
+        return F.conv_transpose2d(gy, weight, groups=weight.shape[0])
 
     @staticmethod
     def backward(ctx, gx: torch.Tensor):
         (weight,) = ctx.saved_tensors
-        return _FIR.apply(gx.contiguous(memory_format=_layout(gx)), weight, ctx.stride), None, None, None
+        return _FIR.apply(gx.contiguous(memory_format=_layout(gx)), weight), None
 
 
 def _layout(x: torch.Tensor) -> torch.memory_format:

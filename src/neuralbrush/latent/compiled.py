@@ -69,7 +69,7 @@ EXPECTED_SAVING = {"fp32": 0.15, "bf16": 0.10, "fp16": 0.10}
 #   there, so ``auto`` stays cautious).
 EXPECTED_SAVING_AMX = {"fp32": 0.55, "bf16": 0.40, "fp16": 0.40}
 # * compiled code on the CPU is frozen (the weights as constants, pre-packed for oneDNN; see
-#   CompiledForward._inductor_options). False compiles as before, for benchmarks' comparisons.
+#   CompiledForward._inductor_options). False compiles without freezing (tests check both).
 FREEZE_ON_CPU = True
 # * compiled images equal eager ones within these absolute differences, in units of the image
 #   range (max(1, max |eager image|); a trained model's images lie in [-1, 1]). Measured at
@@ -252,7 +252,7 @@ class CompiledForward:
     def _inductor_options(self) -> Any:
         """On the CPU, inductor's *freezing*: the weights become constants of the compiled code,
         folded and pre-packed into oneDNN's blocked layouts once instead of reordered at every call
-        (bf16 256 px at batch 1 on an AMX CPU: 0.158 -> 0.083 s per image; docs/latent.md). The
+        (bf16 256 px at batch 1 on an AMX CPU: 0.156 -> 0.076 s per image; docs/latent.md). The
         renderer's generator does not change during a job, and inference runs under no_grad, which
         freezing needs. The option is read when the first call compiles."""
         if self.runtime.is_cuda or not FREEZE_ON_CPU:
