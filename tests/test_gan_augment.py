@@ -77,20 +77,48 @@ def test_color_ops_keep_grey_grey_without_hue_saturation():
     assert torch.allclose(out[:, 0], out[:, 1]) and torch.allclose(out[:, 1], out[:, 2])
 
 
-def test_bilinear_sample_matches_grid_sample():
+@pytest.mark.parametrize("sampler", ["grid", "gather"])
+def test_bilinear_sample_matches_grid_sample(sampler):
     torch.manual_seed(1)
     img = torch.randn(2, 3, 9, 11)
-    x = torch.rand(2, 5, 7) * 9 + 0.5
-    y = torch.rand(2, 5, 7) * 7 + 0.5
-    ours = bilinear_sample(img, x, y)
+    x = torch.rand(2, 5, 7) * 13 - 1.5  # some samples outside the image: borders clamp
+    y = torch.rand(2, 5, 7) * 11 - 1.5
+    ours = bilinear_sample(img, x, y, sampler)
     grid = torch.stack([(x + 0.5) / 11 * 2 - 1, (y + 0.5) / 9 * 2 - 1], dim=-1)
     ref = torch.nn.functional.grid_sample(img, grid, mode="bilinear", align_corners=False, padding_mode="border")
     assert torch.allclose(ours, ref, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown sampler"):
+        bilinear_sample(img, x, y, "nearest")
+
+
+def test_grid_sampler_differentiates_to_any_order_like_the_gathers():
+    """grid_sample's own formula has no double backward; ours goes through the transpose. Its first
+    and second derivatives equal the gather sampler's, and gradcheck / gradgradcheck pass."""
+    torch.manual_seed(2)
+    img = torch.randn(2, 3, 6, 7, dtype=torch.float64)
+    x = torch.rand(2, 4, 5, dtype=torch.float64) * 9 - 1
+    y = torch.rand(2, 4, 5, dtype=torch.float64) * 8 - 1
+    assert torch.autograd.gradcheck(lambda im: bilinear_sample(im, x, y), (img.clone().requires_grad_(),))
+    assert torch.autograd.gradgradcheck(lambda im: bilinear_sample(im, x, y), (img.clone().requires_grad_(),))
+
+    def second(sampler: str) -> tuple[torch.Tensor, torch.Tensor]:
+        im = img.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(bilinear_sample(im, x, y, sampler).square().sum(), im, create_graph=True)
+        (gg,) = torch.autograd.grad(g.square().sum(), im)
+        return g.detach(), gg
+
+    (g_grid, gg_grid), (g_gather, gg_gather) = second("grid"), second("gather")
+    assert torch.allclose(g_grid, g_gather, atol=1e-10) and torch.allclose(gg_grid, gg_gather, atol=1e-10)
+    assert gg_grid.abs().sum() > 0
+    # reduced precision in, the same dtype out (sampled in fp32)
+    out = bilinear_sample(img.to(torch.bfloat16), x.float(), y.float())
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(out.double(), bilinear_sample(img, x, y), atol=0.05)
 
 
 def test_r1_through_geometric_augmentation(images):
     """grad(create_graph=True) through augment -> D, then backward of the penalty: the case
-    that grid_sample cannot do on current PyTorch. Checked against finite differences."""
+    that grid_sample's own formula cannot do on current PyTorch. Checked against finite differences."""
     pipe = make_augment_pipe("fixed", 1.0)
     torch.manual_seed(0)
     D = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Softplus(), torch.nn.Flatten(),
@@ -160,11 +188,15 @@ def test_matrix_resampling_equals_the_direct_convolutions(images, pad):
 
 
 def test_pipe_resamples_alike_by_matrix_and_by_convolution(images):
+    """The fast pipe (matrix products, grid_sample's kernel) and the plain loop's (convolutions,
+    gathers) give the same images."""
     pipe = make_augment_pipe("ada", 1.0)
     out = {}
-    for method in ("matrix", "conv"):
-        pipe.resample = method
+    for resample, sampler in (("matrix", "grid"), ("conv", "gather"), ("matrix", "gather")):
+        pipe.resample, pipe.sampler = resample, sampler
         torch.manual_seed(5)
-        out[method] = pipe(images)
-    assert not torch.allclose(out["matrix"], images, atol=0.1)  # the operations did fire
-    assert torch.allclose(out["matrix"], out["conv"], atol=1e-4)
+        out[resample, sampler] = pipe(images)
+    fast = out["matrix", "grid"]
+    assert not torch.allclose(fast, images, atol=0.1)  # the operations did fire
+    assert torch.allclose(fast, out["conv", "gather"], atol=1e-4)
+    assert torch.allclose(fast, out["matrix", "gather"], atol=1e-5)

@@ -172,7 +172,7 @@ class _Loop:
         if self.pipe is not None:
             self.pipe = self.pipe.to(self.runtime.device)
             if isinstance(self.pipe, AugmentPipe) and not self.lean:
-                self.pipe.resample = "conv"
+                self.pipe.resample, self.pipe.sampler = "conv", "gather"  # the pipe as it was
         self.ada = AdaController(target=opts.target, ada_kimg=cfg.ada_kimg) if cfg.aug == "ada" else None
         fused = fused_optimizer_kwargs(self.runtime.device) if self.lean else {}
         self.opt_G = Adam(self.G.parameters(), **lazy_optimizer_kwargs(cfg.G_opt, cfg.G_reg_interval), **fused)
