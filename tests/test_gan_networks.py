@@ -219,13 +219,55 @@ def test_bias_act_matches_the_reference_order_values_gradients_and_double_backwa
     assert torch.allclose(second[0], second[1], atol=1e-12)
 
 
-def test_bias_act_keeps_channels_last_and_bf16():
-    x = torch.randn(2, 16, 8, 8).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-    b = torch.randn(16)
+@pytest.mark.parametrize("channels", [16, 48])  # 16: the addcmul form for a short channel run
+def test_bias_act_keeps_channels_last_and_bf16(channels, monkeypatch):
+    import neuralbrush.gan.layers as layers
+
+    x = torch.randn(2, channels, 8, 8).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    b = torch.randn(channels, requires_grad=True)
+    gy = torch.randn(x.shape).to(torch.bfloat16)
     y = bias_act(x, b, act="lrelu", clamp=0.5)
     assert y.dtype == torch.bfloat16 and y.is_contiguous(memory_format=torch.channels_last)
-    ref = _bias_act_reference(x.double(), b.double().to(torch.bfloat16).double(), "lrelu", math.sqrt(2), 0.5)
+    ref = _bias_act_reference(x.detach().double(), b.detach().double().to(torch.bfloat16).double(), "lrelu",
+                              math.sqrt(2), 0.5)
     assert (y.double() - ref).abs().max() < 0.02
+    results = []
+    for short_run in (layers.SHORT_RUN, 0):  # 0: every tensor takes the plain add
+        monkeypatch.setattr(layers, "SHORT_RUN", short_run)
+        y = bias_act(x, b, act="lrelu")  # unclamped: rounding cannot move a value across the clamp
+        results.append((y, *torch.autograd.grad(y, (x, b), gy)))
+    for got, want in zip(results[0], results[1]):  # the two forms agree to bf16 rounding
+        assert torch.allclose(got.float(), want.float(), rtol=0.02, atol=0.02)
+
+
+@pytest.mark.parametrize("act,up,down,bias,gain", [("lrelu", 1, 1, True, 1.0), ("lrelu", 1, 2, True, 1.0),
+                                                   ("linear", 1, 2, False, math.sqrt(0.5)), ("lrelu", 2, 1, True, 1.0),
+                                                   ("linear", 1, 1, True, 1.0), ("tanh", 1, 1, True, 1.0)])
+def test_conv2d_layer_folds_the_weight_gain_into_the_activation_gain(act, up, down, bias, gain):
+    """The equalised-lr weight gain moved past the convolution gives NVIDIA's layer: the
+    convolution of the scaled weight, bias, activation, gain, clamp; same gradients."""
+    import neuralbrush.gan.layers as layers
+
+    torch.manual_seed(3)
+    layer = layers.Conv2dLayer(4, 6, 3 if down == 1 or act == "lrelu" else 1, bias=bias, activation=act,
+                               up=up, down=down, conv_clamp=1.5).double()
+    with torch.no_grad():
+        if bias:
+            layer.bias.normal_()
+    x = torch.randn(2, 4, 8, 8, dtype=torch.float64)
+    w = layer.weight * layer.weight_gain
+    y = conv2d_resample(x, w, f=layer.resample_filter, up=up, down=down, padding=layer.padding, flip_weight=up == 1)
+    want = _bias_act_reference(y, layer.bias, act, layer.act_gain * gain, 1.5 * gain)
+    grads = {}
+    for fold in (True, False):
+        layer.fold_gain = fold
+        layer.zero_grad()
+        out = layer(x, gain=gain)
+        assert torch.allclose(out, want, atol=1e-12)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
+        grads[fold] = [p.grad.clone() for p in layer.parameters()]
+    assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(grads[True], grads[False]))
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 9, 10), (2, 3, 8, 8)])
@@ -626,3 +668,25 @@ def test_discriminator_reconstruction_decoders(tmp_path):
         small_D(res=16, recon_channels=16)
     path = save_snapshot(tmp_path / snapshot_name(1), arch="stylegan2", G=G, D=D, G_ema=G, meta={"cur_nimg": 1000})
     assert torch.equal(load_snapshot(path).D.dec_part.torgb.weight, D.dec_part.torgb.weight)
+
+
+@pytest.mark.parametrize("act,bias,lr", [("linear", True, 1.0), ("lrelu", True, 0.01), ("lrelu", False, 1.0),
+                                         ("linear", False, 0.01), ("tanh", True, 1.0)])
+def test_fully_connected_layer_folds_the_weight_gain(act, bias, lr):
+    import neuralbrush.gan.layers as layers
+
+    torch.manual_seed(4)
+    layer = layers.FullyConnectedLayer(6, 5, bias=bias, activation=act, lr_multiplier=lr, bias_init=0.3).double()
+    x = torch.randn(3, 6, dtype=torch.float64)
+    y = x @ (layer.weight * layer.weight_gain).t()
+    want = _bias_act_reference(y.view(3, 5, 1, 1), layer.bias * layer.bias_gain if bias else None, act,
+                               layers.def_gain(act), None).view(3, 5)
+    grads = {}
+    for fold in (True, False):
+        layer.fold_gain = fold
+        layer.zero_grad()
+        out = layer(x)
+        assert torch.allclose(out, want, atol=1e-12)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
+        grads[fold] = [p.grad.clone() for p in layer.parameters()]
+    assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(grads[True], grads[False]))

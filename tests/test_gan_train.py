@@ -473,3 +473,37 @@ def test_d_recon_option_trains_and_resumes_exactly(tmp_path):
     assert "recon_channels" not in off.D_kwargs and off.recon_weight == 0.0
     assert "recon_channels" not in resolve(TrainOptions(cfg="small").validate(), res=16).D_kwargs  # dropped < 32 px
     assert "recon_channels" not in resolve(TrainOptions(cfg="paper256").validate(), res=256).D_kwargs
+
+
+def test_the_plain_loop_keeps_the_baseline_paths_and_both_loops_train_alike(blooms16, tmp_path):
+    """lean=False is the benchmarks' baseline (the loop as it was); the lean loop differs only in
+    how it computes: with the same weights and seed, every phase (R1 and path length through the
+    augmentation included) gives the same gradients to float rounding."""
+    from neuralbrush.gan.train import _Loop
+
+    opts = TrainOptions(data=str(blooms16), outdir=str(tmp_path / "runs"), kimg=0.024, aug="ada", p=0.5,
+                        pl_weight=2.0, style_mixing=0.9, metrics="none", **TINY)
+    opts.validate()
+    loops = {lean: _Loop(opts, progress=None, lean=lean) for lean in (True, False)}
+    folds = {lean: {m.fold_gain for net in (lp.G, lp.D, lp.G_ema) for m in net.modules() if hasattr(m, "fold_gain")}
+             for lean, lp in loops.items()}
+    assert folds == {True: {True}, False: {False}}
+    assert (loops[True].pipe.resample, loops[True].pipe.sampler) == ("matrix", "grid")
+    assert (loops[False].pipe.resample, loops[False].pipe.sampler) == ("conv", "gather")
+    loops[False].G.load_state_dict(loops[True].G.state_dict())
+    loops[False].D.load_state_dict(loops[True].D.state_dict())
+    real, real_c = loops[True]._batch()
+    z = torch.randn(real.shape[0], loops[True].G.z_dim, generator=torch.Generator().manual_seed(3))
+    for phase in ("Gmain", "Greg", "Dmain", "Dreg"):
+        grads = {}
+        for lean, lp in loops.items():
+            lp.G.requires_grad_(phase.startswith("G"))
+            lp.D.requires_grad_(phase.startswith("D"))
+            net = lp.G if phase.startswith("G") else lp.D
+            net.zero_grad(set_to_none=True)
+            torch.manual_seed(11)  # the same augmentation and noise draws in both
+            lp.loss.accumulate(phase, real, real_c, z, real_c, 1.0)
+            grads[lean] = [p.grad for p in net.parameters() if p.grad is not None]
+        assert len(grads[True]) == len(grads[False]) > 0, phase
+        for a, b in zip(grads[True], grads[False]):
+            assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), phase

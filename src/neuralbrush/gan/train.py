@@ -133,9 +133,11 @@ class _Loop:
     """One training session: set up (networks, optimisers, maybe a snapshot), loop, snapshot."""
 
     # The lean loop: fused Adam steps (one kernel per optimiser instead of a Python loop over every
-    # tensor), the EMA as one foreach lerp, ADA's resampling as matrix products. ``lean=False``
-    # keeps the per-tensor loops and the depthwise-convolution resampling: the loop as it was, for
-    # the benchmarks' before/after (benchmarks/bench_train_profile.py, bench_conv_bound.py).
+    # tensor), the EMA as one foreach lerp, ADA's resampling as matrix products and its sampling by
+    # grid_sample's kernel, the layers' weight gains folded into their activation gains.
+    # ``lean=False`` keeps the per-tensor loops, the depthwise-convolution resampling, the gather
+    # sampler and a scaled weight per layer call: the loop as it was, for the benchmarks'
+    # before/after (benchmarks/bench_train_profile.py, bench_conv_bound.py).
     LEAN = True
 
     def __init__(self, opts: TrainOptions, *, progress: ProgressFn | None, continue_dir: Path | None = None,
@@ -166,6 +168,10 @@ class _Loop:
         G_ema.load_state_dict(G.state_dict())
         self.report = load_transfer_source(opts.resume, G, D, G_ema) if self.transfer and not continue_dir else None
         self.G, self.D, self.G_ema = (self.runtime.module(m) for m in (G, D, G_ema))
+        if not self.lean:  # the plain loop keeps the layers as they ran before: a scaled weight per call
+            for m in (*G.modules(), *D.modules(), *G_ema.modules()):
+                if hasattr(m, "fold_gain"):
+                    m.fold_gain = False
         if self.world > 1:  # per-rank streams for augmentation and noise from here on
             seed_everything(opts.seed * self.world + self.rank)
         self.pipe = make_augment_pipe(cfg.aug, opts.p, policy=opts.diffaugment, color_p=cfg.color_p)
