@@ -113,6 +113,27 @@ def test_fir_filter_and_resampling():
     assert torch.allclose(down[:, :, 1:-1, 1:-1], torch.ones(1, 2, 2, 2), atol=1e-6)
 
 
+def test_upsampling_inserts_zeros_in_the_input_layout():
+    """Zero insertion, the defining computation, written out; channels_last stays channels_last
+    (the FIR after it runs faster so), with the same values and gradients."""
+    g = torch.Generator().manual_seed(5)
+    f = setup_filter([1, 3, 3, 1])
+    x = torch.randn(2, 3, 5, 6, generator=g)
+    z = torch.zeros(2, 3, 10, 12)
+    z[:, :, ::2, ::2] = x
+    ref = upfirdn2d(z, f, padding=[2, 1, 2, 1], gain=4)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        xl = x.contiguous(memory_format=layout).requires_grad_(True)
+        up = upsample2d(xl, f)
+        assert up.is_contiguous(memory_format=layout)
+        assert torch.allclose(up, ref, atol=1e-6)
+        (gx,) = torch.autograd.grad(up.square().sum(), xl)
+        if layout is torch.contiguous_format:
+            first = gx
+        else:
+            assert torch.allclose(gx, first, atol=1e-5)
+
+
 @pytest.mark.parametrize("flip_weight", [True, False])
 def test_transposed_upsampling_equals_zero_insertion_reference(flip_weight):
     """The fast transposed-conv path equals the defining computation: zero-insert, FIR, conv."""
@@ -271,10 +292,11 @@ def test_conv2d_layer_folds_the_weight_gain_into_the_activation_gain(act, up, do
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 9, 10), (2, 3, 8, 8)])
-def test_fir_filter_is_the_depthwise_convolution_to_second_order(shape):
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])  # two transposes
+def test_fir_filter_is_the_depthwise_convolution_to_second_order(shape, layout):
     g = torch.Generator().manual_seed(1)
-    x = torch.randn(*shape, generator=g, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(3, 1, 4, 4, generator=g, dtype=torch.float64)
+    x = torch.randn(*shape, generator=g, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_(True)
+    w = torch.randn(3, 1, 4, 4, generator=g, dtype=torch.float64)  # not symmetric: a flip would show
     assert torch.equal(_FIR.apply(x, w), F.conv2d(x, w, groups=3))
     assert torch.autograd.gradcheck(lambda t: _FIR.apply(t, w), (x,))
     assert torch.autograd.gradgradcheck(lambda t: _FIR.apply(t, w), (x,))
