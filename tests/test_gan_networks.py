@@ -712,3 +712,37 @@ def test_fully_connected_layer_folds_the_weight_gain(act, bias, lr):
         (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
         grads[fold] = [p.grad.clone() for p in layer.parameters()]
     assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(grads[True], grads[False]))
+
+
+@pytest.mark.parametrize("group,n", [(4, 8), (8, 8), (2, 6), (1, 4)])
+def test_fakes_and_reals_through_d_as_one_batch_score_as_two_calls(group, n):
+    """The lean loop's D main phase: interleaved so that every minibatch-std group holds the same
+    samples as in a call of its own, one call gives both halves' logits."""
+    from neuralbrush.gan.loss import deinterleave, interleave, pair_group
+
+    torch.manual_seed(6)
+    D = small_D(16, mbstd_group_size=group).eval()
+    g = pair_group(D, n)
+    assert g is not None
+    fake, real = torch.randn(n, 3, 16, 16), torch.randn(n, 3, 16, 16)
+    a, b = deinterleave(interleave(fake, real, g), g)
+    assert torch.equal(a, fake) and torch.equal(b, real)
+    with torch.no_grad():
+        both = deinterleave(D(interleave(fake, real, g), None), g)
+        assert torch.allclose(both[0], D(fake, None), atol=1e-5) and torch.allclose(both[1], D(real, None), atol=1e-5)
+        # plain concatenation would mix fakes and reals in the statistics groups
+        if g > 1:
+            mixed = D(torch.cat([fake, real]), None)[:n]
+            assert not torch.allclose(mixed, D(fake, None), atol=1e-5)
+
+
+def test_d_pairs_only_where_it_gives_the_same_result():
+    from neuralbrush.gan.layers import MinibatchStdLayer
+    from neuralbrush.gan.loss import pair_group
+
+    assert pair_group(torch.nn.Sequential(MinibatchStdLayer(4)), 8) == 4
+    assert pair_group(torch.nn.Sequential(MinibatchStdLayer(4)), 2) is None  # groups of 2 alone, 4 together
+    assert pair_group(torch.nn.Sequential(MinibatchStdLayer(None)), 8) is None  # the whole batch is one group
+    assert pair_group(torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1)), 8) == 1
+    assert pair_group(torch.nn.Sequential(torch.nn.BatchNorm2d(3)), 8) is None  # DCGAN's D: batch statistics
+    assert pair_group(DCGANDiscriminator(img_resolution=16), 8) is None

@@ -478,7 +478,8 @@ def test_d_recon_option_trains_and_resumes_exactly(tmp_path):
 def test_the_plain_loop_keeps_the_baseline_paths_and_both_loops_train_alike(blooms16, tmp_path):
     """lean=False is the benchmarks' baseline (the loop as it was); the lean loop differs only in
     how it computes: with the same weights and seed, every phase (R1 and path length through the
-    augmentation included) gives the same gradients to float rounding."""
+    augmentation included, D's main phase in one call against two) gives the same gradients to
+    float rounding."""
     from neuralbrush.gan.train import _Loop
 
     opts = TrainOptions(data=str(blooms16), outdir=str(tmp_path / "runs"), kimg=0.024, aug="ada", p=0.5,
@@ -493,6 +494,10 @@ def test_the_plain_loop_keeps_the_baseline_paths_and_both_loops_train_alike(bloo
     loops[False].G.load_state_dict(loops[True].G.state_dict())
     loops[False].D.load_state_dict(loops[True].D.state_dict())
     real, real_c = loops[True]._batch()
+    from neuralbrush.gan.loss import pair_group
+
+    assert loops[True].loss.pair_d and not loops[False].loss.pair_d
+    assert pair_group(loops[True].D, real.shape[0]) is not None  # the lean Dmain scores both halves in one call
     z = torch.randn(real.shape[0], loops[True].G.z_dim, generator=torch.Generator().manual_seed(3))
     for phase in ("Gmain", "Greg", "Dmain", "Dreg"):
         grads = {}

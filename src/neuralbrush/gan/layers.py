@@ -502,11 +502,16 @@ class MinibatchStdLayer(nn.Module):
         self.group_size = group_size
         self.num_channels = num_channels
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
+    def groups_of(self, n: int) -> int:
+        """Samples per group for a batch of ``n``: the samples i, i + n/g, i + 2n/g, ... form one group."""
         g = min(self.group_size, n) if self.group_size is not None else n
         while n % g:  # NVIDIA requires divisibility; fall back to the largest group that divides N
             g -= 1
+        return g
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = self.groups_of(n)
         fch = self.num_channels
         cc = c // fch
         y = x.reshape(g, -1, fch, cc, h, w)

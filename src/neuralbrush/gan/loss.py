@@ -19,6 +19,40 @@ import torch.nn.functional as F
 PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
 
 
+def pair_group(D: torch.nn.Module, n: int) -> int | None:
+    """Whether D can score n fakes and n reals as one batch of 2n with the same result as two
+    calls, and how: the minibatch-std group size g both batch sizes give (1 without the layer),
+    so that :func:`interleave` keeps every group all fakes or all reals. None where D couples
+    samples in any other way (batch norm, a group of the whole batch) or the group sizes differ."""
+    from .layers import MinibatchStdLayer
+
+    g = 1
+    for m in D.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            return None
+        if isinstance(m, MinibatchStdLayer):
+            if m.group_size is None or m.groups_of(n) != m.groups_of(2 * n) or (g != 1 and m.groups_of(n) != g):
+                return None
+            g = m.groups_of(n)
+    return g
+
+
+def interleave(a: torch.Tensor, b: torch.Tensor, g: int) -> torch.Tensor:
+    """[n, ...] and [n, ...] -> [2n, ...] such that each minibatch-std group of g samples (samples
+    i, i + 2n/g, ...) holds only rows of ``a`` or only rows of ``b``, the same rows as the group
+    it had in a batch of its own."""
+    n = a.shape[0]
+    m = n // g
+    return torch.stack([a.reshape(g, m, *a.shape[1:]), b.reshape(g, m, *b.shape[1:])], dim=1).reshape(2 * n, *a.shape[1:])
+
+
+def deinterleave(y: torch.Tensor, g: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of :func:`interleave`."""
+    n = y.shape[0] // 2
+    y = y.reshape(g, 2, n // g, *y.shape[1:])
+    return y[:, 0].reshape(n, *y.shape[3:]), y[:, 1].reshape(n, *y.shape[3:])
+
+
 def has_mapping(G: torch.nn.Module) -> bool:
     """StyleGAN-style generators have a mapping network and w space; DCGAN does not."""
     return getattr(G, "w_dim", None) is not None and hasattr(G, "mapping") and hasattr(G, "synthesis")
@@ -72,6 +106,9 @@ class GANLoss:
         self.pl_mean = torch.zeros([])
         self.stats = LossStats()
         self.real_logits_hook: Callable[[torch.Tensor], None] | None = None  # ADA statistics
+        # D's main phase scores fakes and reals in one call where that gives the same result
+        # (pair_group); False: two calls, as NVIDIA's loop makes them (the plain loop, lean=False)
+        self.pair_d = True
 
     # -- forward helpers ---------------------------------------------------------------------------
     def _ctx(self):
@@ -147,6 +184,8 @@ class GANLoss:
             # Keep gen_img in the graph at zero cost so every G parameter receives a gradient.
             (gen_img[:, 0, 0, 0] * 0 + loss_Gpl).mean().mul(gain).backward()
 
+        if do_Dmain and not do_Dr1 and self._paired_d_main(real_img, real_c, gen_z, gen_c, gain):
+            return
         if do_Dmain:  # fakes should score low: softplus(D(G(z)))
             with torch.no_grad():
                 gen_img, _ = self.run_G(gen_z, gen_c, update_emas=True)
@@ -178,6 +217,36 @@ class GANLoss:
                 self.stats.add("loss/r1_penalty", r1_penalty)
                 loss = loss + r1_penalty * (self.r1_gamma / 2)
             loss.mean().mul(gain).backward()
+
+
+    def _paired_d_main(self, real_img: torch.Tensor, real_c: torch.Tensor, gen_z: torch.Tensor, gen_c: torch.Tensor,
+                       gain: float) -> bool:
+        """D's main phase with fakes and reals through D as one batch: the same losses and
+        gradients as two calls to float rounding, one D forward and backward instead of two (x1.24
+        for `small`'s D at batch 8 on the CPU). The augmentation still runs per half, fakes first,
+        drawing the same random numbers in the same order. False (nothing done) where it cannot."""
+        n = real_img.shape[0]
+        g = pair_group(self.D, n) if self.pair_d and self.recon_weight == 0 and gen_z.shape[0] == n else None
+        if g is None:
+            return False
+        with torch.no_grad():
+            gen_img, _ = self.run_G(gen_z, gen_c, update_emas=True)
+        fake, real = gen_img, real_img.detach()
+        if self.augment_pipe is not None:
+            fake = self.augment_pipe(fake)
+            real = self.augment_pipe(real)
+        with self._ctx():
+            logits = self.D(interleave(fake, real, g), interleave(gen_c, real_c, g))
+        gen_logits, real_logits = deinterleave(logits.float(), g)
+        loss_Dgen = F.softplus(gen_logits)
+        loss_Dreal = F.softplus(-real_logits)
+        self.stats.add("scores/fake", gen_logits)
+        self.stats.add("scores/real", real_logits)
+        self.stats.add("loss/D", loss_Dgen.mean() + loss_Dreal.mean())
+        if self.real_logits_hook is not None:
+            self.real_logits_hook(real_logits)
+        (loss_Dgen.mean() + loss_Dreal.mean()).mul(gain).backward()
+        return True
 
 
 def reconstruction_distance(rec: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -134,10 +134,11 @@ class _Loop:
 
     # The lean loop: fused Adam steps (one kernel per optimiser instead of a Python loop over every
     # tensor), the EMA as one foreach lerp, ADA's resampling as matrix products and its sampling by
-    # grid_sample's kernel, the layers' weight gains folded into their activation gains.
-    # ``lean=False`` keeps the per-tensor loops, the depthwise-convolution resampling, the gather
-    # sampler and a scaled weight per layer call: the loop as it was, for the benchmarks'
-    # before/after (benchmarks/bench_train_profile.py, bench_conv_bound.py).
+    # grid_sample's kernel, the layers' weight gains folded into their activation gains, D's main
+    # phase scoring fakes and reals in one call. ``lean=False`` keeps the per-tensor loops, the
+    # depthwise-convolution resampling, the gather sampler, a scaled weight per layer call and two
+    # D calls: the loop as it was, for the benchmarks' before/after (benchmarks/bench_train_profile.py,
+    # bench_conv_bound.py).
     LEAN = True
 
     def __init__(self, opts: TrainOptions, *, progress: ProgressFn | None, continue_dir: Path | None = None,
@@ -196,6 +197,7 @@ class _Loop:
                                reduce_mean=dist.all_reduce_mean,
                                # lite's D always reconstructs (LiteLoss's own weight); StyleGAN2's per --d-recon
                                **({} if cfg.arch == "lite" else {"recon_weight": cfg.recon_weight}))
+        self.loss.pair_d = self.lean  # the plain loop scores fakes and reals in two D calls, as it did
         if self.ada is not None:
             self.loss.real_logits_hook = self.ada.accumulate
         self.snapshot_from = self._restore() if continue_dir is not None else None
