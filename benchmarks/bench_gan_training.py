@@ -193,7 +193,7 @@ def main() -> None:
 
 # The headline `python -m benchmarks` prints from this script's results (one row per RESULTS file).
 # headline() runs without this script's imports: it may use its argument and builtins only.
-RESULTS = "gan-training.json"
+RESULTS = "gan-training*.json"  # gan-training.json (AMD), gan-training-amx.json
 
 
 def headline(result: dict) -> tuple[float | None, str]:
