@@ -18,7 +18,7 @@ from neuralbrush.core.progress import ProgressEvent
 from neuralbrush.core.runs import read_stats, snapshot_files
 from neuralbrush.datasets.samples import write_blooms
 from neuralbrush.gan import build_discriminator, build_generator
-from neuralbrush.gan.loss import GANLoss
+from neuralbrush.gan.loss import GANLoss, pair_group
 from neuralbrush.gan.presets import PRESETS, TrainOptions, auto_preset, lazy_optimizer_kwargs, resolve
 from neuralbrush.gan.snapshot import load_snapshot
 from neuralbrush.gan.train import train
@@ -494,8 +494,6 @@ def test_the_plain_loop_keeps_the_baseline_paths_and_both_loops_train_alike(bloo
     loops[False].G.load_state_dict(loops[True].G.state_dict())
     loops[False].D.load_state_dict(loops[True].D.state_dict())
     real, real_c = loops[True]._batch()
-    from neuralbrush.gan.loss import pair_group
-
     assert loops[True].loss.pair_d and not loops[False].loss.pair_d
     assert pair_group(loops[True].D, real.shape[0]) is not None  # the lean Dmain scores both halves in one call
     z = torch.randn(real.shape[0], loops[True].G.z_dim, generator=torch.Generator().manual_seed(3))
